@@ -1,0 +1,71 @@
+"""Options and output helpers shared by the commands (one definition, one behaviour)."""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from minigumbel.backend import BACKENDS
+
+
+def backend_option(f):
+    return click.option("--backend", type=click.Choice(BACKENDS), default="numpy", show_default=True,
+                        envvar="MINIGUMBEL_BACKEND", show_envvar=True,
+                        help="Array backend: numpy (CPU), cupy (GPU) or auto.")(f)
+
+
+def seed_option(f):
+    return click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+                        help="Seed of the random Generator (same seed, same numbers).")(f)
+
+
+def json_flag(f):
+    return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of a table.")(f)
+
+
+def quiet_option(f):
+    return click.option("--quiet", "-q", is_flag=True, help="No progress bar.")(f)
+
+
+def float_list(text: str, name: str) -> list[float]:
+    """Parse '1,2,3' into floats, or raise click.BadParameter naming the option."""
+    try:
+        vals = [float(t) for t in text.split(",") if t.strip() != ""]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated numbers, got {text!r}", param_hint=name) from None
+    if not vals:
+        raise click.BadParameter("expected at least one number", param_hint=name)
+    return vals
+
+
+def echo_json(obj) -> None:
+    click.echo(json.dumps(obj, indent=2, sort_keys=False, allow_nan=True))
+
+
+def table(rows: list[list], headers: list[str]) -> str:
+    """A plain aligned text table (numbers right-aligned)."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    def fmt(r):
+        return "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
+    lines = [fmt(cells[0]), "  ".join("-" * w for w in widths)] + [fmt(r) for r in cells[1:]]
+    return "\n".join(lines)
+
+
+def progress(iterable=None, length=None, label="", quiet=False, **kw):
+    """click.progressbar on stderr, or a silent pass-through when quiet / not a terminal."""
+    if quiet:
+        return _Silent(iterable if iterable is not None else range(length))
+    return click.progressbar(iterable, length=length, label=label, file=sys.stderr, **kw)
+
+
+class _Silent:
+    def __init__(self, it):
+        self._it = it
+
+    def __enter__(self):
+        return self._it
+
+    def __exit__(self, *exc):
+        return False
