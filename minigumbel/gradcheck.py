@@ -1,0 +1,104 @@
+"""Three-way gradient checks: hand-derived VJP vs autograd vs central finite differences.
+
+Used by the test suite and by ``minigumbel gradcheck``. In the spirit of early tinygrad: the
+same checker must also *reject* a deliberately wrong rule (the tests do that negative control).
+
+The checked quantity is the scalar L(x) = ⟨dout, f(x)⟩ for a fixed random upstream ``dout``; its
+gradient is exactly the VJP of f at x with dout. All checks run in float64.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["GradCheck", "three_way", "assert_three_way", "finite_difference_vjp"]
+
+
+@dataclass
+class GradCheck:
+    """Errors of one check (max over entries); ``ok`` when both are within tolerance."""
+    name: str
+    abs_vs_autograd: float
+    rel_vs_autograd: float
+    abs_vs_fd: float
+    rel_vs_fd: float
+    ok: bool
+    hand: np.ndarray
+    autograd: np.ndarray
+    fd: np.ndarray
+
+    def __str__(self) -> str:
+        return (f"{self.name}: vs autograd abs {self.abs_vs_autograd:.2e} rel {self.rel_vs_autograd:.2e}; "
+                f"vs finite differences abs {self.abs_vs_fd:.2e} rel {self.rel_vs_fd:.2e}")
+
+
+def finite_difference_vjp(f, x, dout, eps=1e-6):
+    """Central differences of L(x) = ⟨dout, f(x)⟩, one coordinate at a time (O(eps²) error)."""
+    x = np.array(x, dtype=np.float64)
+    dx = np.zeros_like(x)
+    flat, dflat = x.reshape(-1), dx.reshape(-1)
+    for i in range(flat.size):
+        if not np.isfinite(flat[i]):
+            continue                       # a masked (-inf) entry is a constant: gradient 0
+        old = flat[i]
+        flat[i] = old + eps
+        up = np.sum(dout * np.asarray(f(x)))
+        flat[i] = old - eps
+        down = np.sum(dout * np.asarray(f(x)))
+        flat[i] = old
+        dflat[i] = (up - down) / (2 * eps)
+    return dx
+
+
+def _autograd_vjp(f, x, dout):
+    from autograd import grad
+    import autograd.numpy as anp
+    return grad(lambda z: anp.sum(dout * f(z)))(np.array(x, dtype=np.float64))
+
+
+def _errors(a, b):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    diff = np.abs(a - b)
+    scale = np.maximum(np.abs(a), np.abs(b))
+    rel = np.where(scale > 0, diff / np.where(scale > 0, scale, 1.0), 0.0)
+    return float(diff.max(initial=0.0)), float(rel.max(initial=0.0))
+
+
+def three_way(name, f, vjp, x, dout=None, *, seed=0, eps=1e-6, atol_ad=1e-10, rtol_ad=1e-8,
+              atol_fd=1e-6, rtol_fd=1e-5, autograd_mask=None):
+    """Compare ``vjp(dout)`` (the hand rule) with autograd and finite differences of ``f`` at ``x``.
+
+    ``f`` maps a float64 array to an array and must be written with ``namespace`` so autograd
+    can trace it. ``vjp(dout)`` returns ∂⟨dout, f(x)⟩/∂x. An entry passes when it is within
+    ``atol`` *or* ``rtol`` of the reference (relative error is unstable near 0, absolute error
+    near large values). ``autograd_mask`` (bool, x's shape) restricts the autograd comparison,
+    e.g. to unmasked logits where autograd's formal derivative of a −inf constant is not 0.
+    """
+    x = np.array(x, dtype=np.float64)
+    out = np.asarray(f(x))
+    if dout is None:
+        dout = np.random.default_rng(seed).normal(size=out.shape)
+    hand = np.asarray(vjp(dout), dtype=np.float64)
+    if hand.shape != x.shape:
+        raise AssertionError(f"{name}: hand gradient has shape {hand.shape}, input has {x.shape}")
+    ag = np.asarray(_autograd_vjp(f, x, dout), dtype=np.float64)
+    fd = finite_difference_vjp(f, x, dout, eps)
+    sel = np.ones(x.shape, bool) if autograd_mask is None else np.asarray(autograd_mask, bool)
+    a_abs, a_rel = _errors(hand[sel], ag[sel])
+    f_abs, f_rel = _errors(hand, fd)
+    ok_ad = np.all((np.abs(hand - ag) <= atol_ad) | (np.abs(hand - ag) <= rtol_ad * np.abs(ag))
+                   | ~sel)
+    ok_fd = np.all((np.abs(hand - fd) <= atol_fd) | (np.abs(hand - fd) <= rtol_fd * np.abs(fd)))
+    finite = bool(np.all(np.isfinite(hand)))
+    return GradCheck(name, a_abs, a_rel, f_abs, f_rel, bool(ok_ad and ok_fd and finite), hand, ag, fd)
+
+
+def assert_three_way(name, f, vjp, x, dout=None, **kw) -> GradCheck:
+    """:func:`three_way`, raising AssertionError (with both numbers) when the check fails."""
+    r = three_way(name, f, vjp, x, dout, **kw)
+    if not r.ok:
+        i = np.unravel_index(np.argmax(np.abs(r.hand - r.fd) + np.abs(r.hand - r.autograd)), r.hand.shape)
+        raise AssertionError(f"{r}\n  worst entry {i}: hand {r.hand[i]!r}, autograd {r.autograd[i]!r}, "
+                             f"finite differences {r.fd[i]!r}")
+    return r
