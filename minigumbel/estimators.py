@@ -400,3 +400,33 @@ def estimate(name, logits, f, rng, tau=1.0, n_samples=1, **options):
     value, grads = estimate_samples(name, logits, f, rng, tau, n_samples, **options)
     xp = namespace(grads)
     return xp.mean(value, axis=0), xp.mean(grads, axis=0)
+
+
+# ----------------------------------------------------------------------------- gradcheck table
+
+def _gradcheck_case(name, tau=1.5, masked=False, **options):
+    """A callable returning the three-way GradCheck of ``name``'s rule: hand ``backward`` vs the
+    autograd and finite-difference VJPs of ``relaxed`` (the function the rule differentiates)."""
+    def run():
+        from .gradcheck import three_way
+        rng = np.random.default_rng(7)
+        est = ESTIMATORS[name]
+        theta = rng.normal(size=(3, 5))                                  # (B, K)
+        if masked:
+            theta[:, 1] = -np.inf                                       # a masked category
+        draw = est.sample(theta, rng, tau, **options)
+        extra = {"dd": (), "f": (rng.normal(size=3), 0.25), "all": (rng.normal(size=(3, 5)),)}[est.needs]
+        if est.needs == "dd":
+            vjp = lambda dout: est.backward(draw, dout)                    # noqa: E731
+        else:   # a scalar per row: dout (B,) scales the rule
+            vjp = lambda dout: dout[..., None] * est.backward(draw, *extra)  # noqa: E731
+        label = f"estimators.{name}" + (" (masked)" if masked else "")
+        return three_way(label, lambda t: est.relaxed(t, draw, *extra), vjp, theta,
+                         autograd_mask=np.isfinite(theta))
+    run.__name__ = f"gradcheck_{name.replace('-', '_')}" + ("_masked" if masked else "")
+    return run
+
+
+GRADCHECK_CASES = [_gradcheck_case(n) for n in ("exact", "reinforce", "st", "st-gumbel", "reinmax")]
+GRADCHECK_CASES += [_gradcheck_case("gumbel-rao", k=4), _gradcheck_case("gumbel-rao", masked=True, k=4),
+                    _gradcheck_case("reinmax", masked=True)]
