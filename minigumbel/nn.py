@@ -149,7 +149,8 @@ def mlp_forward(params, x, prefix="", activation="relu"):
 
 # The MLP is a composition h_{i+1} = act(h_i W_i + b_i): backpropagate layer by layer in reverse,
 # each step the chain rule through the activation's rule then linear_backward's
-#   dh_i = (dh_{i+1} ⊙ act'(·)) W_iᵀ,  dW_i = h_iᵀ (dh_{i+1} ⊙ act'(·)),  db_i = Σ_rows (…).
+#   dh_i = (dh_{i+1} ⊙ act'(·)) W_iᵀ,  dW_i = h_iᵀ (dh_{i+1} ⊙ act'(·)),  db_i = Σ_rows (…),
+# with act' = 1 for the last layer (it has no activation).
 def mlp_backward(dout, cache):
     """(grads, dx) for :func:`mlp_forward`: grads has the same keys as the params used."""
     prefix, activation, caches = cache
