@@ -39,6 +39,24 @@ class LazyGroup(click.Group):
             return None
         return getattr(importlib.import_module(mod), attr)
 
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        # Usage errors print one line, 'Error: ...', and exit 2 (no usage dump, no traceback).
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        except click.ClickException as exc:
+            msg = exc.format_message()
+            if isinstance(exc, click.UsageError) and exc.ctx is not None and exc.ctx.command is not None:
+                msg = f"{msg} (see 'minigumbel {exc.ctx.info_name if exc.ctx.parent else ''} --help')"
+                msg = msg.replace("minigumbel minigumbel", "minigumbel").replace("  ", " ")
+            click.echo(f"Error: {msg}", err=True)
+            sys.exit(exc.exit_code)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
     def invoke(self, ctx):
         # Library errors caused by the user's input become one 'Error:' line and exit 2.
         from minigumbel.backend import BackendUnavailable

@@ -1,0 +1,68 @@
+"""backend.py: selection, fallbacks, namespace dispatch, explicit RNG."""
+import importlib.util
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from minigumbel import backend as B
+
+
+def _cupy_works():
+    try:
+        B.get_backend("cupy")
+        return True
+    except B.BackendUnavailable:
+        return False
+
+
+def test_auto_falls_back_to_numpy_without_a_gpu():
+    be = B.get_backend("auto")
+    assert be.name == ("cupy" if _cupy_works() else "numpy")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("cupy") is not None, reason="CuPy is installed here")
+def test_cupy_without_cupy_names_the_extra_to_install():
+    with pytest.raises(B.BackendUnavailable, match=r"pip install 'minigumbel\[cuda12\]'") as exc:
+        B.get_backend("cupy")
+    assert isinstance(exc.value, RuntimeError)
+
+
+def test_unknown_backend_is_a_value_error():
+    with pytest.raises(ValueError, match="unknown backend 'torch'"):
+        B.get_backend("torch")
+
+
+def test_namespace_dispatch():
+    a = np.zeros(3)
+    assert B.namespace(a, 1.0, None) is np
+    assert B.namespace() is np
+    import autograd
+    import autograd.numpy as anp
+    seen = []
+    autograd.grad(lambda x: seen.append(B.namespace(x, a)) or anp.sum(x))(a)
+    assert seen == [anp]
+
+
+def test_namespace_rejects_mixed_numpy_and_cupy(backend):
+    if backend.name != "cupy":
+        pytest.skip("needs CuPy to mix")
+    with pytest.raises(TypeError, match="mix"):
+        B.namespace(np.zeros(2), backend.xp.zeros(2))
+
+
+def test_rng_is_explicit_and_reproducible(backend):
+    a = backend.to_numpy(backend.rng(3).random(5))
+    b = backend.to_numpy(backend.rng(3).random(5))
+    c = backend.to_numpy(backend.rng(4).random(5))
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    backend.synchronize()
+
+
+def test_importing_minigumbel_does_not_import_cupy_autograd_or_matplotlib():
+    code = ("import sys, minigumbel, minigumbel.distributions, cli.main; "
+            "print(sorted(m for m in ('cupy', 'autograd', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
