@@ -300,3 +300,47 @@ def test_bad_input_raises_clear_value_errors():
         with pytest.raises(ValueError) as info:
             call()
         assert message in str(info.value), (message, str(info.value))
+
+
+# ----------------------------------------------------------------------------- CLI
+
+def _cli(args):
+    from click.testing import CliRunner
+    from cli.main import main
+    return CliRunner().invoke(main, ["estimators", *args])
+
+
+def test_cli_json_is_reproducible_with_the_seed_and_shows_the_known_facts():
+    import json
+    args = ["--problem", "quadratic", "--tau", "0.5,1", "--samples", "4000", "--gr-k", "1,10", "--json", "-q"]
+    first, again = _cli(args + ["--seed", "3"]), _cli(args + ["--seed", "3"])
+    assert first.exit_code == 0, first.output
+    strip = lambda out: [{k: v for k, v in r.items() if k != "time_us"} for r in json.loads(out)["rows"]]  # noqa: E731
+    assert strip(first.output) == strip(again.output)
+    assert strip(_cli(args + ["--seed", "4"]).output) != strip(first.output)
+    rows = {(r["estimator"], r["tau"]): r for r in json.loads(first.output)["rows"]}
+    assert ("reinmax", 0.5) not in rows                          # defined for τ ≥ 1 only
+    # ReinMax at τ = 1 is exact for a quadratic f: its bias is within 4 s.e. of 0; ST's is not.
+    assert rows[("reinmax", 1.0)]["bias_norm"] < 4 * rows[("reinmax", 1.0)]["bias_se"]
+    assert rows[("st", 1.0)]["bias_norm"] > 4 * rows[("st", 1.0)]["bias_se"]
+    assert rows[("gumbel-rao(k=10)", 1.0)]["variance"] < rows[("gumbel-rao(k=1)", 1.0)]["variance"]
+    assert rows[("softmax", 1.0)]["variance"] == 0.0
+    # a cell's numbers do not depend on which other estimators were asked for
+    one = _cli(["--problem", "quadratic", "--tau", "1", "--samples", "4000", "--estimators", "st", "--json",
+                "-q", "--seed", "3"])
+    assert strip(one.output)[0] == {k: v for k, v in rows[("st", 1.0)].items() if k != "time_us"}
+
+
+@pytest.mark.parametrize("problem", ["linear", "cubic", "pointer"])
+def test_cli_table_for_each_problem(problem):
+    r = _cli(["--problem", problem, "--k", "3", "--tau", "1", "--samples", "200", "--gr-k", "2", "-q"])
+    assert r.exit_code == 0, r.output
+    assert "bias norm ± s.e." in r.output and "gumbel-rao(k=2)" in r.output
+
+
+@pytest.mark.parametrize("args", [["--tau", "0"], ["--tau", "a"], ["--estimators", "st,nope"], ["--gr-k", "0"],
+                                  ["--gr-k", "2.5"], ["--problem", "quartic"], ["--samples", "1"], ["--k", "1"]])
+def test_cli_bad_input_exits_2_with_one_error_line(args):
+    r = _cli(args + ["--samples", "10"] if "--samples" not in args else args)
+    assert r.exit_code == 2, r.output
+    assert "Error" in r.output and "Traceback" not in r.output
