@@ -1,0 +1,124 @@
+"""`minigumbel bench`: time the sampler, a training step and start-up, optionally against PyTorch/JAX."""
+from __future__ import annotations
+
+import click
+
+from .common import backend_option, echo_json, json_flag, quiet_option, seed_option, table
+
+CPU_SIZES = "64x16,256x256,1024x1024,4096x1024"
+GPU_SIZES = CPU_SIZES + ",16384x1024,65536x1024"
+PARTS = ("gumbel", "train", "startup")
+
+
+def _list(text: str, name: str, choices) -> list[str]:
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [t for t in items if t not in choices]
+    if bad:
+        raise click.BadParameter(f"unknown {bad[0]!r}; choose from {', '.join(choices)}", param_hint=name)
+    return items
+
+
+def _ms(s: dict) -> tuple[str, str]:
+    return f"{s['median_ms']:.3f}", f"{s['min_ms']:.3f}–{s['max_ms']:.3f}"
+
+
+@click.command()
+@backend_option
+@click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True)
+@click.option("--sizes", default=None, metavar="RxK,...",
+              help=f"Gumbel-Softmax sizes [default: {CPU_SIZES}; on cupy also 16384x1024,65536x1024].")
+@click.option("--tau", type=float, default=1.0, show_default=True, help="Temperature τ > 0.")
+@click.option("--against", default="", metavar="torch[,jax]",
+              help="Also time these libraries' Gumbel-Softmax fwd+bwd, each in its own process.")
+@click.option("--repeats", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Timed runs per case (after 2 warm-up runs); medians and min–max are reported.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Threads of the fused NumPy helpers [default: $MINIGUMBEL_THREADS or the usable CPUs].")
+@click.option("--parts", default="gumbel,train,startup", show_default=True,
+              help="Which parts to run: gumbel (fwd+bwd), train (one training step), startup (--help).")
+@seed_option
+@json_flag
+@quiet_option
+def bench(backend, dtype, sizes, tau, against, repeats, threads, parts, seed, as_json, quiet):
+    """Time Gumbel-Softmax forward+backward (readable vs fused vs its unavoidable parts), one
+    training step (hand vs autograd gradients), and `minigumbel --help`.
+
+    Candidates of one size are timed round-robin, so compare the ratios printed here (within one
+    invocation), not absolute times across runs. Other libraries run in their own processes.
+    """
+    from minigumbel import bench as B
+    from minigumbel.backend import get_backend
+    from minigumbel.functional import check_tau
+
+    check_tau(tau)
+    be = get_backend(backend)
+    parts = _list(parts, "--parts", PARTS)
+    libs = _list(against, "--against", B.OTHER_LIBRARIES)
+    try:
+        shapes = B.parse_sizes(sizes or (GPU_SIZES if be.name == "cupy" else CPU_SIZES))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--sizes") from None
+    say = (lambda msg: None) if (quiet or as_json) else (lambda msg: click.echo(msg, err=True))
+    result = {"environment": B.environment(be),
+              "config": {"backend": be.name, "dtype": dtype, "tau": tau, "repeats": repeats,
+                         "seed": seed, "threads": threads, "against": libs}}
+    if not as_json:
+        click.echo(B.describe_environment(result["environment"]))
+    if "gumbel" in parts:
+        say(f"timing Gumbel-Softmax fwd+bwd at {len(shapes)} sizes ...")
+        rows = B.bench_gumbel_softmax(be, shapes, dtype, tau, repeats, seed, threads,
+                                      progress=lambda s: say(f"  {s[0]}x{s[1]} done"))
+        for lib in libs:
+            say(f"timing {lib} in its own process ...")
+            other = B.run_other(lib, shapes, dtype, tau, repeats, device="cuda" if be.name == "cupy" else "cpu")
+            B.merge_other(rows, other)
+            result.setdefault("others", []).append({k: v for k, v in other.items() if k != "results"})
+        result["gumbel_softmax"] = rows
+    if "train" in parts:
+        say("timing one training step ...")
+        result["train_step"] = B.bench_train_step(be, dtype, repeats, seed, libs)
+    if "startup" in parts:
+        say("timing minigumbel --help ...")
+        result["startup"] = B.bench_startup(min(repeats, 10))
+    result["targets"] = B.check_targets(result)
+    if as_json:
+        echo_json(result)
+        return
+    _print(result)
+
+
+def _print(result: dict) -> None:
+    for row in result.get("gumbel_softmax", []):
+        r, k = row["shape"]
+        fused = row["cases"]["fused"]["median_ms"]
+        lines = []
+        for name, s in row["cases"].items():
+            if "error" in s:
+                lines.append([name, "-", s["error"], "-"])
+                continue
+            med, rng = _ms(s)
+            lines.append([name, med, rng, f"{s['median_ms'] / fused:.2f}"])
+        click.echo(f"\nGumbel-Softmax fwd+bwd, {r}x{k} {result['config']['dtype']}, τ={result['config']['tau']:g}")
+        click.echo(table(lines, ["case", "median ms", "min–max ms", "× fused"]))
+        if "bandwidth" in row:
+            bw = row["bandwidth"]
+            click.echo(f"fused: {bw['achieved_GBps']:.0f} GB/s over {bw['bytes'] / 1e6:.0f} MB read+written "
+                       f"= {100 * bw['fraction_of_peak']:.0f}% of peak")
+    ts = result.get("train_step")
+    if ts:
+        click.echo(f"\nOne training step: task {ts['task']}, {ts['config']}")
+        if "skipped" in ts:
+            click.echo(f"skipped: {ts['skipped']}")
+        else:
+            lines = [[name, *_ms(s)] if "error" not in s else [name, "-", s["error"]]
+                     for name, s in ts["cases"].items()]
+            click.echo(table(lines, ["case", "median ms", "min–max ms"]))
+    st = result.get("startup")
+    if st:
+        click.echo(f"\n`{st['command']}`: median {st['median_ms']:.0f} ms (min {st['min_ms']:.0f}, "
+                   f"max {st['max_ms']:.0f}) over {st['runs']} runs")
+    if result["targets"]:
+        click.echo("\nTargets (ratios from this run):")
+        lines = [[t["name"], f"{t['value']:.3g}", t["limit"], "met" if t["met"] else "NOT met"]
+                 for t in result["targets"]]
+        click.echo(table(lines, ["target", "measured", "limit", ""]))

@@ -1,0 +1,369 @@
+"""Timing behind ``minigumbel bench``: medians, min–max, and ratios measured within one invocation.
+
+The machine this was written on is noisy (other processes share its two cores), so:
+
+* the candidates of one size are timed **round-robin** (a, b, c, a, b, c, ...): a slow spell
+  hits all of them alike, and their ratios are more stable than their absolute times;
+* every figure is a median with its min–max over ``repeats`` runs, after warm-up runs;
+* other libraries (PyTorch, JAX) run in **their own subprocess** (``python -m minigumbel.bench
+  torch ...``): importing torch beside NumPy makes their thread pools fight on a small machine.
+
+The "unavoidable parts" of one Gumbel-Softmax draw are timed alone, each as one whole-array pass:
+a uniform draw, two logs and one exp. Every sampler has to do at least these.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+__all__ = ["summarize", "round_robin", "environment", "describe_environment", "gumbel_softmax_cases",
+           "bench_gumbel_softmax", "run_other", "merge_other", "bench_train_step", "bench_startup",
+           "check_targets", "parse_sizes", "gpu_peak_bandwidth", "OTHER_LIBRARIES"]
+
+OTHER_LIBRARIES = ("torch", "jax")
+
+
+# ----------------------------------------------------------------------------- timing
+
+def summarize(seconds: list[float]) -> dict:
+    """Median and min–max of run times, in milliseconds."""
+    return {"median_ms": 1e3 * statistics.median(seconds), "min_ms": 1e3 * min(seconds),
+            "max_ms": 1e3 * max(seconds), "runs": len(seconds)}
+
+
+def round_robin(cases: dict, repeats: int, warmup: int = 2, sync=None) -> dict:
+    """Time each callable in ``cases`` ``repeats`` times, interleaved; ``sync()`` runs before each
+    clock read (GPU work is asynchronous). Returns name -> summary."""
+    sync = sync or (lambda: None)
+    for fn in cases.values():
+        for _ in range(warmup):
+            fn()
+        sync()
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(repeats):
+        for name, fn in cases.items():
+            sync()
+            t0 = time.perf_counter()
+            fn()
+            sync()
+            times[name].append(time.perf_counter() - t0)
+    return {name: summarize(ts) for name, ts in times.items()}
+
+
+# ----------------------------------------------------------------------------- environment
+
+def _blas() -> dict:
+    try:
+        cfg = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        info = {"name": cfg.get("name"), "version": cfg.get("version")}
+    except Exception:  # pragma: no cover - old NumPy
+        info = {"name": "unknown", "version": None}
+    try:
+        from threadpoolctl import threadpool_info
+        pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
+        if pools:
+            info["threads"] = pools[0].get("num_threads")
+            info["name"] = pools[0].get("internal_api", info["name"])
+    except ImportError:
+        env = [os.environ.get(v) for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")]
+        info["threads"] = next((int(v) for v in env if v and v.isdigit()),
+                               f"default (all {os.cpu_count()} CPUs; threadpoolctl not installed to confirm)")
+    return info
+
+
+def gpu_peak_bandwidth(cupy) -> float | None:
+    """Theoretical memory bandwidth in bytes/s from the device attributes: 2 × clock × bus width."""
+    try:
+        props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+        return 2.0 * props["memoryClockRate"] * 1e3 * props["memoryBusWidth"] / 8.0
+    except Exception:  # pragma: no cover - attribute missing on some drivers
+        return None
+
+
+def environment(backend) -> dict:
+    """What the figures were measured on: Python, NumPy, BLAS and its threads, the fast-path
+    threads, and the GPU when the backend is CuPy."""
+    from .fast import default_threads
+    env = {"python": platform.python_version(), "machine": platform.machine(),
+           "cpus": os.cpu_count(), "numpy": np.__version__, "blas": _blas(),
+           "fast_threads": default_threads()}
+    if backend.name == "cupy":
+        cp = backend.xp
+        props = cp.cuda.runtime.getDeviceProperties(cp.cuda.Device().id)
+        name = props["name"]
+        env["gpu"] = {"name": name.decode() if isinstance(name, bytes) else str(name),
+                      "cupy": cp.__version__, "cuda_runtime": cp.cuda.runtime.runtimeGetVersion(),
+                      "peak_bandwidth_GBps": (gpu_peak_bandwidth(cp) or float("nan")) / 1e9}
+    return env
+
+
+def describe_environment(env: dict) -> str:
+    """Two or three human lines: versions, BLAS and threads, GPU."""
+    blas = env["blas"]
+    lines = [f"Python {env['python']} ({env['machine']}, {env['cpus']} CPUs), NumPy {env['numpy']}",
+             f"BLAS: {blas.get('name')} {blas.get('version') or ''}, threads: {blas.get('threads')}; "
+             f"fused helpers: {env['fast_threads']} threads"]
+    if "gpu" in env:
+        g = env["gpu"]
+        lines.append(f"GPU: {g['name']}, CuPy {g['cupy']}, CUDA runtime {g['cuda_runtime']}, "
+                     f"peak memory bandwidth {g['peak_bandwidth_GBps']:.0f} GB/s (2 x clock x bus width)")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- part (a)
+
+def gumbel_softmax_cases(backend, shape, dtype="float32", tau=1.0, seed=0, threads=None) -> dict:
+    """Callables, each one Gumbel-Softmax forward + backward wrt the logits (noise drawn inside):
+
+    reference    sample_gumbel -> gumbel_softmax -> gumbel_softmax_vjp (the readable functions)
+    fused        fast.sample_gumbel_softmax + fast.gumbel_softmax_vjp, reusing output buffers
+    fused-1t     the same on one thread (NumPy only, when more are in use)
+    unavoidable  a uniform draw, two logs and one exp, each one pass over the whole array
+    """
+    from . import fast
+    from . import functional as F
+    xp = backend.xp
+    dt = np.dtype(dtype)
+    rng = backend.rng(seed)
+    logits = rng.standard_normal(shape, dtype=dt)                 # (n, K)
+    dy = rng.standard_normal(shape, dtype=dt)                     # (n, K) upstream gradient
+    y, dx = xp.empty(shape, dt), xp.empty(shape, dt)
+    u = xp.empty(shape, dt) if backend.name == "numpy" else None
+    e_in = -xp.log(rng.random(shape, dtype=dt) * dt.type(0.5) + dt.type(0.25))   # log input in (0.29, 1.4)
+    s_in = -e_in                                                  # valid exp input, <= 0
+
+    def reference():
+        g = F.sample_gumbel(rng, shape, dt)
+        y_ref = F.gumbel_softmax(logits, g, tau)
+        F.gumbel_softmax_vjp(dy, y_ref, tau)
+
+    def fused(th=threads):
+        fast.sample_gumbel_softmax(rng, logits, tau, out=y, threads=th)
+        fast.gumbel_softmax_vjp(dy, y, tau, out=dx, threads=th)
+
+    def unavoidable():
+        if backend.name == "numpy":
+            rng.random(dtype=dt, out=u)
+        else:                                   # CuPy: the draw sample_gumbel makes
+            rng.random(shape, dtype=dt)
+        xp.log(u, out=dx)
+        xp.log(e_in, out=dx)
+        xp.exp(s_in, out=dx)
+
+    cases = {"fused": fused}
+    if backend.name == "numpy" and (threads or fast.default_threads()) > 1:
+        cases["fused-1t"] = lambda: fused(1)
+    cases["reference"] = reference
+    cases["unavoidable"] = unavoidable
+    return cases
+
+
+def moved_bytes(shape, dtype) -> int:
+    """Bytes the fused GPU fwd+bwd reads and writes in DRAM: the uniform draw writes u; the forward
+    kernel reads θ and u and writes y; the backward kernel reads dy and y and writes dθ."""
+    return 7 * int(np.prod(shape)) * np.dtype(dtype).itemsize
+
+
+def bench_gumbel_softmax(backend, sizes, dtype="float32", tau=1.0, repeats=20, seed=0, threads=None,
+                         progress=None) -> list[dict]:
+    """Part (a): one row per size with every case's summary and its ratio to the fused figure."""
+    rows = []
+    sync = backend.synchronize
+    peak = gpu_peak_bandwidth(backend.xp) if backend.name == "cupy" else None
+    for shape in sizes:
+        cases = gumbel_softmax_cases(backend, shape, dtype, tau, seed, threads)
+        res = round_robin(cases, repeats, sync=sync)
+        row = {"shape": list(shape), "cases": res}
+        if peak:
+            bw = moved_bytes(shape, dtype) / (res["fused"]["median_ms"] / 1e3)
+            row["bandwidth"] = {"bytes": moved_bytes(shape, dtype), "achieved_GBps": bw / 1e9,
+                                "fraction_of_peak": bw / peak}
+        rows.append(row)
+        if progress:
+            progress(shape)
+    return rows
+
+
+# ----------------------------------------------------------------------------- part (b)
+
+def bench_train_step(backend, dtype="float32", repeats=20, seed=0, libs=()) -> dict:
+    """Part (b): one training step of the default argmax pointer task, grad=hand vs grad=autograd."""
+    return {"task": "argmax", "config": "default", "skipped": "not yet wired (train.py in progress)"}
+
+
+# ----------------------------------------------------------------------------- other libraries
+
+def run_other(library: str, sizes, dtype="float32", tau=1.0, repeats=20, device="cpu", timeout=600) -> dict:
+    """Time ``library``'s Gumbel-Softmax fwd+bwd in a fresh subprocess; return its parsed JSON."""
+    if library not in OTHER_LIBRARIES:
+        raise ValueError(f"--against: unknown library {library!r}; choose from {', '.join(OTHER_LIBRARIES)}")
+    cmd = [sys.executable, "-m", "minigumbel.bench", library, "--sizes",
+           ",".join(f"{r}x{c}" for r, c in sizes), "--dtype", dtype, "--tau", repr(float(tau)),
+           "--repeats", str(repeats), "--device", device]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        return {"library": library, "error": f"exit {proc.returncode}: {tail[0]}"}
+    return json.loads(proc.stdout)
+
+
+def _torch_worker(sizes, dtype, tau, repeats, device) -> dict:
+    import torch
+    import torch.nn.functional as tF
+    dev = torch.device("cuda" if device == "cuda" else "cpu")
+    tdt = getattr(torch, dtype)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else None
+    out = {"library": "torch", "version": torch.__version__, "device": str(dev),
+           "threads": torch.get_num_threads(), "results": []}
+    if dev.type == "cuda":
+        out["gpu"] = torch.cuda.get_device_name()
+    gen = torch.Generator(device=dev).manual_seed(0)
+    for rows, cols in sizes:
+        x = torch.randn(rows, cols, dtype=tdt, device=dev, generator=gen).requires_grad_(True)
+        dy = torch.randn(rows, cols, dtype=tdt, device=dev, generator=gen)
+
+        def step():
+            y = tF.gumbel_softmax(x, tau=tau)
+            y.backward(dy)
+            x.grad = None
+
+        out["results"].append({"shape": [rows, cols], **round_robin({"torch": step}, repeats, sync=sync)["torch"]})
+    return out
+
+
+def _jax_worker(sizes, dtype, tau, repeats, device) -> dict:
+    import jax
+    import jax.numpy as jnp
+    if dtype == "float64":
+        jax.config.update("jax_enable_x64", True)
+    jdt = getattr(jnp, dtype)
+
+    @jax.jit
+    def step(x, key, dy):
+        def f(x):
+            g = jax.random.gumbel(key, x.shape, jdt)
+            return jax.nn.softmax((x + g) / tau, axis=-1)
+        y, vjp = jax.vjp(f, x)
+        return y, vjp(dy)[0]
+
+    out = {"library": "jax", "version": jax.__version__, "device": str(jax.devices()[0]), "results": []}
+    key = jax.random.PRNGKey(0)
+    for rows, cols in sizes:
+        key, k1, k2 = jax.random.split(key, 3)
+        x = jax.random.normal(k1, (rows, cols), jdt)
+        dy = jax.random.normal(k2, (rows, cols), jdt)
+        state = {"key": key}
+
+        def call():
+            state["key"], sub = jax.random.split(state["key"])
+            jax.block_until_ready(step(x, sub, dy))
+
+        out["results"].append({"shape": [rows, cols], **round_robin({"jax": call}, repeats)["jax"]})
+    return out
+
+
+def merge_other(rows: list[dict], other: dict) -> None:
+    """Put another library's figures into the part (a) rows of the same shape (or its error)."""
+    lib = other["library"]
+    found = {tuple(r["shape"]): r for r in other.get("results", [])}
+    for row in rows:
+        res = found.get(tuple(row["shape"]))
+        if res is not None:
+            row["cases"][lib] = {k: v for k, v in res.items() if k != "shape"}
+        elif "error" in other:
+            row["cases"][lib] = {"error": other["error"]}
+
+
+# ----------------------------------------------------------------------------- start-up, targets
+
+def bench_startup(repeats: int = 10) -> dict:
+    """Wall time of ``minigumbel --help`` in a fresh process (the console script next to this Python)."""
+    from pathlib import Path
+    script = Path(sys.executable).with_name("minigumbel")
+    cmd = [str(script), "--help"] if script.exists() else [sys.executable, "-m", "cli.main", "--help"]
+    times = []
+    for _ in range(repeats + 1):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, capture_output=True, check=True)
+        times.append(time.perf_counter() - t0)
+    return {"command": " ".join(cmd), **summarize(times[1:])}   # the first run warms the disk cache
+
+
+def _ratio(cases: dict, a: str, b: str):
+    if a in cases and b in cases and "median_ms" in cases[a] and "median_ms" in cases[b]:
+        return cases[a]["median_ms"] / cases[b]["median_ms"]
+    return None
+
+
+def check_targets(result: dict) -> list[dict]:
+    """The issue's targets that this run measured, each with its value, limit and verdict."""
+    out = []
+
+    def add(name, value, limit, ok):
+        if value is not None:
+            out.append({"name": name, "value": value, "limit": limit, "met": bool(ok(value))})
+
+    cfg = result["config"]
+    for row in result.get("gumbel_softmax", []):
+        c, shape = row["cases"], tuple(row["shape"])
+        if cfg["dtype"] != "float32":
+            continue
+        if cfg["backend"] == "numpy" and shape == (4096, 1024):
+            add("fused fwd+bwd / torch CPU", _ratio(c, "fused", "torch"), "<= 0.25", lambda v: v <= 0.25)
+            add("fused fwd+bwd / jax jit CPU", _ratio(c, "fused", "jax"), "<= 0.5", lambda v: v <= 0.5)
+            one = "fused-1t" if "fused-1t" in c else "fused"
+            add(f"{one} fwd+bwd / unavoidable parts (1 thread each)", _ratio(c, one, "unavoidable"),
+                "<= 1.5", lambda v: v <= 1.5)
+        if cfg["backend"] == "cupy" and shape == (65536, 1024):
+            add("fused fwd+bwd bandwidth / peak", row.get("bandwidth", {}).get("fraction_of_peak"),
+                ">= 0.5", lambda v: v >= 0.5)
+            add("fused fwd+bwd / torch CUDA", _ratio(c, "fused", "torch"), "< 1", lambda v: v < 1)
+    ts = result.get("train_step", {}).get("cases", {})
+    add("train step: autograd / hand", _ratio(ts, "autograd", "hand"), ">= 3", lambda v: v >= 3)
+    add("train step: hand / torch CPU", _ratio(ts, "hand", "torch"), "<= 1.5", lambda v: v <= 1.5)
+    st = result.get("startup")
+    if st:
+        add("minigumbel --help wall time (s)", st["median_ms"] / 1e3, "<= 0.3", lambda v: v <= 0.3)
+    return out
+
+
+def parse_sizes(text: str) -> list[tuple[int, int]]:
+    """'64x16,4096x1024' -> [(64, 16), (4096, 1024)]; ValueError naming the bad item."""
+    sizes = []
+    for item in text.split(","):
+        item = item.strip().lower()
+        if not item:
+            continue
+        parts = item.split("x")
+        if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+            raise ValueError(f"sizes: expected ROWSxCOLS with positive integers, got {item!r}")
+        sizes.append((int(parts[0]), int(parts[1])))
+    if not sizes:
+        raise ValueError("sizes: expected at least one ROWSxCOLS")
+    return sizes
+
+
+def _main(argv=None) -> None:
+    """Subprocess entry: ``python -m minigumbel.bench torch|jax --sizes ... ``; prints JSON."""
+    import argparse
+    p = argparse.ArgumentParser(prog="python -m minigumbel.bench")
+    p.add_argument("library", choices=OTHER_LIBRARIES)
+    p.add_argument("--sizes", default="4096x1024")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    p.add_argument("--tau", type=float, default=1.0)
+    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    a = p.parse_args(argv)
+    worker = _torch_worker if a.library == "torch" else _jax_worker
+    print(json.dumps(worker(parse_sizes(a.sizes), a.dtype, a.tau, a.repeats, a.device)))
+
+
+if __name__ == "__main__":
+    _main()

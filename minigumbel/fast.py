@@ -1,0 +1,270 @@
+"""Fast, fused Gumbel-Softmax forward and backward: the same numbers as the readable rules, sooner.
+
+The readable functions in :mod:`minigumbel.functional` are the source of truth. The two helpers
+here compute exactly what they compute, with the same use of the random Generator::
+
+    y = fast.sample_gumbel_softmax(rng, logits, tau)
+    #   == F.gumbel_softmax(logits, F.sample_gumbel(rng, logits.shape, logits.dtype), tau)
+    dlogits = fast.gumbel_softmax_vjp(dy, y, tau)
+    #   == F.gumbel_softmax_vjp(dy, y, tau)
+
+On NumPy the results are bit-for-bit identical (tests/test_fast.py checks it): the arithmetic is the
+same operations in the same order; only *where* it happens changes. On CuPy the helpers run fused
+kernels (:mod:`minigumbel.fast_cupy`, imported only then) whose results agree to float round-off.
+
+Why faster on the CPU (figures: ``minigumbel bench``, docs/sections/performance.md):
+
+1. Row blocks of about 256 KiB. Every pass (clip, two logs, shift, exp, row sums) runs on one block
+   while it sits in L2 cache, instead of streaming whole arrays through memory a dozen times.
+2. In place. Each ufunc writes with ``out=`` into the output block: no temporaries.
+3. float32 end to end. The noise comes from a float32 uniform and two logs, as in
+   :func:`~minigumbel.functional.sample_gumbel` (``Generator.gumbel`` only makes float64).
+4. Threads. NumPy releases the GIL inside ufuncs and inside ``Generator.random``. The calling
+   thread draws the uniforms block after block, in order, so the random stream is exactly the one
+   ``sample_gumbel`` would use, while worker threads transform the blocks already drawn. The
+   numbers do not depend on the thread count.
+
+Only the last axis is supported (the reference's default). Autograd boxes are passed to the
+readable functions unchanged, so these helpers are also safe to call inside a traced function.
+"""
+from __future__ import annotations
+
+import numbers
+import os
+import queue
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from . import functional as F
+from .backend import namespace
+
+__all__ = ["sample_gumbel_softmax", "gumbel_softmax_vjp", "default_threads", "BLOCK_BYTES"]
+
+BLOCK_BYTES = 256 * 1024     # one block of one array; a few of them fit in a 1 MiB L2
+_MIN_THREADED = 1 << 17      # below this many elements, thread hand-offs cost more than they save
+
+
+# ----------------------------------------------------------------------------- threads
+
+def default_threads() -> int:
+    """Threads the helpers use when ``threads=None``: $MINIGUMBEL_THREADS, else the usable CPUs (≤ 8)."""
+    env = os.environ.get("MINIGUMBEL_THREADS", "").strip()
+    if env:
+        try:
+            n = int(env)
+        except ValueError:
+            raise ValueError(f"MINIGUMBEL_THREADS must be a positive integer, got {env!r}") from None
+        if n < 1:
+            raise ValueError(f"MINIGUMBEL_THREADS must be a positive integer, got {env!r}")
+        return n
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        n = os.cpu_count() or 1
+    return max(1, min(n, 8))
+
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_SIZE = 0
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    global _POOL, _POOL_SIZE
+    if _POOL is None or _POOL_SIZE < workers:
+        _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="minigumbel-fast")
+        _POOL_SIZE = workers
+    return _POOL
+
+
+def _run_blocks(n_rows: int, rows: int, work, draw=None, threads: int = 1) -> None:
+    """Call ``draw(r0, r1)`` on each row block in order, in this thread, and ``work(r0, r1)`` on
+    each block once drawn, spread over ``threads`` threads (this one included)."""
+    blocks = [(r0, min(r0 + rows, n_rows)) for r0 in range(0, n_rows, rows)]
+    if threads <= 1 or len(blocks) < 2:
+        for b in blocks:
+            if draw is not None:
+                draw(*b)
+            work(*b)
+        return
+    todo: queue.SimpleQueue = queue.SimpleQueue()
+    helpers = min(threads, len(blocks)) - 1
+
+    def consume():
+        while (b := todo.get()) is not None:
+            work(*b)
+
+    futures = [_pool(helpers).submit(consume) for _ in range(helpers)]
+    try:
+        for b in blocks:
+            if draw is not None:
+                draw(*b)
+            todo.put(b)
+    finally:
+        for _ in range(helpers + 1):
+            todo.put(None)          # one stop sign per consumer, queued after every block
+        try:
+            consume()               # this thread joins in on whatever is left
+        finally:
+            for f in futures:
+                f.result()          # wait for the helpers; re-raise their errors here
+
+
+# ----------------------------------------------------------------------------- argument checks
+
+def _as_rows(a, name: str):
+    """``a`` as a C-contiguous (rows, K) view (a copy only when ``a`` is not contiguous)."""
+    if a.ndim == 0:
+        raise ValueError(f"{name} must have at least one axis (the categories), got a scalar")
+    if a.dtype not in (np.float32, np.float64):
+        raise ValueError(f"{name} must be float32 or float64, got {a.dtype}")
+    if a.shape[-1] == 0:
+        raise ValueError(f"{name} has an empty last axis (no categories): shape {a.shape}")
+    return np.ascontiguousarray(a).reshape(-1, a.shape[-1])
+
+
+def _out_rows(out, like, name: str, avoid=()):
+    if out is None:
+        return np.empty(like.shape, like.dtype).reshape(-1, like.shape[-1]), None
+    if not isinstance(out, np.ndarray) or out.shape != like.shape or out.dtype != like.dtype \
+            or not out.flags.c_contiguous:
+        raise ValueError(f"{name} must be a C-contiguous {like.dtype} array of shape {like.shape}")
+    for other, other_name in avoid:
+        if np.may_share_memory(out, other):
+            raise ValueError(f"{name} must not share memory with {other_name}")
+    return out.reshape(-1, like.shape[-1]), out
+
+
+def _tau_rows(tau, like, rows2d):
+    """τ checked as the reference checks it; a scalar stays a Python float (no dtype promotion),
+    an array is broadcast to the logits and viewed as rows."""
+    tau = F.check_tau(tau, like.dtype)
+    if isinstance(tau, numbers.Real):
+        return float(tau)
+    return np.broadcast_to(tau, like.shape).reshape(rows2d.shape)
+
+
+def _block_rows(k: int, itemsize: int) -> int:
+    return max(1, BLOCK_BYTES // (k * itemsize))
+
+
+def _threads(threads, size: int) -> int:
+    n = default_threads() if threads is None else int(threads)
+    if n < 1:
+        raise ValueError(f"threads must be >= 1, got {threads!r}")
+    return 1 if size < _MIN_THREADED else n
+
+
+def _is_plain_numpy(*arrays) -> bool:
+    return namespace(*arrays) is np
+
+
+def _is_cupy(*arrays) -> bool:
+    return any(type(a).__module__.startswith("cupy") for a in arrays)
+
+
+# ----------------------------------------------------------------------------- forward
+
+def sample_gumbel_softmax(rng, logits, tau=1.0, hard=False, return_soft=False, out=None, threads=None):
+    """Draw a Gumbel-Softmax sample y = softmax((θ + g)/τ) along the last axis, noise drawn inside.
+
+    Exactly ``F.gumbel_softmax(logits, F.sample_gumbel(rng, logits.shape, logits.dtype), tau, hard,
+    return_soft=return_soft)`` — same numbers, same draws taken from ``rng`` (Jang, Gu & Poole 2017;
+    Maddison, Mnih & Teh 2017) — computed in cache-sized row blocks, in place, over ``threads``
+    threads (None: :func:`default_threads`).
+
+    ``out``: an optional C-contiguous array like ``logits`` that receives the soft sample (reuse it
+    across steps to skip the allocation). ``hard=True`` returns the one-hot argmax(θ + g) whose
+    gradient is the soft one (straight-through; see F.gumbel_softmax_vjp), and
+    ``return_soft=True`` returns ``(y, y_soft)``. On CuPy arrays this runs one fused kernel per
+    call (minigumbel.fast_cupy).
+    """
+    if _is_cupy(logits):
+        from . import fast_cupy
+        return fast_cupy.sample_gumbel_softmax(rng, logits, tau, hard, return_soft, out)
+    if not _is_plain_numpy(logits, tau):   # autograd tracing: the readable path, same numbers
+        g = F.sample_gumbel(rng, tuple(logits.shape), F._value(logits).dtype)
+        return F.gumbel_softmax(logits, g, tau, hard, return_soft=return_soft)
+    if F._rng_module(rng) is not np:
+        raise TypeError("rng must be a numpy.random.Generator for NumPy logits")
+    logits = np.asarray(logits)
+    theta = _as_rows(logits, "logits")                        # (n, K)
+    tau_r = _tau_rows(tau, logits, theta)
+    y, out_arr = _out_rows(out, logits, "out", [(logits, "logits")])   # (n, K): u, then y
+    n, k = theta.shape
+    dtype = theta.dtype
+    fi = np.finfo(dtype)
+    lo, hi = fi.tiny, 1.0 - fi.epsneg                        # the reference's clip bounds
+    idx = np.empty(n, np.intp) if hard else None
+
+    def draw(r0, r1):
+        rng.random(dtype=dtype, out=y[r0:r1])                 # u ~ U[0, 1), in stream order
+
+    def work(r0, r1):
+        s = y[r0:r1]                                          # (b, K), u on entry
+        np.clip(s, lo, hi, out=s)                             # u in (0, 1): both logs finite
+        np.log(s, out=s)
+        np.negative(s, out=s)                                 # E = -log u ~ Exp(1)
+        np.log(s, out=s)                                      # log E = -g
+        np.subtract(theta[r0:r1], s, out=s)                   # θ + g
+        if hard:
+            idx[r0:r1] = np.argmax(s, axis=-1)                # the reference's argmax(θ + g)
+        t = tau_r if isinstance(tau_r, float) else tau_r[r0:r1]
+        if not (isinstance(t, float) and t == 1.0):           # x / 1 == x: skipping is exact
+            np.divide(s, t, out=s)                            # z = (θ + g)/τ
+        m = np.max(s, axis=-1, keepdims=True)                 # (b, 1)
+        if np.any(m == -np.inf):
+            raise ValueError("logits: a row has every entry -inf (all categories masked); "
+                             "at least one category needs a finite logit")
+        np.subtract(s, m, out=s)
+        np.exp(s, out=s)                                      # -inf (masked) -> 0
+        np.divide(s, np.sum(s, axis=-1, keepdims=True), out=s)
+
+    _run_blocks(n, _block_rows(k, dtype.itemsize), work, draw, _threads(threads, theta.size))
+    y_soft = out_arr if out_arr is not None else y.reshape(logits.shape)
+    if not hard:
+        return (y_soft, y_soft) if return_soft else y_soft
+    y_hard = np.zeros((n, k), dtype)
+    y_hard[np.arange(n), idx] = 1
+    y_hard = y_hard.reshape(logits.shape)
+    return (y_hard, y_soft) if return_soft else y_hard
+
+
+# ----------------------------------------------------------------------------- backward
+
+# The rule is F.gumbel_softmax_vjp's (the softmax VJP), unchanged, row block by row block:
+#   dθ_j = y_j (dy_j − ⟨dy, y⟩) / τ
+# evaluated as y * (dy − Σ dy·y) / τ in that order, so the numbers match the reference exactly.
+def gumbel_softmax_vjp(dy, y_soft, tau=1.0, out=None, threads=None):
+    """∂L/∂θ for y = gumbel_softmax(θ, g, τ, hard), given dy = ∂L/∂y and the soft sample.
+
+    Exactly ``F.gumbel_softmax_vjp(dy, y_soft, tau)`` along the last axis, in cache-sized row
+    blocks over ``threads`` threads. ``out`` may be ``dy`` itself (the gradient overwrites it)
+    but must not overlap ``y_soft``.
+    """
+    if _is_cupy(dy, y_soft):
+        from . import fast_cupy
+        return fast_cupy.gumbel_softmax_vjp(dy, y_soft, tau, out)
+    if not _is_plain_numpy(dy, y_soft, tau):
+        return F.gumbel_softmax_vjp(dy, y_soft, tau)
+    dy, y_soft = np.asarray(dy), np.asarray(y_soft)
+    F._same_shape(dy, y_soft, "dy", "y_soft")
+    d2 = _as_rows(dy, "dy")                                   # (n, K)
+    y2 = _as_rows(y_soft, "y_soft")                           # (n, K)
+    if d2.dtype != y2.dtype:
+        raise ValueError(f"dy is {d2.dtype} but y_soft is {y2.dtype}; they must match")
+    tau_r = _tau_rows(tau, y_soft, y2)
+    dx, out_arr = _out_rows(out, y_soft, "out", [(y_soft, "y_soft")])
+    n, k = y2.shape
+
+    def work(r0, r1):
+        o, yb, db = dx[r0:r1], y2[r0:r1], d2[r0:r1]          # (b, K) each
+        c = np.sum(np.multiply(db, yb), axis=-1, keepdims=True)   # ⟨dy, y⟩ per row, (b, 1)
+        np.subtract(db, c, out=o)                             # (o may be db itself: elementwise)
+        np.multiply(yb, o, out=o)
+        t = tau_r if isinstance(tau_r, float) else tau_r[r0:r1]
+        if not (isinstance(t, float) and t == 1.0):
+            np.divide(o, t, out=o)
+
+    _run_blocks(n, _block_rows(k, y2.dtype.itemsize), work, None, _threads(threads, y2.size))
+    return out_arr if out_arr is not None else dx.reshape(y_soft.shape)

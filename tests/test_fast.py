@@ -1,0 +1,180 @@
+"""The fast paths equal the readable reference in minigumbel.functional.
+
+NumPy: bit for bit (the same operations in the same order, only blocked and threaded), with the
+same draws taken from the Generator. CuPy (skipped, and reported so, without a GPU): the fused
+kernels agree with the NumPy reference to a tolerance derived from float round-off (see below).
+"""
+import numpy as np
+import pytest
+
+from minigumbel import fast
+from minigumbel import functional as F
+from minigumbel.backend import to_numpy
+
+SHAPES = [(1, 1), (7,), (3, 5), (4, 3, 6), (300, 1000), (2000, 70)]   # the last two: many blocks
+
+
+def reference(seed, logits, tau, hard=False):
+    rng = np.random.default_rng(seed)
+    g = F.sample_gumbel(rng, logits.shape, logits.dtype)
+    return F.gumbel_softmax(logits, g, tau, hard, return_soft=True), rng
+
+
+def logits_of(shape, dtype, seed=0):
+    return np.random.default_rng(seed).normal(0, 2, shape).astype(dtype)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 3])
+def test_forward_is_the_reference_bit_for_bit(shape, dtype, threads):
+    x = logits_of(shape, dtype)
+    for tau in (1.0, 0.37):
+        (y_ref, _), rng_ref = reference(11, x, tau)
+        rng = np.random.default_rng(11)
+        y = fast.sample_gumbel_softmax(rng, x, tau, threads=threads)
+        assert y.dtype == dtype and y.shape == x.shape
+        assert np.array_equal(y, y_ref), f"max |diff| {np.max(np.abs(y - y_ref))}"
+        # the same number of draws was taken from the Generator
+        assert rng.random() == rng_ref.random()
+    if x.shape[-1] > 1:   # the comparison is not vacuous: another seed gives another sample
+        assert not np.array_equal(y, fast.sample_gumbel_softmax(np.random.default_rng(12), x, tau))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_hard_per_row_tau_and_out_buffer(threads):
+    x = logits_of((600, 300), np.float32, seed=1)
+    tau = np.linspace(0.2, 3.0, 600, dtype=np.float32)[:, None]          # (n, 1): one τ per row
+    (y_ref, soft_ref), _ = reference(5, x, tau, hard=True)
+    out = np.full_like(x, np.nan)
+    y, soft = fast.sample_gumbel_softmax(np.random.default_rng(5), x, tau, hard=True, return_soft=True,
+                                         out=out, threads=threads)
+    assert soft is out
+    assert np.array_equal(soft, soft_ref) and np.array_equal(y, y_ref)
+    assert np.all(y.sum(-1) == 1)
+
+
+def test_masked_categories_and_all_masked_rows():
+    x = logits_of((500, 400), np.float64, seed=2)
+    x[:, ::3] = -np.inf
+    (y_ref, _), _ = reference(3, x, 0.5)
+    y = fast.sample_gumbel_softmax(np.random.default_rng(3), x, 0.5, threads=2)
+    assert np.array_equal(y, y_ref) and np.all(y[:, ::3] == 0)
+    x[321] = -np.inf                                 # one row, deep inside a worker's block
+    for threads in (1, 2):
+        with pytest.raises(ValueError, match="every entry -inf"):
+            fast.sample_gumbel_softmax(np.random.default_rng(3), x, 0.5, threads=threads)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_vjp_is_the_reference_bit_for_bit(shape, dtype):
+    x = logits_of(shape, dtype)
+    dy = logits_of(shape, dtype, seed=9)
+    (y, _), _ = reference(4, x, 0.7)
+    for tau in (1.0, 0.7, np.full(shape[:-1] + (1,), 0.3, dtype)):
+        ref = F.gumbel_softmax_vjp(dy, y, tau)
+        for threads in (1, 3):
+            assert np.array_equal(fast.gumbel_softmax_vjp(dy, y, tau, threads=threads), ref)
+        d2 = dy.copy()
+        assert fast.gumbel_softmax_vjp(d2, y, tau, out=d2) is d2       # in place over dy
+        assert np.array_equal(d2, ref)
+
+
+def test_fast_vjp_is_the_gradient_of_the_fast_forward_under_autograd():
+    from autograd import grad
+    x = logits_of((6, 9), np.float64, seed=3)
+    w = logits_of((6, 9), np.float64, seed=4)
+    loss = lambda th: (w * fast.sample_gumbel_softmax(np.random.default_rng(8), th, 0.6)).sum()
+    auto = grad(loss)(x)
+    y = fast.sample_gumbel_softmax(np.random.default_rng(8), x, 0.6)
+    np.testing.assert_allclose(fast.gumbel_softmax_vjp(w, y, 0.6), auto, rtol=1e-12, atol=1e-14)
+    # negative control: a gradient missing the 1/τ factor is told apart at this tolerance
+    assert not np.allclose(F.gumbel_softmax_vjp(w, y, 1.0), auto, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda x, r: fast.sample_gumbel_softmax(r, x, 0.0), "tau"),
+    (lambda x, r: fast.sample_gumbel_softmax(r, x, float("nan")), "tau"),
+    (lambda x, r: fast.sample_gumbel_softmax(r, x.astype(np.int64), 1.0), "logits"),
+    (lambda x, r: fast.sample_gumbel_softmax(r, x[:, :0], 1.0), "logits"),
+    (lambda x, r: fast.sample_gumbel_softmax(r, x, 1.0, out=np.empty((3, 4))), "out"),
+    (lambda x, r: fast.sample_gumbel_softmax(r, x, 1.0, out=x), "out"),
+    (lambda x, r: fast.sample_gumbel_softmax(r, x, 1.0, threads=0), "threads"),
+    (lambda x, r: fast.gumbel_softmax_vjp(x, x[:2], 1.0), "shape"),
+    (lambda x, r: fast.gumbel_softmax_vjp(x, x.astype(np.float32), 1.0), "dy"),
+    (lambda x, r: fast.gumbel_softmax_vjp(x, x, -1.0), "tau"),
+    (lambda x, r: fast.gumbel_softmax_vjp(x.copy(), x, 1.0, out=x), "out"),
+])
+def test_bad_input_is_a_value_error_naming_the_argument(call, match):
+    with pytest.raises(ValueError, match=match):
+        call(logits_of((4, 5), np.float64), np.random.default_rng(0))
+
+
+def test_threads_from_the_environment(monkeypatch):
+    monkeypatch.setenv("MINIGUMBEL_THREADS", "3")
+    assert fast.default_threads() == 3
+    monkeypatch.setenv("MINIGUMBEL_THREADS", "many")
+    with pytest.raises(ValueError, match="MINIGUMBEL_THREADS"):
+        fast.default_threads()
+
+
+# ----------------------------------------------------------------------------- CuPy kernels
+# Tolerance: the kernels use CUDA's log/exp (≤ 2 ulp) and add the row sums in a different order.
+# In float32, |log E| ≤ 17 gives an absolute error in (θ + g)/τ of about 2 ulp · 17/τ ≈ 4e-6/τ,
+# which becomes a relative error of y of the same size, plus ≈ log2(K) ulp ≈ 1e-6 from the sums.
+# At τ ≥ 0.5 that is < 1e-5; we allow rtol 5e-5 (float32) and 1e-11 (float64, same bound with
+# ulp 1.1e-16 and a margin), atol a thousand times smaller.
+TOL = {np.float32: dict(rtol=5e-5, atol=5e-8), np.float64: dict(rtol=1e-11, atol=1e-14)}
+
+
+@pytest.fixture
+def cupy_backend():
+    from minigumbel.backend import BackendUnavailable, get_backend
+    try:
+        return get_backend("cupy")
+    except BackendUnavailable as exc:
+        pytest.skip(f"CuPy backend unavailable: {exc}")
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (257, 1000), (64, 3000), (2, 3, 33)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("hard", [False, True])
+def test_cupy_forward_kernel_matches_the_numpy_reference(cupy_backend, shape, dtype, hard):
+    cp = cupy_backend.xp
+    x = logits_of(shape, dtype)
+    if shape[-1] > 4:
+        x[..., ::4] = -np.inf                                        # masked categories
+    for tau in (1.0, 0.5):
+        u = to_numpy(cupy_backend.rng(21).random(shape, dtype=dtype))  # the draw the kernel gets
+        fi = np.finfo(dtype)
+        g = -np.log(-np.log(np.clip(u, fi.tiny, 1.0 - fi.epsneg)))     # sample_gumbel's transform
+        y_ref, soft_ref = F.gumbel_softmax(x, g, tau, hard, return_soft=True)
+        y, soft = fast.sample_gumbel_softmax(cupy_backend.rng(21), cp.asarray(x), tau, hard, return_soft=True)
+        assert isinstance(y, cp.ndarray) and y.dtype == dtype and y.shape == shape
+        np.testing.assert_allclose(to_numpy(soft), soft_ref, **TOL[dtype])
+        if hard:
+            assert np.array_equal(to_numpy(y), y_ref)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cupy_vjp_kernel_matches_the_numpy_reference(cupy_backend, dtype):
+    cp = cupy_backend.xp
+    x, dy = logits_of((300, 700), dtype), logits_of((300, 700), dtype, seed=5)
+    (y, _), _ = reference(2, x, 0.8)
+    ref = F.gumbel_softmax_vjp(dy, y, 0.8)
+    got = to_numpy(fast.gumbel_softmax_vjp(cp.asarray(dy), cp.asarray(y), 0.8))
+    # dθ_j = y_j (dy_j − c)/τ: the only new round-off is in c = ⟨dy, y⟩ (order of the sum)
+    scale = np.abs(y).max(-1, keepdims=True) * np.abs(dy).max(-1, keepdims=True)
+    np.testing.assert_allclose(got, ref, rtol=TOL[dtype]["rtol"], atol=TOL[dtype]["rtol"] * scale.max())
+    d2 = cp.asarray(dy)
+    assert fast.gumbel_softmax_vjp(d2, cp.asarray(y), 0.8, out=d2) is d2
+    np.testing.assert_allclose(to_numpy(d2), got, rtol=0, atol=0)
+
+
+def test_cupy_all_masked_row_is_a_value_error(cupy_backend):
+    cp = cupy_backend.xp
+    x = logits_of((5, 8), np.float32)
+    x[2] = -np.inf
+    with pytest.raises(ValueError, match="every entry -inf"):
+        fast.sample_gumbel_softmax(cupy_backend.rng(0), cp.asarray(x), 1.0)
