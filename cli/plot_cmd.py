@@ -1,0 +1,110 @@
+"""`minigumbel plot FIGURE --out PATH`: draw one of the figures of minigumbel.figures.
+
+The data come from minigumbel.figures (deterministic given --seed); the drawing from
+minigumbel.plotting (matplotlib, the 'plot' extra, imported only when a figure is drawn).
+"""
+from __future__ import annotations
+
+import os
+
+import click
+
+from .common import backend_option, quiet_option, seed_option
+
+FIGURES = ("temperature", "leakage", "estimators", "schedules", "training")
+
+
+class MissingExtra(click.ClickException):
+    """matplotlib is not installed: exit 2 with the command that installs it."""
+    exit_code = 2
+
+
+def _size(ctx, param, value):
+    if value is None:
+        return None
+    from minigumbel.plotting import parse_size
+    try:
+        return parse_size(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@click.command()
+@click.argument("figure", type=click.Choice(FIGURES))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, writable=True),
+              help="Output file (PNG or SVG).")
+@click.option("--format", "fmt", type=click.Choice(["png", "svg"]), default=None,
+              help="Image format [default: from the --out suffix, else png].")
+@click.option("--from", "run_json", type=click.Path(exists=True, dir_okay=False),
+              help="training: the file written by `minigumbel train --json PATH`.")
+@click.option("--size", callback=_size, default=None, metavar="WxH",
+              help="Image size in pixels, e.g. 1200x800 [default: per figure].")
+@click.option("--dpi", type=click.IntRange(min=50, max=600), default=100, show_default=True,
+              help="Dots per inch (text scale; --size stays the pixel size).")
+@click.option("--steps", type=click.IntRange(min=1), default=None,
+              help="leakage: training steps per run [1500]; schedules: steps shown [3000].")
+@click.option("--samples", type=click.IntRange(min=2), default=None,
+              help="temperature: samples per τ [20000]; estimators: estimates per point [10000].")
+@seed_option
+@backend_option
+@quiet_option
+def plot(figure, out, fmt, run_json, size, dpi, steps, samples, seed, backend, quiet):
+    """Draw FIGURE and save it to --out.
+
+    \b
+    temperature  Gumbel-Softmax samples for π = (0.1, 0.2, 0.3, 0.4) at τ = 0.1, 0.5, 1, 10
+    leakage      soft vs hard held-out loss on the bottleneck task: softmax, gumbel, st-gumbel
+    estimators   bias and variance of each gradient estimator vs τ (quadratic problem)
+    schedules    the temperature schedules over training steps
+    training     the curves of a run saved by `minigumbel train --json run.json` (--from)
+    """
+    try:
+        import matplotlib  # noqa: F401  (only to fail early, before any computing)
+    except ImportError:
+        raise MissingExtra("the plot command needs matplotlib; install it with: "
+                           "pip install 'minigumbel[plot]'") from None
+    from minigumbel import figures, plotting
+
+    if fmt is None:
+        fmt = "svg" if os.fspath(out).lower().endswith(".svg") else "png"
+    if figure == "training" and run_json is None:
+        raise click.BadParameter("the training figure needs --from run.json "
+                                 "(written by `minigumbel train --json run.json`)", param_hint="--from")
+    if figure != "training" and run_json is not None:
+        raise click.BadParameter("--from applies to the training figure only", param_hint="--from")
+    kw = {}
+    if steps is not None:
+        if figure not in ("leakage", "schedules"):
+            raise click.BadParameter("--steps applies to the leakage and schedules figures", param_hint="--steps")
+        kw["steps"] = steps
+    if samples is not None:
+        if figure not in ("temperature", "estimators"):
+            raise click.BadParameter("--samples applies to the temperature and estimators figures",
+                                     param_hint="--samples")
+        kw["n_samples" if figure == "temperature" else "samples"] = samples
+    if figure == "training":
+        data = figures.training_data(run_json)
+    elif figure == "schedules":
+        data = figures.schedules_data(**kw)
+    elif figure == "leakage":
+        data = _leakage_with_progress(seed, backend, quiet, kw)
+    else:
+        data = figures.figure_data(figure, seed=seed, backend=backend, **kw)
+    plotting.draw(figure, data, out, fmt=fmt, size=size, dpi=dpi)
+    if not quiet:
+        click.echo(f"wrote {out}", err=True)
+
+
+def _leakage_with_progress(seed, backend, quiet, kw):
+    from minigumbel import figures
+    from .common import progress
+    steps = kw.get("steps", 1500)
+    names = figures.LEAKAGE_ESTIMATORS
+    with progress(length=steps * len(names), label="training", quiet=quiet) as bar:
+        done = {}
+
+        def on_step(name, rec):
+            if hasattr(bar, "update"):
+                bar.update(rec["step"] - done.get(name, 0))
+            done[name] = rec["step"]
+        return figures.leakage_data(seed=seed, backend=backend, on_step=on_step, **kw)

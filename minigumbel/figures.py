@@ -1,0 +1,213 @@
+"""The data behind each figure of ``minigumbel plot``, computed apart from any drawing.
+
+Each ``*_data`` function returns a plain dict of NumPy arrays, lists and numbers — the numbers a
+figure shows — so tests can check the property a figure illustrates without looking at pixels,
+and :mod:`minigumbel.plotting` only draws. Nothing here imports matplotlib. Every function is
+deterministic given its ``seed``.
+
+- ``temperature``: the Gumbel-Softmax sample y = softmax((log π + g)/τ) for π = (0.1, 0.2, 0.3, 0.4)
+  at τ ∈ {0.1, 0.5, 1, 10}: its mean over many draws and a few single draws (Jang, Gu & Poole
+  2017, fig. 1; Maddison, Mnih & Teh 2017). Low τ: near one-hot draws whose mean is π; high τ:
+  draws near uniform.
+- ``leakage``: soft (training-time pointer) vs hard (argmax pointer) held-out loss over training on
+  the ``bottleneck`` task for ``softmax``, ``gumbel`` and ``st-gumbel``.
+- ``estimators``: bias norm and total variance of each gradient estimator vs τ on the quadratic
+  problem of the estimator lab (the computation of ``minigumbel estimators``).
+- ``schedules``: the temperature schedules of :mod:`minigumbel.schedules` over training steps.
+- ``training``: the curves of one ``minigumbel train --json`` run.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from .backend import get_backend, to_numpy
+from .functional import check_tau, gumbel_softmax, sample_gumbel
+
+__all__ = ["FIGURES", "PROBS", "TAUS", "LEAKAGE_ESTIMATORS", "LAB_ESTIMATORS", "temperature_data",
+           "leakage_data", "estimators_data", "schedules_data", "training_data", "figure_data"]
+
+FIGURES = ("temperature", "leakage", "estimators", "schedules", "training")
+PROBS = (0.1, 0.2, 0.3, 0.4)
+TAUS = (0.1, 0.5, 1.0, 10.0)
+LEAKAGE_ESTIMATORS = ("softmax", "gumbel", "st-gumbel")
+LAB_ESTIMATORS = ("reinforce", "st", "st-gumbel", "gumbel-rao", "reinmax", "softmax", "gumbel")
+LAB_TAUS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+def _count(value, name, low=1):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+# ----------------------------------------------------------------------------- temperature
+
+def temperature_data(seed=0, probs=PROBS, taus=TAUS, n_samples=20_000, n_show=3, backend="numpy"):
+    """Mean and a few single Gumbel-Softmax draws of Cat(``probs``) at each τ in ``taus``.
+
+    Returns {"probs" (K,), "taus" (T,), "mean" (T, K), "se" (T, K) the Monte-Carlo standard error
+    of each mean entry (sample std / √n), "samples" (T, n_show, K), "n_samples", "seed"}.
+    The same Gumbel noise g (n, K) is used at every τ, so the columns differ only by τ.
+    """
+    n_samples, n_show = _count(n_samples, "n_samples", 2), _count(n_show, "n_show", 0)
+    p = np.asarray(probs, dtype=np.float64)
+    if p.ndim != 1 or p.size < 2 or not np.all(np.isfinite(p)) or np.any(p <= 0) or abs(p.sum() - 1) > 1e-9:
+        raise ValueError(f"probs must be K >= 2 positive numbers summing to 1, got {probs!r}")
+    taus = [float(check_tau(t)) for t in taus]
+    be = get_backend(backend)
+    g = sample_gumbel(be.rng(seed), (n_samples, p.size))                     # (n, K)
+    logits = be.xp.broadcast_to(be.asarray(np.log(p)), g.shape)              # (n, K)
+    means, ses, shown = [], [], []
+    for tau in taus:
+        y = gumbel_softmax(logits, g, tau)                                   # (n, K)
+        means.append(to_numpy(y.mean(axis=0)))
+        ses.append(to_numpy(y.std(axis=0, ddof=1)) / np.sqrt(n_samples))
+        shown.append(to_numpy(y[:n_show]))
+    return {"probs": p, "taus": np.array(taus), "mean": np.stack(means), "se": np.stack(ses),
+            "samples": np.stack(shown), "n_samples": n_samples, "seed": seed}
+
+
+# ----------------------------------------------------------------------------- leakage
+
+def leakage_data(seed=0, steps=1500, estimators=LEAKAGE_ESTIMATORS, tau=1.0, eval_every=50,
+                 backend="numpy", on_step=None):
+    """Train the ``bottleneck`` task once per estimator; record soft and hard held-out losses.
+
+    Soft loss: the estimator's own training-time pointer (soft weights for softmax/gumbel) on the
+    held-out set; hard loss: the one-hot argmax pointer, as at test time (minigumbel.train.evaluate).
+    Returns {"task", "steps", "tau", "seed", "noise_var" (σ², the best loss a hard code can reach),
+    "runs": {estimator: {"step" (E,), "soft_loss" (E,), "hard_loss" (E,), "train_loss" (steps,)}}}.
+    ``on_step(name, record)`` is forwarded to :func:`minigumbel.train.train` (e.g. a progress bar).
+    """
+    from .tasks import BottleneckTask
+    from .train import TrainConfig, train
+    steps = _count(steps, "steps")
+    runs = {}
+    for name in estimators:
+        config = TrainConfig(task="bottleneck", estimator=name, tau=tau, steps=steps, seed=seed,
+                             eval_every=min(_count(eval_every, "eval_every"), steps), backend=backend)
+        cb = None if on_step is None else (lambda rec, name=name: on_step(name, rec))
+        hist = train(config, cb)
+        runs[name] = {key: np.array([e[key] for e in hist["eval"]]) for key in ("step", "soft_loss", "hard_loss")}
+        runs[name]["train_loss"] = np.array(hist["loss"])
+    return {"task": "bottleneck", "steps": steps, "tau": tau, "seed": seed,
+            "noise_var": BottleneckTask.noise ** 2, "runs": runs}
+
+
+# ----------------------------------------------------------------------------- estimators
+
+def _lab():
+    # The estimator lab's computation lives with its command (cli/estimators_cmd.py: make_problem,
+    # measure); it is reused here rather than rewritten. Imported lazily: it pulls in click.
+    from cli.estimators_cmd import make_problem, measure
+    return make_problem, measure
+
+
+def estimators_data(seed=0, taus=LAB_TAUS, samples=10_000, names=LAB_ESTIMATORS, problem="quadratic",
+                    k=5, gr_k=10, backend="numpy", table=None):
+    """Bias norm, its standard error and total variance of each estimator at each τ.
+
+    The numbers are those of ``minigumbel estimators --problem PROBLEM --k K --tau TAUS --samples
+    SAMPLES --gr-k GR_K --seed SEED`` (same computation, same random streams). Alternatively pass
+    ``table``, the parsed output of that command with ``--json``. Returns {"problem", "k", "seed",
+    "samples", "exact_norm", "series": {estimator: {"tau", "bias_norm", "bias_se", "variance"}
+    (arrays over the τ where the estimator is defined: reinmax needs τ ≥ 1)}}.
+    """
+    if table is None:
+        table = _lab_table(seed, taus, samples, names, problem, k, gr_k, backend)
+    series = {}
+    for row in table["rows"]:
+        s = series.setdefault(row["estimator"], {"tau": [], "bias_norm": [], "bias_se": [], "variance": []})
+        for key in s:
+            s[key].append(row[key])
+    series = {name: {key: np.array(v, dtype=np.float64) for key, v in s.items()} for name, s in series.items()}
+    return {"problem": table["problem"], "k": table["k"], "seed": table["seed"], "samples": table["samples"],
+            "exact_norm": float(np.linalg.norm(table["exact_grad"])), "series": series}
+
+
+def _lab_table(seed, taus, samples, names, problem, k, gr_k, backend):
+    """The rows of ``minigumbel estimators --json`` for these arguments."""
+    from .estimators import ESTIMATORS, estimate
+    make_problem, measure = _lab()
+    _count(samples, "samples", 2)
+    taus = [float(check_tau(t)) for t in taus]
+    unknown = [n for n in names if n not in ESTIMATORS or n == "exact"]
+    if unknown:
+        raise ValueError(f"names: unknown estimator(s) {', '.join(unknown)}")
+    be = get_backend(backend)
+    theta, f = make_problem(problem, k, seed, be.xp)
+    exact = be.to_numpy(estimate("exact", theta, f, be.rng(seed))[1])       # J(π)F by enumeration
+    rows = [measure(name, theta, f, exact, tau, samples, seed, be, gr_k if name == "gumbel-rao" else None)
+            for tau in taus for name in names if not (name == "reinmax" and tau < 1)]
+    return {"problem": problem, "k": k, "seed": seed, "samples": samples, "exact_grad": exact.tolist(),
+            "rows": rows}
+
+
+# ----------------------------------------------------------------------------- schedules
+
+def schedules_data(steps=3000, tau0=2.0, tau_min=0.5, rate=1e-3, every=100, names=None):
+    """τ(step) of every schedule for steps 0 … ``steps``, built as :class:`TrainConfig` builds
+    them for a run of ``steps`` steps (``linear``/``cosine`` reach τ_min at ``steps``; ``exp`` is
+    Jang et al.'s decay, updated every ``every`` steps and floored at τ_min).
+
+    Returns {"step" (S+1,), "tau": {name: (S+1,)}, "tau0", "tau_min", "rate", "every"}.
+    """
+    from .schedules import SCHEDULES, make_schedule
+    steps = _count(steps, "steps")
+    curves = {}
+    for name in names or SCHEDULES:
+        fn = make_schedule(name, tau0, tau_min, total_steps=steps, rate=rate, every=every)
+        curves[name] = np.array([fn(s) for s in range(steps + 1)])
+    return {"step": np.arange(steps + 1), "tau": curves, "tau0": tau0, "tau_min": tau_min, "rate": rate,
+            "every": every}
+
+
+# ----------------------------------------------------------------------------- training
+
+def training_data(run):
+    """The curves of a ``minigumbel train --json run.json`` run (a path or the parsed dict).
+
+    Returns {"config", "step" (S,) 1…S, "loss" (S,), "tau" (S,), "eval_step" (E,), "soft_loss" (E,),
+    "hard_loss" (E,), "accuracy" (E,) or None, "loss_name"}.
+    """
+    if isinstance(run, (str, os.PathLike)):
+        with open(run, encoding="utf-8") as fh:
+            try:
+                run = json.load(fh)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{os.fspath(run)} is not JSON ({exc})") from None
+    hist = run.get("history", run) if isinstance(run, dict) else None
+    if not isinstance(hist, dict) or not all(k in hist for k in ("loss", "tau", "eval")):
+        raise ValueError("run: expected the JSON written by `minigumbel train --json PATH` "
+                         "(keys 'loss', 'tau' and 'eval')")
+    loss, tau, evals = np.array(hist["loss"], float), np.array(hist["tau"], float), hist["eval"]
+    if loss.shape != tau.shape or not evals:
+        raise ValueError(f"run: 'loss' ({loss.size}) and 'tau' ({tau.size}) must have one entry per step, "
+                         "and 'eval' at least one")
+    col = lambda key: np.array([e[key] for e in evals], float)             # noqa: E731
+    config = hist.get("config", {})
+    return {"config": config, "step": np.arange(1, loss.size + 1), "loss": loss, "tau": tau,
+            "eval_step": col("step"), "soft_loss": col("soft_loss"), "hard_loss": col("hard_loss"),
+            "accuracy": col("accuracy") if all("accuracy" in e for e in evals) else None,
+            "loss_name": _LOSS_NAMES.get(config.get("task"), "loss")}
+
+
+_LOSS_NAMES = {"argmax": "regret", "query": "payload MSE", "bottleneck": "reconstruction MSE"}
+
+
+def figure_data(name, seed=0, backend="numpy", **kw):
+    """The data of figure ``name`` (one of FIGURES); ``kw`` go to its ``*_data`` function."""
+    if name == "temperature":
+        return temperature_data(seed=seed, backend=backend, **kw)
+    if name == "leakage":
+        return leakage_data(seed=seed, backend=backend, **kw)
+    if name == "estimators":
+        return estimators_data(seed=seed, backend=backend, **kw)
+    if name == "schedules":
+        return schedules_data(**kw)
+    if name == "training":
+        return training_data(**kw)
+    raise ValueError(f"unknown figure {name!r}; choose one of {', '.join(FIGURES)}")

@@ -1,0 +1,212 @@
+"""Drawing the figures of :mod:`minigumbel.figures` with matplotlib (the ``plot`` extra).
+
+matplotlib is imported only inside :func:`draw`, and no pyplot state is touched: each figure is a
+``matplotlib.figure.Figure`` rendered by the Agg canvas (PNG) or the SVG backend, so calling this
+from a notebook changes nothing there. Figures read in grayscale: every series has its own line
+style and marker (and bars their own hatch), never colour alone. The saved PNG has exactly the
+requested size in pixels (no tight bounding box); the output is the same bytes for the same data.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+__all__ = ["draw", "parse_size", "DEFAULT_SIZES", "FORMATS", "INSTALL_HINT"]
+
+FORMATS = ("png", "svg")
+INSTALL_HINT = "pip install 'minigumbel[plot]'"
+DEFAULT_SIZES = {"temperature": (1400, 700), "leakage": (1500, 550), "estimators": (1400, 600),
+                 "schedules": (900, 550), "training": (1400, 500)}
+
+# one entry per series: grays, line styles and markers, so that grayscale prints stay readable
+_STYLE = {
+    "softmax":    dict(color="0.0", ls="-", marker="o"),
+    "gumbel":     dict(color="0.35", ls="--", marker="s"),
+    "st-gumbel":  dict(color="0.55", ls=":", marker="^"),
+    "reinforce":  dict(color="0.2", ls="-.", marker="D"),
+    "st":         dict(color="0.45", ls=(0, (6, 2)), marker="v"),
+    "gumbel-rao": dict(color="0.1", ls=(0, (3, 1, 1, 1, 1, 1)), marker="P"),
+    "reinmax":    dict(color="0.6", ls=(0, (1, 1)), marker="X"),
+    "constant":   dict(color="0.0", ls="-", marker="o"),
+    "exp":        dict(color="0.3", ls="--", marker="s"),
+    "linear":     dict(color="0.5", ls=":", marker="^"),
+    "cosine":     dict(color="0.15", ls="-.", marker="D"),
+}
+_HATCHES = ("", "///", "...", "xx", "\\\\")
+_RC = {"svg.hashsalt": "minigumbel", "font.size": 10, "axes.grid": True, "grid.color": "0.85",
+       "grid.linewidth": 0.6, "legend.framealpha": 0.9, "hatch.linewidth": 0.8}
+
+
+def parse_size(text):
+    """'WxH' (pixels) -> (W, H), each an integer in [100, 10000]."""
+    try:
+        w, h = (int(v) for v in str(text).lower().split("x"))
+    except ValueError:
+        raise ValueError(f"size must look like WIDTHxHEIGHT in pixels, e.g. 1200x800, got {text!r}") from None
+    if not (100 <= w <= 10_000 and 100 <= h <= 10_000):
+        raise ValueError(f"size must be between 100x100 and 10000x10000 pixels, got {text!r}")
+    return w, h
+
+
+def _style(name):
+    return _STYLE.get(name.split("(")[0], dict(color="0.3", ls="-", marker="o"))
+
+
+def draw(name, data, out, fmt="png", size=None, dpi=100):
+    """Draw figure ``name`` from its ``data`` (see minigumbel.figures) and save it to ``out``.
+
+    ``size`` is (width, height) in pixels (default: DEFAULT_SIZES[name]); ``fmt`` "png" or "svg".
+    Raises ImportError when matplotlib is missing (the message names INSTALL_HINT).
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if name not in _DRAW:
+        raise ValueError(f"unknown figure {name!r}; choose one of {', '.join(_DRAW)}")
+    w, h = size or DEFAULT_SIZES[name]
+    try:
+        import matplotlib
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise ImportError(f"plotting needs matplotlib: {INSTALL_HINT}") from exc
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(w / dpi, h / dpi), dpi=dpi, layout="constrained")
+        _DRAW[name](fig, data)
+        meta = {"Date": None} if fmt == "svg" else {"Software": None}
+        fig.savefig(os.fspath(out), format=fmt, dpi=dpi, metadata=meta)
+    return out
+
+
+# ----------------------------------------------------------------------------- the figures
+
+def _temperature(fig, d):
+    p, taus, n = d["probs"], d["taus"], d["n_samples"]
+    k = np.arange(1, p.size + 1)
+    axes = fig.subplots(2, len(taus), sharey=True, squeeze=False)
+    for j, tau in enumerate(taus):
+        top, bottom = axes[0, j], axes[1, j]
+        top.bar(k, d["mean"][j], width=0.6, color="0.75", edgecolor="0.0", label=f"mean of {n:,} samples")
+        top.errorbar(k, d["mean"][j], yerr=2 * d["se"][j], fmt="none", ecolor="0.0", capsize=3,
+                     label="± 2 s.e.")
+        top.plot(k, p, ls="none", marker="_", markersize=22, mew=2.5, color="0.0", label="π (target)")
+        top.axhline(1 / p.size, color="0.3", ls=":", lw=1.2, label="uniform 1/K")
+        top.set_title(f"τ = {tau:g}")
+        m = len(d["samples"][j])
+        for i, y in enumerate(d["samples"][j]):
+            bottom.bar(k + (i - (m - 1) / 2) * 0.8 / m, y, width=0.8 / m, color=f"{0.95 - 0.3 * i:.2f}",
+                       edgecolor="0.0", hatch=_HATCHES[i % len(_HATCHES)], label=f"sample {i + 1}")
+        for ax in (top, bottom):
+            ax.set_xticks(k)
+            ax.set_ylim(0, 1.02)
+            ax.set_xlabel("category k")
+        if j == 0:
+            top.set_ylabel("E[y_k] (probability)")
+            bottom.set_ylabel("single sample y_k (unitless)")
+    # legends in the high-τ column: its bars stay near 1/K, so the top of the panel is always empty
+    axes[0, -1].legend(loc="upper right", fontsize=8)
+    axes[1, -1].legend(loc="upper right", fontsize=8)
+    pi = ", ".join(f"{v:g}" for v in p)
+    fig.suptitle(f"Gumbel-Softmax samples y = softmax((log π + g)/τ) for π = ({pi}), seed {d['seed']}\n"
+                 "low τ: near one-hot samples whose mean is π;  high τ: samples near uniform, mean near 1/K")
+
+
+def _leakage(fig, d):
+    runs = d["runs"]
+    axes = fig.subplots(1, len(runs), sharey=True, squeeze=False)[0]
+    for ax, (name, r) in zip(axes, runs.items()):
+        every = max(1, len(r["step"]) // 12)
+        ax.plot(r["step"], r["hard_loss"], color="0.0", ls="-", marker="o", markevery=every,
+                label="hard eval (argmax one-hot code)")
+        ax.plot(r["step"], r["soft_loss"], color="0.45", ls="--", marker="s", mfc="white", markevery=every,
+                label="soft (the training-time code)")
+        ax.axhline(d["noise_var"], color="0.3", ls=":", lw=1.2,
+                   label=f"σ² = {d['noise_var']:g}: the best any one-hot code can do")
+        gap = r["hard_loss"][-1] - r["soft_loss"][-1]
+        ax.set_title(f"{name}: final hard − soft = {gap:+.3f}")
+        ax.set_xlabel("training step")
+    axes[0].set_ylabel("held-out reconstruction MSE (per dimension)")
+    axes[-1].legend(loc="upper right", fontsize=8)   # the panels after softmax end low: top right is free
+    fig.suptitle(f"Leakage on the bottleneck task (τ = {d['tau']:g}, {d['steps']} steps, seed {d['seed']}): "
+                 "a soft code carries more than a K-way choice,\nso softmax's soft loss falls below σ² "
+                 "while its hard (argmax) loss rises; with Gumbel noise the two agree")
+
+
+def _estimators(fig, d):
+    ax_b, ax_v, ax_key = fig.subplots(1, 3, width_ratios=[1, 1, 0.3])
+    zero_var = []
+    for name, s in d["series"].items():
+        st = _style(name)
+        line = dict(color=st["color"], ls=st["ls"], marker=st["marker"], ms=7, label=name)
+        ax_b.plot(s["tau"], s["bias_norm"], **line)
+        # hollow markers: bias within 3 standard errors of 0 (not distinguishable from unbiased)
+        noise = s["bias_norm"] <= 3 * s["bias_se"]
+        ax_b.plot(s["tau"][noise], s["bias_norm"][noise], ls="none", marker=st["marker"], ms=7,
+                  mfc="white", mec=st["color"])
+        if np.all(s["variance"] == 0):
+            zero_var.append(name)
+            continue
+        ax_v.plot(s["tau"], s["variance"], **line)
+    ax_b.plot([], [], ls="none", marker="o", mfc="white", mec="0.0", label="hollow: within 3 s.e. of 0")
+    taus = sorted({t for s in d["series"].values() for t in s["tau"]})
+    for ax in (ax_b, ax_v):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xticks(taus, [f"{t:g}" for t in taus])
+        ax.minorticks_off()
+        ax.set_xlabel("temperature τ (log scale)")
+    ax_b.set_ylabel("bias norm ‖E[ĝ] − ∇‖ (log scale)")
+    ax_v.set_ylabel("total variance Σ_k Var[ĝ_k] (log scale)")
+    ax_b.set_title(f"bias (exact ‖∇‖ = {d['exact_norm']:.3f})")
+    ax_v.set_title("variance" + (f" ({', '.join(zero_var)}: 0, not drawn)" if zero_var else ""))
+    ax_key.axis("off")                      # the legend gets its own column: no data hidden under it
+    ax_key.legend(*ax_b.get_legend_handles_labels(), loc="center left", fontsize=9, title="estimator")
+    fig.suptitle(f"Gradient estimators of ∇θ E[f(d)] on the {d['problem']} problem (K = {d['k']}, "
+                 f"{d['samples']:,} estimates per point, seed {d['seed']})")
+
+
+def _schedules(fig, d):
+    ax = fig.subplots()
+    step = d["step"]
+    for name, tau in d["tau"].items():
+        st = _style(name)
+        ax.plot(step, tau, color=st["color"], ls=st["ls"], marker=st["marker"], markevery=max(1, len(step) // 10),
+                lw=1.8, label=name)
+    ax.axhline(d["tau_min"], color="0.6", lw=0.8)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("temperature τ (unitless)")
+    ax.set_ylim(0, d["tau0"] * 1.1)
+    ax.legend(loc="lower left")             # below τ_min nothing is drawn
+    ax.set_title(f"Temperature schedules: τ0 = {d['tau0']:g} → τ_min = {d['tau_min']:g} "
+                 f"(exp: rate {d['rate']:g}, updated every {d['every']} steps)")
+
+
+def _training(fig, d):
+    panels = 3 if d["accuracy"] is not None else 2
+    axes = fig.subplots(1, panels)
+    ax = axes[0]
+    ax.plot(d["step"], d["loss"], color="0.75", lw=0.8, label="training loss (per step)")
+    ax.plot(d["eval_step"], d["soft_loss"], color="0.35", ls="--", marker="s", mfc="white", label="held-out soft")
+    ax.plot(d["eval_step"], d["hard_loss"], color="0.0", ls="-", marker="o", label="held-out hard (argmax)")
+    ax.set_xlabel("training step")
+    ax.set_ylabel(f"{d['loss_name']} (per example)")
+    ax.set_title("losses")
+    ax.legend(fontsize=8)
+    axes[1].plot(d["step"], d["tau"], color="0.0")
+    axes[1].set_xlabel("training step")
+    axes[1].set_ylabel("temperature τ (unitless)")
+    axes[1].set_ylim(0, max(d["tau"].max() * 1.1, 1e-3))
+    axes[1].set_title("temperature")
+    if panels == 3:
+        axes[2].plot(d["eval_step"], 100 * d["accuracy"], color="0.0", marker="o")
+        axes[2].set_xlabel("training step")
+        axes[2].set_ylabel("held-out hard accuracy (%)")
+        axes[2].set_ylim(0, 100)
+        axes[2].set_title("accuracy")
+    c = d["config"]
+    shown = {"task": "task {}", "estimator": "estimator {}", "tau": "τ0 = {:g}", "anneal": "schedule {}",
+             "steps": "{} steps", "seed": "seed {}"}
+    fig.suptitle("Training run: " + ", ".join(fmt.format(c[k]) for k, fmt in shown.items() if k in c))
+
+
+_DRAW = {"temperature": _temperature, "leakage": _leakage, "estimators": _estimators,
+         "schedules": _schedules, "training": _training}
