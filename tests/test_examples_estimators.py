@@ -1,0 +1,62 @@
+"""Smoke tests of examples/polynomial_programming.py and examples/relax_toy.py at reduced size."""
+import importlib.util
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _numbers(line):
+    return [float(x) for x in re.findall(r"[-+]?\d+\.\d+", line)]
+
+
+def test_polynomial_programming_runs_and_reports_every_estimator(capsys):
+    mod = _load("polynomial_programming")
+    mod.main(["--n", "4", "--steps", "40", "--seeds", "2", "--p", "2,3", "--gr-k", "2"])
+    out = capsys.readouterr().out
+    lines = {line.split()[0]: line for line in out.splitlines() if line.strip()}
+    for method in mod.METHODS:
+        assert len(_numbers(lines[method])) == 4, lines[method]       # mean ± s.d. for two p
+    optimum, start = _numbers(lines["optimum"]), _numbers(lines["start"])
+    assert optimum == pytest.approx([0.45 ** 2, 0.45 ** 3], abs=1e-5)
+    for method in mod.METHODS:                                       # losses lie between optimum and 1
+        means = _numbers(lines[method])[::2]
+        assert all(o - 1e-9 <= m <= 1 for o, m in zip(optimum, means)), (method, means, start)
+
+
+def test_polynomial_programming_exact_gradient_descends():
+    mod = _load("polynomial_programming")
+    start = (0.45 ** 2 + 0.55 ** 2) / 2
+    losses = mod.train("exact", [2.0], 4, 300, 2, 1.0, 2)           # (P, S)
+    assert losses.shape == (1, 2) and (losses < start - 0.005).all()
+
+
+def test_polynomial_programming_rejects_unknown_method():
+    with pytest.raises(SystemExit) as info:
+        _load("polynomial_programming").main(["--methods", "nope"])
+    assert info.value.code == 2
+
+
+def test_relax_toy_reinforce_variance_matches_its_closed_form(capsys):
+    mod = _load("relax_toy")
+    mod.main(["--samples", "4000", "--steps", "20"])
+    out = capsys.readouterr().out
+    measured = next(line for line in out.splitlines() if line.startswith("reinforce"))
+    closed = next(line for line in out.splitlines() if line.startswith("  closed"))
+    t = 0.499
+    var = ((1 - t) ** 4 + t ** 4) / 8 - (1 - 2 * t) ** 2 / 16
+    assert _numbers(closed)[-1] == pytest.approx(math.log(var), abs=1e-4)
+    # g² is almost constant ((1−t)⁴/4 or t⁴/4), so the sample variance is within ~0.1 % of Var g
+    # at n = 4000; 1 % is a safe tolerance that still catches a wrong estimator or formula.
+    assert _numbers(measured)[2] == pytest.approx(var, rel=1e-2)
+    assert "training curves" in out and out.count("\n") > 15
