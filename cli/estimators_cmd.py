@@ -46,7 +46,10 @@ def make_problem(kind, k, seed, xp):
 
 
 def _seed_for(seed, name, tau, gr_k):
-    return [seed, zlib.crc32(name.encode()), int(round(tau * 1_000_000)), gr_k]
+    """One integer seed per table cell (an int suits both NumPy's and CuPy's default_rng)."""
+    import numpy as np
+    key = [seed, zlib.crc32(name.encode()), int(round(tau * 1_000_000)), gr_k]
+    return int(np.random.SeedSequence(key).generate_state(1, dtype=np.uint64)[0])
 
 
 def measure(name, theta, f, exact, tau, samples, seed, be, gr_k=None, tick=None):

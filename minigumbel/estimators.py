@@ -61,8 +61,10 @@ def check_k(k) -> int:
 def check_reinmax_tau(tau, dtype=None):
     """ReinMax is defined for τ ≥ 1 (Liu et al. 2023, sec. 5); smaller τ is a ValueError."""
     tau = check_tau(tau, dtype)
-    if not bool(np.all(np.asarray(_value(tau)) >= 1.0)):
-        raise ValueError(f"tau must be >= 1 for reinmax (the rule is defined for tau >= 1), got {tau!r}")
+    t = _value(tau)
+    if not bool(namespace(t).all(t >= 1.0)):        # explicit host check: validation only
+        got = repr(tau) if isinstance(tau, numbers.Real) else f"min {float(t.min())!r}"
+        raise ValueError(f"tau must be >= 1 for reinmax (the rule is defined for tau >= 1), got {got}")
     return tau
 
 
