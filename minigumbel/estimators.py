@@ -45,7 +45,8 @@ from .functional import (_same_shape, _straight_through, _value, check_tau, gumb
 __all__ = [
     "exact_grad", "reinforce_backward", "st_backward", "st_gumbel_backward", "conditional_gumbel",
     "gumbel_rao_backward", "reinmax_backward", "loo_baseline", "RunningMean", "Draw", "Estimator",
-    "ESTIMATORS", "estimate", "estimate_samples", "check_k", "check_reinmax_tau",
+    "ESTIMATORS", "get_estimator", "estimate", "estimate_samples", "check_k", "check_reinmax_tau",
+    "GRADCHECK_CASES",
 ]
 
 
@@ -195,6 +196,7 @@ def _reinmax_shift(logits, d, tau):
     masked = theta == -xp.inf
     with np.errstate(divide="ignore"):
         return xp.where(masked, 0.0, xp.log(half) - xp.where(masked, 0.0, theta))
+
 
 # ----------------------------------------------------------------------------- registry
 
@@ -431,4 +433,4 @@ def _gradcheck_case(name, tau=1.5, masked=False, **options):
 
 GRADCHECK_CASES = [_gradcheck_case(n) for n in ("exact", "reinforce", "st", "st-gumbel", "reinmax")]
 GRADCHECK_CASES += [_gradcheck_case("gumbel-rao", k=4), _gradcheck_case("gumbel-rao", masked=True, k=4),
-                    _gradcheck_case("reinmax", masked=True)]
+                    _gradcheck_case("reinmax", masked=True), _gradcheck_case("reinforce", masked=True)]
