@@ -36,10 +36,12 @@ def _ms(s: dict) -> tuple[str, str]:
               help="Threads of the fused NumPy helpers [default: $MINIGUMBEL_THREADS or the usable CPUs].")
 @click.option("--parts", default="gumbel,train,startup", show_default=True,
               help="Which parts to run: gumbel (fwd+bwd), train (one training step), startup (--help).")
+@click.option("--save", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Also write the JSON result to this file.")
 @seed_option
 @json_flag
 @quiet_option
-def bench(backend, dtype, sizes, tau, against, repeats, threads, parts, seed, as_json, quiet):
+def bench(backend, dtype, sizes, tau, against, repeats, threads, parts, save, seed, as_json, quiet):
     """Time Gumbel-Softmax forward+backward (readable vs fused vs its unavoidable parts), one
     training step (hand vs autograd gradients), and `minigumbel --help`.
 
@@ -64,6 +66,21 @@ def bench(backend, dtype, sizes, tau, against, repeats, threads, parts, seed, as
                          "seed": seed, "threads": threads, "against": libs}}
     if not as_json:
         click.echo(B.describe_environment(result["environment"]))
+    with B.BackgroundLoad() as load:
+        _measure(result, be, B, parts, shapes, dtype, tau, repeats, seed, threads, libs, say)
+    result["background_load_cpus"] = load.cores
+    result["targets"] = B.check_targets(result)
+    if save:
+        import json
+        with open(save, "w") as fh:
+            json.dump(result, fh, indent=2)
+    if as_json:
+        echo_json(result)
+        return
+    _print(result)
+
+
+def _measure(result, be, B, parts, shapes, dtype, tau, repeats, seed, threads, libs, say) -> None:
     if "gumbel" in parts:
         say(f"timing Gumbel-Softmax fwd+bwd at {len(shapes)} sizes ...")
         rows = B.bench_gumbel_softmax(be, shapes, dtype, tau, repeats, seed, threads,
@@ -80,11 +97,6 @@ def bench(backend, dtype, sizes, tau, against, repeats, threads, parts, seed, as
     if "startup" in parts:
         say("timing minigumbel --help ...")
         result["startup"] = B.bench_startup(min(repeats, 10))
-    result["targets"] = B.check_targets(result)
-    if as_json:
-        echo_json(result)
-        return
-    _print(result)
 
 
 def _print(result: dict) -> None:
@@ -102,8 +114,10 @@ def _print(result: dict) -> None:
         click.echo(table(lines, ["case", "median ms", "min–max ms", "× fused"]))
         if "bandwidth" in row:
             bw = row["bandwidth"]
-            click.echo(f"fused: {bw['achieved_GBps']:.0f} GB/s over {bw['bytes'] / 1e6:.0f} MB read+written "
-                       f"= {100 * bw['fraction_of_peak']:.0f}% of peak")
+            peak = f"{100 * bw['fraction_of_peak']:.0f}% of peak" if bw["fraction_of_peak"] else "peak unknown"
+            click.echo(f"fused: {bw['achieved_GBps']:.0f} GB/s over {bw['bytes'] / 1e6:.0f} MB read+written = "
+                       f"{peak}, {100 * bw['fraction_of_copy']:.0f}% of a measured device copy "
+                       f"({bw['copy_GBps']:.0f} GB/s)")
     ts = result.get("train_step")
     if ts:
         click.echo(f"\nOne training step: task {ts['task']}, {ts['config']}")
@@ -117,6 +131,10 @@ def _print(result: dict) -> None:
     if st:
         click.echo(f"\n`{st['command']}`: median {st['median_ms']:.0f} ms (min {st['min_ms']:.0f}, "
                    f"max {st['max_ms']:.0f}) over {st['runs']} runs")
+    load = result.get("background_load_cpus")
+    if load is not None:
+        warn = "  <- figures disturbed: rerun on a quiet machine" if load > 0.25 else ""
+        click.echo(f"\nOther processes kept {load:.2f} CPUs busy on average during the run{warn}")
     if result["targets"]:
         click.echo("\nTargets (ratios from this run):")
         lines = [[t["name"], f"{t['value']:.3g}", t["limit"], "met" if t["met"] else "NOT met"]

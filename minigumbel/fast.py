@@ -29,6 +29,7 @@ readable functions unchanged, so these helpers are also safe to call inside a tr
 """
 from __future__ import annotations
 
+import functools
 import numbers
 import os
 import queue
@@ -58,6 +59,11 @@ def default_threads() -> int:
         if n < 1:
             raise ValueError(f"MINIGUMBEL_THREADS must be a positive integer, got {env!r}")
         return n
+    return _usable_cpus()
+
+
+@functools.lru_cache(maxsize=1)
+def _usable_cpus() -> int:
     try:
         n = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
@@ -212,13 +218,13 @@ def sample_gumbel_softmax(rng, logits, tau=1.0, hard=False, return_soft=False, o
         t = tau_r if isinstance(tau_r, float) else tau_r[r0:r1]
         if not (isinstance(t, float) and t == 1.0):           # x / 1 == x: skipping is exact
             np.divide(s, t, out=s)                            # z = (θ + g)/τ
-        m = np.max(s, axis=-1, keepdims=True)                 # (b, 1)
-        if np.any(m == -np.inf):
+        m = np.maximum.reduce(s, axis=-1, keepdims=True)      # (b, 1), as np.max
+        if (m == -np.inf).any():
             raise ValueError("logits: a row has every entry -inf (all categories masked); "
                              "at least one category needs a finite logit")
         np.subtract(s, m, out=s)
         np.exp(s, out=s)                                      # -inf (masked) -> 0
-        np.divide(s, np.sum(s, axis=-1, keepdims=True), out=s)
+        np.divide(s, np.add.reduce(s, axis=-1, keepdims=True), out=s)   # as np.sum
 
     _run_blocks(n, _block_rows(k, dtype.itemsize), work, draw, _threads(threads, theta.size))
     y_soft = out_arr if out_arr is not None else y.reshape(logits.shape)
@@ -259,7 +265,7 @@ def gumbel_softmax_vjp(dy, y_soft, tau=1.0, out=None, threads=None):
 
     def work(r0, r1):
         o, yb, db = dx[r0:r1], y2[r0:r1], d2[r0:r1]          # (b, K) each
-        c = np.sum(np.multiply(db, yb), axis=-1, keepdims=True)   # ⟨dy, y⟩ per row, (b, 1)
+        c = np.add.reduce(np.multiply(db, yb), axis=-1, keepdims=True)   # ⟨dy, y⟩ per row, (b, 1)
         np.subtract(db, c, out=o)                             # (o may be db itself: elementwise)
         np.multiply(yb, o, out=o)
         t = tau_r if isinstance(tau_r, float) else tau_r[r0:r1]
