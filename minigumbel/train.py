@@ -1,0 +1,323 @@
+"""Train a pointer task through a discrete choice: ``TrainConfig``, ``train()``, ``evaluate()``.
+
+One training step (nanoGPT-style numbered):
+
+1. τ = schedule(step); draw a batch from the run's Generator.
+2. forward: logits = scores(params, batch); the estimator draws its sample at the logits and
+   hands the pointer z to the readout, which gives one loss per example; loss = mean.
+3. backward, two interchangeable sources of the *same* gradient:
+   - ``grad="hand"``: readout_backward → the estimator's hand rule → scores_backward;
+   - ``grad="autograd"``: autograd differentiates the very same forward code, with the
+     estimator's surrogate in place of the sample (NumPy only).
+4. optimizer step on the parameter dict.
+
+Evaluation is hard (one-hot argmax pointer) on a fixed held-out set, next to the "soft" loss: the
+loss of the estimator's own training-time pointer on the same held-out set (its noise from a fixed
+Generator), so the two differ only in hard vs relaxed pointing. Checkpoints: see checkpoint.py.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .backend import BACKENDS, get_backend, to_numpy
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .estimators import ESTIMATORS, RunningMean, check_reinmax_tau, loo_baseline
+from .functional import _value
+from .optim import OPTIMIZERS, make_optimizer
+from .schedules import SCHEDULES, make_schedule
+from .tasks import TASKS, make_task
+
+__all__ = ["TrainConfig", "train", "evaluate", "TRAIN_ESTIMATORS", "BASELINES", "NonFiniteLoss",
+           "CheckpointError", "Run"]
+
+TRAIN_ESTIMATORS = ("softmax", "gumbel", "st-gumbel", "st", "reinforce", "gumbel-rao", "reinmax")
+BASELINES = ("none", "loo", "running")
+GRADS = ("hand", "autograd")
+DTYPES = ("float32", "float64")
+# fields that may change between a checkpoint and the run resuming it (they do not change the numbers)
+RESUME_MAY_DIFFER = ("steps", "grad", "eval_every", "checkpoint", "checkpoint_every", "resume", "log_every")
+
+
+class NonFiniteLoss(ValueError):
+    """The training loss became NaN or infinite; the message names the step."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (the CLI only builds one of these)."""
+    task: str = "argmax"            # argmax | query | bottleneck
+    estimator: str = "gumbel"       # see TRAIN_ESTIMATORS
+    backend: str = "numpy"          # numpy | cupy | auto
+    tau: float = 1.0                # τ0, the (initial) temperature
+    anneal: str = "constant"        # constant | exp | linear | cosine
+    tau_min: float = 0.5
+    anneal_rate: float = 1e-3       # exp schedule: τ = max(τ_min, τ0 exp(−rate · t)) ...
+    anneal_every: int = 100         # ... with t updated every this many steps
+    steps: int = 1000
+    batch_size: int = 64
+    lr: float = 1e-2
+    optimizer: str = "adam"
+    hidden: int = 32
+    n_items: int = 10
+    seed: int = 0                   # initial parameters, batches and estimator noise
+    world_seed: int = 0             # the task's data distribution and its held-out set
+    grad: str = "hand"              # hand | autograd (NumPy only)
+    dtype: str = "float64"
+    eval_every: int = 100
+    eval_size: int = 1000
+    gr_k: int = 10                  # gumbel-rao: conditional Gumbel vectors per sample
+    baseline: str = "none"          # reinforce: none | loo (leave-one-out batch mean) | running
+    checkpoint: str | None = None   # write checkpoints here (atomically)
+    checkpoint_every: int | None = None   # default: eval_every
+    resume: str | None = None       # continue from this checkpoint
+    log_every: int = 10             # how often on_step is called (and losses read back)
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first bad field."""
+        _choice(self.task, "task", TASKS)
+        _choice(self.estimator, "estimator", TRAIN_ESTIMATORS)
+        _choice(self.backend, "backend", BACKENDS)
+        _choice(self.anneal, "anneal", SCHEDULES)
+        _choice(self.optimizer, "optimizer", OPTIMIZERS)
+        _choice(self.grad, "grad", GRADS)
+        _choice(self.dtype, "dtype", DTYPES)
+        _choice(self.baseline, "baseline", BASELINES)
+        for name in ("tau", "tau_min", "lr"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
+        if not (isinstance(self.anneal_rate, (int, float)) and math.isfinite(self.anneal_rate)
+                and self.anneal_rate >= 0):
+            raise ValueError(f"anneal_rate must be a finite number >= 0, got {self.anneal_rate!r}")
+        for name in ("steps", "batch_size", "hidden", "eval_every", "eval_size", "gr_k", "log_every",
+                     "anneal_every"):
+            _count(getattr(self, name), name, 1)
+        _count(self.n_items, "n_items", 2)
+        _count(self.seed, "seed", 0)
+        _count(self.world_seed, "world_seed", 0)
+        if self.checkpoint_every is not None:
+            _count(self.checkpoint_every, "checkpoint_every", 1)
+        if self.baseline == "loo" and self.batch_size < 2:
+            raise ValueError("baseline 'loo' (leave-one-out over the batch) needs batch_size >= 2")
+        if self.grad == "autograd" and self.backend == "cupy":
+            raise ValueError("grad='autograd' works on the numpy backend only (autograd traces NumPy); "
+                             "use grad='hand' with the cupy backend")
+        if self.backend == "cupy" and (self.checkpoint or self.resume):
+            raise ValueError("checkpoints need the numpy backend: CuPy random states cannot be saved")
+        schedule = self.schedule()
+        if self.estimator == "reinmax":          # every schedule is non-increasing: check the last τ
+            check_reinmax_tau(schedule(self.steps - 1))
+
+    def schedule(self):
+        return make_schedule(self.anneal, self.tau, self.tau_min, self.steps, self.anneal_rate,
+                             self.anneal_every)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _choice(value, name, options):
+    if value not in options:
+        raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(options)}")
+
+
+def _count(value, name, low):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+# ----------------------------------------------------------------------------- one step
+
+class Run:
+    """The live state of a run: task, estimator, parameters, optimizer, Generator, history."""
+
+    def __init__(self, config: TrainConfig):
+        config.validate()
+        self.config = c = config
+        self.backend = get_backend(c.backend)
+        if c.grad == "autograd" and self.backend.name != "numpy":
+            raise ValueError("grad='autograd' works on the numpy backend only; "
+                             f"backend {c.backend!r} resolved to {self.backend.name!r}")
+        self.task = make_task(c.task, n_items=c.n_items, hidden=c.hidden, dtype=c.dtype,
+                              backend=self.backend, world_seed=c.world_seed)
+        self.est = ESTIMATORS[c.estimator]
+        self.options = {"k": c.gr_k} if c.estimator == "gumbel-rao" else {}
+        self.schedule = c.schedule()
+        self.params = self.task.init_params(np.random.default_rng([c.seed, 0]))
+        self.optimizer = make_optimizer(c.optimizer, c.lr)
+        self.rng = self.backend.rng([c.seed, 1])
+        self.running = RunningMean() if c.baseline == "running" else None
+        self.eval_batch = self.task.batch(self.backend.rng([c.world_seed, 2]), c.eval_size)
+        self.step = 0
+        self.history = {"config": c.to_dict(), "loss": [], "tau": [], "eval": []}
+
+    # -- the two gradient sources -------------------------------------------------------------
+    def _baseline(self, losses):
+        """REINFORCE baseline b from the losses' values (never differentiated)."""
+        if self.config.baseline == "loo":
+            return loo_baseline(_value(losses))
+        if self.running is not None:
+            b = self.running.value                       # from earlier steps only
+            self.running.update(_value(losses))
+            return b
+        return 0.0
+
+    def hand_step(self, batch, tau):
+        """(loss, grads) with the hand-derived backward passes."""
+        task, est, xp = self.task, self.est, self.backend.xp
+        logits, scores_cache = task.scores(self.params, batch)          # (B, N)
+        draw = est.sample(logits, self.rng, tau, **self.options)
+        losses, readout_cache = task.readout(self.params, batch, draw.z)  # (B,)
+        dlosses = xp.full(losses.shape, 1.0 / losses.shape[0], dtype=losses.dtype)   # d mean / dL_b
+        grads, dz = task.readout_backward(dlosses, readout_cache)
+        if est.needs == "f":     # REINFORCE: (L_b − b)(d − π) per example, times dmean/dL_b
+            dlogits = est.backward(draw, losses, self._baseline(losses)) * dlosses[:, None]
+        else:
+            dlogits = est.backward(draw, dz)
+        grads.update(task.scores_backward(dlogits, scores_cache))
+        return xp.mean(losses), grads
+
+    def autograd_step(self, batch, tau):
+        """(loss, grads) from autograd through the same forward code (NumPy only)."""
+        from autograd import value_and_grad
+        import autograd.numpy as anp
+        task, est = self.task, self.est
+
+        def objective(params):
+            logits, _ = task.scores(params, batch)
+            draw = est.sample(logits, self.rng, tau, **self.options)
+            z = draw.z if est.needs == "f" else est.surrogate(logits, draw)
+            losses, _ = task.readout(params, batch, z)
+            loss = anp.mean(losses)
+            if est.needs == "f":   # a term of value exactly 0 whose gradient is the score function
+                loss = loss + anp.mean(est.surrogate(logits, draw, losses, baseline=self._baseline(losses)))
+            return loss
+        return value_and_grad(objective)(self.params)
+
+    def train_step(self):
+        tau = self.schedule(self.step)
+        batch = self.task.batch(self.rng, self.config.batch_size)
+        step = self.hand_step if self.config.grad == "hand" else self.autograd_step
+        loss, grads = step(batch, tau)
+        self.optimizer.step(self.params, grads)
+        self.step += 1
+        return loss, tau
+
+    # -- checkpoints ------------------------------------------------------------------------------
+    def save(self, path):
+        """Write a checkpoint of this run (refusing non-finite parameters: a broken run never
+        overwrites a good checkpoint)."""
+        xp = self.backend.xp
+        bad = [k for k, v in self.params.items() if not bool(xp.all(xp.isfinite(v)))]
+        if bad:
+            raise NonFiniteLoss(f"parameters {', '.join(bad)} became non-finite by step {self.step}; "
+                                f"the checkpoint {path} was not overwritten")
+        extra = {"running": [self.running.value, self.running.count]} if self.running else {}
+        save_checkpoint(path, config=self.config.to_dict(), step=self.step, params=self.params,
+                        optimizer=self.optimizer.state_dict(), rng_state=self.rng.bit_generator.state,
+                        history=self.history, extra=extra)
+
+    def load(self, path):
+        ck = load_checkpoint(path)
+        diff = [f"{k}: {ck['config'].get(k)!r} in the checkpoint, {v!r} now"
+                for k, v in self.config.to_dict().items()
+                if k not in RESUME_MAY_DIFFER and ck["config"].get(k, v) != v]
+        if diff:
+            raise CheckpointError(f"checkpoint {path} was written by a run with a different config ("
+                                  + "; ".join(diff) + ")")
+        shapes = {k: tuple(v.shape) for k, v in self.params.items()}
+        if {k: tuple(v.shape) for k, v in ck["params"].items()} != shapes:
+            raise CheckpointError(f"checkpoint {path} holds parameters that do not fit this model")
+        try:
+            self.optimizer.load_state_dict(ck["optimizer"])
+            self.rng.bit_generator.state = ck["rng_state"]
+        except (ValueError, TypeError, KeyError) as exc:
+            raise CheckpointError(f"checkpoint {path}: cannot restore its state ({exc})") from None
+        for k, v in ck["params"].items():
+            self.params[k] = self.backend.asarray(v, self.task.dtype)
+        if self.running is not None:
+            self.running.value, self.running.count = ck["extra"].get("running", [0.0, 0])
+        self.step = ck["step"]
+        self.history.update({k: ck["history"][k] for k in ("loss", "tau", "eval")})
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+def evaluate(run: Run, tau: float) -> dict:
+    """Hard metrics (one-hot argmax pointer) and the soft loss on the fixed held-out set, as floats."""
+    task, est, batch = run.task, run.est, run.eval_batch
+    logits, _ = task.scores(run.params, batch)
+    noise = run.backend.rng([run.config.world_seed, 3])                # the same noise every time
+    draw = est.sample(logits, noise, tau, **run.options)
+    soft, _ = task.readout(run.params, batch, draw.z)
+    metrics = {"soft_loss": run.backend.xp.mean(soft), **task.hard_metrics(run.params, batch)}
+    return {k: float(to_numpy(v)) for k, v in metrics.items()}        # the one host transfer
+
+
+# ----------------------------------------------------------------------------- the loop
+
+def train(config: TrainConfig, on_step=None) -> dict:
+    """Train ``config`` and return its history.
+
+    history = {"config", "loss": [per step], "tau": [per step], "eval": [{"step", metrics...}],
+    "final": last eval, "seconds"}. ``on_step(record)`` is called every ``log_every`` steps and
+    after each evaluation with {"step", "steps", "loss", "tau", "eval"}; returning ``False`` stops
+    the run there (a checkpoint is written first when ``config.checkpoint`` is set).
+    A NaN/inf loss raises :class:`NonFiniteLoss` naming the step; checkpoints are written only
+    after the losses up to them were checked, so the last checkpoint on disk is a good one.
+    """
+    run = Run(config)
+    c = config
+    if c.resume:
+        run.load(c.resume)
+    hist = run.history
+    ckpt_every = c.checkpoint_every or c.eval_every
+    pending = []                                    # device scalars not yet read back
+    last_ckpt = None
+    start = time.perf_counter()
+
+    def flush():
+        if not pending:
+            return
+        values = to_numpy(run.backend.xp.stack(pending)).tolist()
+        first = run.step - len(pending)
+        pending.clear()
+        for i, v in enumerate(values):
+            if not math.isfinite(v):
+                kept = f"; the last good checkpoint (step {last_ckpt}) is kept at {c.checkpoint}" if last_ckpt else ""
+                raise NonFiniteLoss(f"the training loss became {v} at step {first + i + 1} "
+                                    f"(try a smaller lr than {c.lr}){kept}")
+        hist["loss"].extend(values)
+
+    if not hist["eval"]:
+        hist["eval"].append({"step": 0, **evaluate(run, run.schedule(0))})
+    while run.step < c.steps:
+        loss, tau = run.train_step()
+        pending.append(loss)
+        hist["tau"].append(tau)
+        s = run.step
+        event = s % c.eval_every == 0 or s == c.steps
+        if event:
+            flush()
+            hist["eval"].append({"step": s, **evaluate(run, tau)})
+        if c.checkpoint and (s % ckpt_every == 0 or s == c.steps):
+            flush()
+            run.save(c.checkpoint)
+            last_ckpt = s
+        if on_step is not None and (event or s % c.log_every == 0):
+            flush()
+            record = {"step": s, "steps": c.steps, "loss": hist["loss"][-1], "tau": tau,
+                      "eval": hist["eval"][-1]}
+            if on_step(record) is False:
+                if c.checkpoint and last_ckpt != s:
+                    run.save(c.checkpoint)
+                break
+    flush()
+    hist["final"] = hist["eval"][-1]
+    hist["seconds"] = time.perf_counter() - start
+    return hist
