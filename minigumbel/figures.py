@@ -72,28 +72,33 @@ def temperature_data(seed=0, probs=PROBS, taus=TAUS, n_samples=20_000, n_show=3,
 
 # ----------------------------------------------------------------------------- leakage
 
-def leakage_data(seed=0, steps=1500, estimators=LEAKAGE_ESTIMATORS, tau=1.0, eval_every=50,
+def leakage_data(seed=0, steps=1500, n_seeds=1, estimators=LEAKAGE_ESTIMATORS, tau=1.0, eval_every=50,
                  backend="numpy", on_step=None):
-    """Train the ``bottleneck`` task once per estimator; record soft and hard held-out losses.
+    """Train the ``bottleneck`` task per estimator and seed; record soft and hard held-out losses.
 
     Soft loss: the estimator's own training-time pointer (soft weights for softmax/gumbel) on the
     held-out set; hard loss: the one-hot argmax pointer, as at test time (minigumbel.train.evaluate).
-    Returns {"task", "steps", "tau", "seed", "noise_var" (σ², the best loss a hard code can reach),
-    "runs": {estimator: {"step" (E,), "soft_loss" (E,), "hard_loss" (E,), "train_loss" (steps,)}}}.
-    ``on_step(name, record)`` is forwarded to :func:`minigumbel.train.train` (e.g. a progress bar).
+    Seeds are ``seed, seed + 1, …`` (``n_seeds`` of them). Returns {"task", "steps", "tau", "seeds",
+    "noise_var" (σ², the best loss a hard code can reach), "runs": {estimator: {"step" (E,),
+    "soft_loss" (S, E), "hard_loss" (S, E), "train_loss" (S, steps)}}} with S seeds, E evaluations.
+    ``on_step(name, seed, record)`` is forwarded to :func:`minigumbel.train.train` (a progress bar).
     """
     from .tasks import BottleneckTask
     from .train import TrainConfig, train
     steps = _count(steps, "steps")
+    seeds = [int(seed) + i for i in range(_count(n_seeds, "n_seeds"))]
     runs = {}
     for name in estimators:
-        config = TrainConfig(task="bottleneck", estimator=name, tau=tau, steps=steps, seed=seed,
-                             eval_every=min(_count(eval_every, "eval_every"), steps), backend=backend)
-        cb = None if on_step is None else (lambda rec, name=name: on_step(name, rec))
-        hist = train(config, cb)
-        runs[name] = {key: np.array([e[key] for e in hist["eval"]]) for key in ("step", "soft_loss", "hard_loss")}
-        runs[name]["train_loss"] = np.array(hist["loss"])
-    return {"task": "bottleneck", "steps": steps, "tau": tau, "seed": seed,
+        hists = []
+        for s in seeds:
+            config = TrainConfig(task="bottleneck", estimator=name, tau=tau, steps=steps, seed=s,
+                                 eval_every=min(_count(eval_every, "eval_every"), steps), backend=backend)
+            cb = None if on_step is None else (lambda rec, name=name, s=s: on_step(name, s, rec))
+            hists.append(train(config, cb))
+        col = lambda key: np.array([[e[key] for e in h["eval"]] for h in hists])   # noqa: E731  (S, E)
+        runs[name] = {"step": col("step")[0], "soft_loss": col("soft_loss"), "hard_loss": col("hard_loss"),
+                      "train_loss": np.array([h["loss"] for h in hists])}
+    return {"task": "bottleneck", "steps": steps, "tau": tau, "seeds": seeds,
             "noise_var": BottleneckTask.noise ** 2, "runs": runs}
 
 

@@ -115,20 +115,24 @@ def _leakage(fig, d):
     axes = fig.subplots(1, len(runs), sharey=True, squeeze=False)[0]
     for ax, (name, r) in zip(axes, runs.items()):
         every = max(1, len(r["step"]) // 12)
-        ax.plot(r["step"], r["hard_loss"], color="0.0", ls="-", marker="o", markevery=every,
-                label="hard eval (argmax one-hot code)")
-        ax.plot(r["step"], r["soft_loss"], color="0.45", ls="--", marker="s", mfc="white", markevery=every,
-                label="soft (the training-time code)")
+        for i in range(len(d["seeds"])):                     # one pair of curves per seed
+            first = i == 0
+            ax.plot(r["step"], r["hard_loss"][i], color="0.0", ls="-", lw=1.4, marker="o", ms=5, markevery=every,
+                    label="hard eval (argmax one-hot code)" if first else None)
+            ax.plot(r["step"], r["soft_loss"][i], color="0.45", ls="--", lw=1.4, marker="s", ms=5, mfc="white",
+                    markevery=every, label="soft (the training-time code)" if first else None)
         ax.axhline(d["noise_var"], color="0.3", ls=":", lw=1.2,
                    label=f"σ² = {d['noise_var']:g}: the best any one-hot code can do")
-        gap = r["hard_loss"][-1] - r["soft_loss"][-1]
-        ax.set_title(f"{name}: final hard − soft = {gap:+.3f}")
+        gap = r["hard_loss"][:, -1] - r["soft_loss"][:, -1]                      # (S,)
+        ax.set_title(f"{name}: final hard − soft = " + ", ".join(f"{v:+.2f}" for v in gap))
         ax.set_xlabel("training step")
     axes[0].set_ylabel("held-out reconstruction MSE (per dimension)")
     axes[-1].legend(loc="upper right", fontsize=8)   # the panels after softmax end low: top right is free
-    fig.suptitle(f"Leakage on the bottleneck task (τ = {d['tau']:g}, {d['steps']} steps, seed {d['seed']}): "
+    seeds = d["seeds"]
+    which = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}–{seeds[-1]}, one curve each"
+    fig.suptitle(f"Leakage on the bottleneck task (K = 10, τ = {d['tau']:g}, {d['steps']} steps, {which}): "
                  "a soft code carries more than a K-way choice,\nso softmax's soft loss falls below σ² "
-                 "while its hard (argmax) loss rises; with Gumbel noise the two agree")
+                 "while its hard (argmax) loss rises; with Gumbel noise the two stay close")
 
 
 def _estimators(fig, d):

@@ -1,0 +1,209 @@
+"""Figures: each figure's data shows the property it is drawn for, and `minigumbel plot` writes
+a PNG of the requested size (Agg), an SVG on request, and fails cleanly without matplotlib."""
+import json
+import math
+import struct
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cli.main import main
+from minigumbel import figures
+from minigumbel.train import TrainConfig, train
+
+pytest.importorskip("matplotlib")
+
+
+def png_size(path):
+    """(width, height) read from the PNG header itself (IHDR), independent of matplotlib."""
+    data = open(path, "rb").read(24)
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG file"
+    return struct.unpack(">II", data[16:24])
+
+
+def plot(*args):
+    return CliRunner().invoke(main, ["plot", *args, "--quiet"])
+
+
+@pytest.fixture(scope="module")
+def run_json(tmp_path_factory):
+    """A small real `train` history saved as JSON (argmax task: it has an accuracy)."""
+    hist = train(TrainConfig(task="argmax", steps=40, eval_every=10, eval_size=200, anneal="linear", tau=2.0))
+    path = tmp_path_factory.mktemp("run") / "run.json"
+    path.write_text(json.dumps(hist))
+    return path, hist
+
+
+# ----------------------------------------------------------------------------- data properties
+
+def test_temperature_mean_is_pi_at_low_tau_and_near_uniform_at_high_tau():
+    d = figures.temperature_data(seed=0, n_samples=20_000)
+    p, taus, mean, se = d["probs"], list(d["taus"]), d["mean"], d["se"]
+    assert np.allclose(p, [0.1, 0.2, 0.3, 0.4]) and taus == [0.1, 0.5, 1.0, 10.0]
+    # τ = 0.1: the relaxed mean equals π up to Monte-Carlo error (4 standard errors per entry; the
+    # remaining relaxation bias, measured with 2e6 draws, is < 6e-4, far below se ≈ 3e-3 here).
+    low = taus.index(0.1)
+    assert np.all(np.abs(mean[low] - p) < 4 * se[low]), (mean[low], se[low])
+    # negative control: at τ = 1 the same check fails (the mean is pulled towards uniform)
+    one = taus.index(1.0)
+    assert np.any(np.abs(mean[one] - p) > 4 * se[one])
+    # τ = 10: the mean is closer to uniform than to π
+    high = taus.index(10.0)
+    assert np.linalg.norm(mean[high] - 0.25) < np.linalg.norm(mean[high] - p)
+    # single samples lie on the simplex; at τ = 0.1 they are near one-hot, at τ = 10 near uniform
+    s = d["samples"]                                                     # (T, n_show, K)
+    assert s.shape == (4, 3, 4) and np.allclose(s.sum(-1), 1.0) and np.all(s >= 0)
+    assert np.all(s[low].max(-1) > 0.9) and np.all(np.abs(s[high] - 0.25) < 0.1)
+
+
+def test_temperature_is_deterministic_given_the_seed_and_validates_input():
+    a, b = figures.temperature_data(seed=3, n_samples=100), figures.temperature_data(seed=3, n_samples=100)
+    assert np.array_equal(a["mean"], b["mean"]) and np.array_equal(a["samples"], b["samples"])
+    c = figures.temperature_data(seed=4, n_samples=100)
+    assert not np.array_equal(a["samples"], c["samples"])
+    with pytest.raises(ValueError, match="tau"):
+        figures.temperature_data(taus=(0.5, 0.0))
+    with pytest.raises(ValueError, match="probs"):
+        figures.temperature_data(probs=(0.5, 0.6))
+
+
+def test_schedules_data_matches_the_formulas():
+    d = figures.schedules_data(steps=2000, tau0=2.0, tau_min=0.5, rate=1e-3, every=100)
+    tau, step = d["tau"], d["step"]
+    assert set(tau) == {"constant", "exp", "linear", "cosine"} and step[0] == 0 and step[-1] == 2000
+    for name, curve in tau.items():
+        assert curve[0] == 2.0 and np.all(np.diff(curve) <= 0), name          # start at τ0, never rise
+    assert np.all(tau["constant"] == 2.0)
+    assert tau["linear"][1000] == pytest.approx(1.25) and tau["linear"][-1] == pytest.approx(0.5)
+    assert tau["cosine"][1000] == pytest.approx(1.25) and tau["cosine"][-1] == pytest.approx(0.5)
+    assert tau["cosine"][500] == pytest.approx(0.5 + 0.75 * (1 + math.cos(math.pi / 4)))
+    # Jang et al.: τ = max(τ_min, τ0 exp(−r t)), t = step rounded down to a multiple of `every`
+    assert tau["exp"][250] == pytest.approx(2.0 * math.exp(-1e-3 * 200))
+    assert tau["exp"][999] == pytest.approx(2.0 * math.exp(-1e-3 * 900))
+    assert len(set(tau["exp"][300:400])) == 1
+    # the floor: 2 e^{-r t} < 0.5 once t > ln(4)/r ≈ 1386, i.e. from the update at step 1400
+    assert tau["exp"][1399] > 0.5 and np.all(tau["exp"][1400:] == 0.5)
+
+
+def test_estimators_data_is_the_lab_table_and_shows_the_tradeoff():
+    taus = (0.1, 0.5, 1.0, 5.0)
+    d = figures.estimators_data(seed=0, taus=taus, samples=2000)
+    r = CliRunner().invoke(main, ["estimators", "--tau", "0.1,0.5,1,5", "--samples", "2000", "--gr-k", "10",
+                                  "--seed", "0", "--json", "--quiet"])
+    assert r.exit_code == 0, r.output
+    rows = {(row["estimator"], row["tau"]): row for row in json.loads(r.output)["rows"]}
+    s = d["series"]
+    for name, series in s.items():                          # the very numbers of `minigumbel estimators`
+        for i, t in enumerate(series["tau"]):
+            assert series["bias_norm"][i] == rows[(name, t)]["bias_norm"]
+            assert series["variance"][i] == rows[(name, t)]["variance"]
+    # REINFORCE is unbiased: bias norm within 4 standard errors of 0 at every τ
+    assert np.all(s["reinforce"]["bias_norm"] < 4 * s["reinforce"]["bias_se"])
+    # ReinMax is exact in expectation for quadratic f at τ = 1 (Liu et al. 2023); defined for τ ≥ 1 only
+    assert list(s["reinmax"]["tau"]) == [1.0, 5.0]
+    assert s["reinmax"]["bias_norm"][0] < 4 * s["reinmax"]["bias_se"][0]
+    assert np.all(s["softmax"]["variance"] == 0)            # deterministic: no noise at all
+    for name in ("gumbel", "st-gumbel"):                     # low τ: low bias, high variance; high τ: reverse
+        v, b = s[name]["variance"], s[name]["bias_norm"]
+        assert v[0] > 100 * v[-1] and b[-1] > 5 * b[0], name
+
+
+def test_leakage_softmax_soft_and_hard_losses_part_while_gumbel_ones_agree():
+    # A fixed-seed, reduced (300-step) run: at that point softmax's hard loss is already far above
+    # its soft loss (0.54 vs 0.29 with seed 0), while the noisy estimators' gaps are < 0.03.
+    # (Soft Gumbel-Softmax at τ = 1 can leak too on other seeds, less than softmax: see the example.)
+    d = figures.leakage_data(seed=0, steps=300)
+    gap = {n: r["hard_loss"][0, -1] - r["soft_loss"][0, -1] for n, r in d["runs"].items()}
+    assert set(gap) == {"softmax", "gumbel", "st-gumbel"}
+    assert gap["softmax"] > 0.15
+    assert abs(gap["gumbel"]) < gap["softmax"] / 3 and abs(gap["st-gumbel"]) < gap["softmax"] / 3
+    r = d["runs"]["softmax"]
+    assert list(r["step"]) == list(range(0, 301, 50)) and r["train_loss"].shape == (1, 300)
+    assert d["noise_var"] == 0.25 and d["seeds"] == [0]
+
+
+def test_training_data_reads_the_run_file(run_json, tmp_path):
+    path, hist = run_json
+    d = figures.training_data(path)
+    assert list(d["loss"]) == hist["loss"] and list(d["tau"]) == hist["tau"]
+    assert list(d["eval_step"]) == [e["step"] for e in hist["eval"]] == [0, 10, 20, 30, 40]
+    assert list(d["hard_loss"]) == [e["hard_loss"] for e in hist["eval"]]
+    assert list(d["accuracy"]) == [e["accuracy"] for e in hist["eval"]] and d["loss_name"] == "regret"
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"loss": [1]}')
+    with pytest.raises(ValueError, match="minigumbel train --json"):
+        figures.training_data(bad)
+    bad.write_text("not json")
+    with pytest.raises(ValueError, match="not JSON"):
+        figures.training_data(bad)
+
+
+# ----------------------------------------------------------------------------- the plot command
+
+@pytest.mark.parametrize("figure,args", [
+    ("temperature", ["--samples", "500"]),
+    ("schedules", ["--steps", "200"]),
+    ("estimators", ["--samples", "200"]),
+    ("leakage", ["--steps", "20", "--seeds", "2"]),
+    ("training", []),
+])
+def test_plot_writes_a_png_of_the_requested_size(figure, args, run_json, tmp_path, monkeypatch):
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    out = tmp_path / f"{figure}.png"
+    extra = ["--from", str(run_json[0])] if figure == "training" else []
+    r = plot(figure, "--out", str(out), "--size", "640x360", *args, *extra)
+    assert r.exit_code == 0, r.output
+    assert out.stat().st_size > 5000 and png_size(out) == (640, 360)
+
+
+def test_plot_png_is_deterministic_and_svg_on_request(tmp_path):
+    a, b, c = tmp_path / "a.png", tmp_path / "b.png", tmp_path / "c.png"
+    for out, seed in ((a, "1"), (b, "1"), (c, "2")):
+        r = plot("temperature", "--out", str(out), "--samples", "300", "--seed", seed, "--size", "500x300")
+        assert r.exit_code == 0, r.output
+    assert a.read_bytes() == b.read_bytes() and a.read_bytes() != c.read_bytes()
+    default = tmp_path / "d.png"
+    assert plot("schedules", "--out", str(default), "--steps", "50").exit_code == 0
+    assert png_size(default) == (900, 550)                                   # the default size
+    svg = tmp_path / "s.svg"
+    r = plot("schedules", "--out", str(svg), "--steps", "50")                # format from the suffix
+    assert r.exit_code == 0 and svg.read_text().lstrip().startswith("<?xml") and "<svg" in svg.read_text()
+    other = tmp_path / "fig.out"
+    assert plot("schedules", "--out", str(other), "--steps", "50", "--format", "svg").exit_code == 0
+    assert "<svg" in other.read_text()
+
+
+def test_plot_without_matplotlib_exits_2_with_the_install_hint(tmp_path, monkeypatch):
+    for mod in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, mod)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)        # `import matplotlib` now raises ImportError
+    r = plot("schedules", "--out", str(tmp_path / "x.png"))
+    assert r.exit_code == 2
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error:") and "pip install 'minigumbel[plot]'" in lines[0]
+    assert "Traceback" not in r.output and not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["temperature", "--size", "big"], "WIDTHxHEIGHT"),
+    (["temperature", "--size", "10x10"], "between 100x100"),
+    (["training"], "--from"),
+    (["temperature", "--steps", "5"], "--steps"),
+    (["leakage", "--samples", "5"], "--samples"),
+    (["schedules", "--seeds", "2"], "--seeds"),
+    (["nosuch"], "nosuch"),
+])
+def test_plot_bad_input_is_one_error_line(args, needle, tmp_path):
+    r = plot(*args, "--out", str(tmp_path / "x.png"))
+    assert r.exit_code == 2, r.output
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error:") and needle in lines[0], r.output
+
+
+def test_plot_training_from_a_file_that_is_not_a_run(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"rows": []}')
+    r = plot("training", "--from", str(bad), "--out", str(tmp_path / "x.png"))
+    assert r.exit_code == 2 and r.output.startswith("Error:") and "minigumbel train --json" in r.output
