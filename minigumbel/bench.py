@@ -173,7 +173,8 @@ def gumbel_softmax_cases(backend, shape, dtype="float32", tau=1.0, seed=0, threa
     reference    sample_gumbel -> gumbel_softmax -> gumbel_softmax_vjp (the readable functions)
     fused        fast.sample_gumbel_softmax + fast.gumbel_softmax_vjp, reusing output buffers
     fused-1t     the same on one thread (NumPy only, when more are in use)
-    unavoidable  a uniform draw, two logs and one exp, each one pass over the whole array
+    unavoidable  a uniform draw, two logs and one exp, each one pass over the whole array (the
+                 draw by the same fast exact method the fused helper uses, in the same blocks)
     """
     from . import fast
     from . import functional as F
@@ -196,11 +197,19 @@ def gumbel_softmax_cases(backend, shape, dtype="float32", tau=1.0, seed=0, threa
         fast.sample_gumbel_softmax(rng, logits, tau, out=y, threads=th)
         fast.gumbel_softmax_vjp(dy, y, tau, out=dx, threads=th)
 
-    def unavoidable():
-        if backend.name == "numpy":
-            rng.random(dtype=dt, out=u)
-        else:                                   # CuPy: the draw sample_gumbel makes
+    if backend.name == "numpy":   # the fastest exact draw we have (the one the fused helper uses)
+        rows = fast._block_rows(shape[-1], dt.itemsize)
+
+        def draw():
+            d = fast._uniform_drawer(rng, u)
+            for r0 in range(0, shape[0], rows):
+                d(r0, min(r0 + rows, shape[0]))
+    else:                         # CuPy: the draw sample_gumbel makes
+        def draw():
             rng.random(shape, dtype=dt)
+
+    def unavoidable():
+        draw()
         xp.log(u, out=dx)
         xp.log(e_in, out=dx)
         xp.exp(s_in, out=dx)

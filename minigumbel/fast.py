@@ -169,6 +169,39 @@ def _is_cupy(*arrays) -> bool:
     return any(type(a).__module__.startswith("cupy") for a in arrays)
 
 
+# ----------------------------------------------------------------------------- uniforms
+
+_SPLIT32 = (np.random.PCG64, np.random.PCG64DXSM, np.random.SFC64, np.random.Philox)
+_TWO_M24 = np.float32(2.0 ** -24)
+
+
+def _uniform_drawer(rng, y):
+    """``draw(r0, r1)`` that fills rows y[r0:r1] with exactly what ``rng.random(dtype=y.dtype)``
+    would put there, continuing the stream block after block.
+
+    float32 shortcut: Generator.random(dtype=float32) makes each number from one 32-bit word x as
+    (x >> 8) · 2⁻²⁴, and for the bit generators in _SPLIT32 the words are the low then the high
+    half of each 64-bit output. So taking the 64-bit outputs in bulk (``random_raw``) and splitting
+    them (a little-endian uint32 view) gives the same numbers ~1.6× faster — provided no half-word
+    is waiting in the generator's buffer (checked) and each block takes an even count.
+    """
+    bg = rng.bit_generator
+    split = (y.dtype == np.float32 and isinstance(bg, _SPLIT32) and np.little_endian
+             and y.size >= _MIN_THREADED and not bg.state.get("has_uint32", 1))
+    state = {"split": split}
+
+    def draw(r0, r1):
+        block = y[r0:r1]                                      # (b, K)
+        if state["split"] and block.size % 2 == 0:
+            words = bg.random_raw(block.size // 2).view(np.uint32).reshape(block.shape)
+            np.right_shift(words, 8, out=words)
+            np.multiply(words, _TWO_M24, out=block, dtype=np.float32, casting="unsafe")  # exact
+        else:
+            rng.random(dtype=y.dtype, out=block)
+            state["split"] = False                            # a half-word may now be buffered
+    return draw
+
+
 # ----------------------------------------------------------------------------- forward
 
 def sample_gumbel_softmax(rng, logits, tau=1.0, hard=False, return_soft=False, out=None, threads=None):
@@ -203,8 +236,7 @@ def sample_gumbel_softmax(rng, logits, tau=1.0, hard=False, return_soft=False, o
     lo, hi = fi.tiny, 1.0 - fi.epsneg                        # the reference's clip bounds
     idx = np.empty(n, np.intp) if hard else None
 
-    def draw(r0, r1):
-        rng.random(dtype=dtype, out=y[r0:r1])                 # u ~ U[0, 1), in stream order
+    draw = _uniform_drawer(rng, y)                            # u ~ U[0, 1), in stream order
 
     def work(r0, r1):
         s = y[r0:r1]                                          # (b, K), u on entry

@@ -41,6 +41,22 @@ def test_forward_is_the_reference_bit_for_bit(shape, dtype, threads):
         assert not np.array_equal(y, fast.sample_gumbel_softmax(np.random.default_rng(12), x, tau))
 
 
+@pytest.mark.parametrize("bit_generator", ["PCG64", "PCG64DXSM", "SFC64", "Philox", "MT19937"])
+@pytest.mark.parametrize("shape,predraw", [((700, 300), 0), ((700, 300), 1), ((513, 301), 0), ((589, 333), 0)])
+def test_uniforms_are_the_generators_stream_for_any_bit_generator(bit_generator, shape, predraw):
+    # the float32 draw may split 64-bit outputs itself (fast._uniform_drawer): it must give the
+    # numbers Generator.random gives, and leave the Generator where it would be, also when a
+    # half-word is already buffered (predraw = 1) or a block takes an odd count (K = 301)
+    make = lambda: np.random.Generator(getattr(np.random, bit_generator)(17))
+    r_ref, r_fast = make(), make()
+    r_ref.random(predraw, dtype=np.float32), r_fast.random(predraw, dtype=np.float32)
+    x = logits_of(shape, np.float32)
+    g = F.sample_gumbel(r_ref, shape, np.float32)
+    y = fast.sample_gumbel_softmax(r_fast, x, 0.5, threads=2)
+    assert np.array_equal(y, F.gumbel_softmax(x, g, 0.5))
+    assert np.array_equal(r_ref.random(3, dtype=np.float32), r_fast.random(3, dtype=np.float32))
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_hard_per_row_tau_and_out_buffer(threads):
     x = logits_of((600, 300), np.float32, seed=1)
