@@ -32,7 +32,7 @@ from .optim import OPTIMIZERS, make_optimizer
 from .schedules import SCHEDULES, make_schedule
 from .tasks import TASKS, make_task
 
-__all__ = ["TrainConfig", "train", "evaluate", "TRAIN_ESTIMATORS", "BASELINES", "NonFiniteLoss",
+__all__ = ["TrainConfig", "train", "prepare", "run_training", "evaluate", "TRAIN_ESTIMATORS", "BASELINES", "NonFiniteLoss",
            "CheckpointError", "Run"]
 
 TRAIN_ESTIMATORS = ("softmax", "gumbel", "st-gumbel", "st", "reinforce", "gumbel-rao", "reinmax")
@@ -261,24 +261,40 @@ def evaluate(run: Run, tau: float) -> dict:
 
 # ----------------------------------------------------------------------------- the loop
 
+def prepare(config: TrainConfig) -> Run:
+    """Build a run from ``config``, loading ``config.resume`` if set: every input error surfaces
+    here (bad config, missing backend, unreadable or mismatched checkpoint), before any training."""
+    run = Run(config)
+    if config.resume:
+        run.load(config.resume)
+    return run
+
+
 def train(config: TrainConfig, on_step=None) -> dict:
-    """Train ``config`` and return its history.
+    """Train ``config`` and return its history: ``run_training(prepare(config), on_step)``."""
+    return run_training(prepare(config), on_step)
+
+
+def run_training(run: Run, on_step=None) -> dict:
+    """Train a prepared run to ``config.steps`` and return its history.
 
     history = {"config", "loss": [per step], "tau": [per step], "eval": [{"step", metrics...}],
-    "final": last eval, "seconds"}. ``on_step(record)`` is called every ``log_every`` steps and
-    after each evaluation with {"step", "steps", "loss", "tau", "eval"}; returning ``False`` stops
-    the run there (a checkpoint is written first when ``config.checkpoint`` is set).
+    "final": last eval, "steps_done", "seconds"}. ``on_step(record)`` is called every ``log_every``
+    steps and after each evaluation with {"step", "steps", "loss", "tau", "eval"}; returning
+    ``False`` stops the run there (a checkpoint is written first when ``config.checkpoint`` is set).
     A NaN/inf loss raises :class:`NonFiniteLoss` naming the step; checkpoints are written only
     after the losses up to them were checked, so the last checkpoint on disk is a good one.
     """
-    run = Run(config)
-    c = config
-    if c.resume:
-        run.load(c.resume)
-    hist = run.history
+    # overflow in a diverging run is reported once, as NonFiniteLoss, not as a stream of warnings
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _loop(run, on_step)
+
+
+def _loop(run: Run, on_step) -> dict:
+    c, hist = run.config, run.history
     ckpt_every = c.checkpoint_every or c.eval_every
     pending = []                                    # device scalars not yet read back
-    last_ckpt = None
+    last_ckpt = run.step if c.resume and c.resume == c.checkpoint else None
     start = time.perf_counter()
 
     def flush():
@@ -319,5 +335,6 @@ def train(config: TrainConfig, on_step=None) -> dict:
                 break
     flush()
     hist["final"] = hist["eval"][-1]
+    hist["steps_done"] = run.step
     hist["seconds"] = time.perf_counter() - start
     return hist

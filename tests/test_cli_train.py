@@ -1,0 +1,140 @@
+"""CLI: `minigumbel train` and `minigumbel compare`, and every bad-input case (exit 2, one Error line)."""
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from cli.main import main
+from minigumbel.backend import BackendUnavailable, get_backend
+
+FAST = ["--steps", "30", "--eval-every", "10", "--eval-size", "50", "--batch-size", "8", "--hidden", "8", "--quiet"]
+
+
+def run(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def _one_error_line(r, needle):
+    assert r.exit_code == 2, r.output
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error:") and needle in lines[0], r.output
+    assert "Traceback" not in r.output
+
+
+def test_train_prints_a_summary_table():
+    r = run("train", *FAST)
+    assert r.exit_code == 0, r.output
+    assert "hard accuracy (argmax pointer)" in r.output and "argmax task, estimator gumbel, 30 steps" in r.output
+
+
+def test_train_defaults_reach_95_percent(tmp_path):
+    """`minigumbel train` with no flags (here with --json to read the number back)."""
+    path = tmp_path / "h.json"
+    r = run("train", "--quiet", "--json", str(path))
+    assert r.exit_code == 0, r.output
+    h = json.loads(path.read_text())
+    assert h["final"]["accuracy"] >= 0.95 and len(h["loss"]) == 1000
+    assert h["config"]["task"] == "argmax" and h["config"]["backend"] == "numpy"
+
+
+def test_train_progress_bar_goes_to_stderr():
+    r = CliRunner().invoke(main, ["train", *FAST[:-1]])
+    assert r.exit_code == 0
+    assert "argmax/gumbel" in r.stderr and "argmax/gumbel" not in r.stdout
+
+
+@pytest.mark.parametrize("args", [["--task", "query", "--estimator", "st"],
+                                  ["--task", "bottleneck", "--estimator", "reinforce", "--baseline", "loo"],
+                                  ["--estimator", "gumbel-rao", "--gr-k", "2", "--grad", "autograd"],
+                                  ["--estimator", "reinmax", "--tau", "1.5", "--dtype", "float32"],
+                                  ["--anneal", "exp", "--tau", "2", "--tau-min", "0.5", "--anneal-every", "5"]])
+def test_train_options(args):
+    r = run("train", *FAST, *args)
+    assert r.exit_code == 0, r.output
+
+
+def test_train_checkpoint_and_resume(tmp_path):
+    ck = str(tmp_path / "run.npz")
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    assert run("train", *FAST, "--checkpoint", ck, "--json", str(a)).exit_code == 0
+    r = run("train", *FAST, "--steps", "40", "--resume", ck, "--json", str(b))
+    assert r.exit_code == 0, r.output
+    ha, hb = json.loads(a.read_text()), json.loads(b.read_text())
+    assert hb["loss"][:30] == ha["loss"] and len(hb["loss"]) == 40
+
+
+def _is_cupy_missing():
+    try:
+        get_backend("cupy")
+        return False
+    except BackendUnavailable:
+        return True
+
+
+@pytest.mark.skipif(not _is_cupy_missing(), reason="CuPy works here")
+def test_headline_cupy_command_without_cupy_is_exit_2():
+    r = run("train", "--backend", "cupy", "--tau", "0.5")
+    _one_error_line(r, "pip install")
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--task", "sort"], "--task"), (["--estimator", "nope"], "--estimator"), (["--anneal", "step"], "--anneal"),
+    (["--steps", "0"], "--steps"), (["--batch-size", "0"], "--batch-size"), (["--lr", "0"], "--lr"),
+    (["--lr", "-1"], "--lr"), (["--lr", "nan"], "lr"), (["--tau", "0"], "--tau"), (["--tau", "nan"], "tau"),
+    (["--tau", "inf"], "tau"), (["--tau-min", "0"], "--tau-min"), (["--n-items", "1"], "--n-items"),
+    (["--steps", "ten"], "--steps"), (["--grad", "autograd", "--backend", "cupy"], "autograd"),
+    (["--estimator", "reinmax", "--tau", "0.5"], "reinmax"), (["--gr-k", "0"], "--gr-k"),
+    (["--anneal", "linear", "--tau", "0.5", "--tau-min", "1"], "tau_min"),
+    (["--resume", "/nonexistent/run.npz"], "/nonexistent/run.npz"),
+])
+def test_train_bad_input(args, needle):
+    _one_error_line(run("train", *FAST, *args), needle)
+
+
+def test_train_bad_checkpoints(tmp_path):
+    ck = tmp_path / "run.npz"
+    assert run("train", *FAST, "--checkpoint", str(ck)).exit_code == 0
+    truncated = tmp_path / "trunc.npz"
+    truncated.write_bytes(ck.read_bytes()[:300])
+    _one_error_line(run("train", *FAST, "--resume", str(truncated)), str(truncated))
+    _one_error_line(run("train", *FAST, "--lr", "0.5", "--resume", str(ck)), "different config")
+    # a run that cannot start leaves the existing checkpoint alone
+    before = ck.read_bytes()
+    _one_error_line(run("train", *FAST, "--checkpoint", str(ck), "--resume", str(truncated)), str(truncated))
+    assert ck.read_bytes() == before
+
+
+def test_train_json_to_an_unwritable_path_is_exit_2(tmp_path):
+    r = run("train", *FAST, "--json", str(tmp_path / "no" / "such" / "dir.json"))
+    assert r.exit_code == 2 and "Traceback" not in r.output
+
+
+SMALL_COMPARE = ["--steps", "20", "--eval-every", "20", "--eval-size", "40", "--batch-size", "8", "--hidden", "8",
+                 "--seeds", "2", "--quiet"]
+
+
+def test_compare_table_shows_soft_and_hard_side_by_side():
+    r = run("compare", *SMALL_COMPARE)
+    assert r.exit_code == 0, r.output
+    assert "soft-train recon_mse" in r.output and "hard-eval recon_mse" in r.output
+    for e in ("softmax", "gumbel", "st-gumbel"):
+        assert any(line.startswith(e + " ") for line in r.output.splitlines()), e
+
+
+def test_compare_json():
+    r = run("compare", *SMALL_COMPARE, "--task", "argmax", "--estimators", "softmax,reinforce", "--json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert d["seeds"] == [0, 1] and [x["estimator"] for x in d["results"]] == ["softmax", "reinforce"]
+    for x in d["results"]:
+        assert len(x["soft_loss"]["values"]) == 2 and "accuracy" in x
+        assert x["ratio"]["values"] == [h / s for h, s in zip(x["hard_loss"]["values"], x["soft_loss"]["values"])]
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--estimators", "softmax,nope"], "--estimators"), (["--estimators", ","], "--estimators"),
+    (["--seeds", "0"], "--seeds"), (["--task", "sort"], "--task"), (["--tau", "-1"], "--tau"),
+    (["--estimators", "reinmax"], "reinmax"),
+])
+def test_compare_bad_input(args, needle):
+    _one_error_line(run("compare", *SMALL_COMPARE, *args), needle)
