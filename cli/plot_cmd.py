@@ -56,7 +56,7 @@ def plot(figure, out, fmt, run_json, size, dpi, steps, samples, n_seeds, seed, b
     \b
     temperature  Gumbel-Softmax samples for π = (0.1, 0.2, 0.3, 0.4) at τ = 0.1, 0.5, 1, 10
     leakage      soft vs hard held-out loss on the bottleneck task: softmax, gumbel, st-gumbel
-                 (3 seeds x 1500 steps each by default: about a minute on 2 CPU cores)
+                 (the runs of `minigumbel compare`: 3 seeds x 1500 steps, about a minute on 2 cores)
     estimators   bias and variance of each gradient estimator vs τ (quadratic problem)
     schedules    the temperature schedules over training steps
     training     the curves of a run saved by `minigumbel train --json run.json` (--from)
@@ -105,7 +105,7 @@ def plot(figure, out, fmt, run_json, size, dpi, steps, samples, n_seeds, seed, b
 def _leakage_with_progress(seed, backend, quiet, kw):
     from minigumbel import figures
     from .common import progress
-    steps = kw.get("steps", 1500)
+    steps = kw.get("steps", figures.LEAKAGE_CONFIG["steps"])
     runs = len(figures.LEAKAGE_ESTIMATORS) * kw["n_seeds"]
     with progress(length=steps * runs, label="training", quiet=quiet) as bar:
         done = {}

@@ -10,7 +10,7 @@ deterministic given its ``seed``.
   2017, fig. 1; Maddison, Mnih & Teh 2017). Low τ: near one-hot draws whose mean is π; high τ:
   draws near uniform.
 - ``leakage``: soft (training-time pointer) vs hard (argmax pointer) held-out loss over training on
-  the ``bottleneck`` task for ``softmax``, ``gumbel`` and ``st-gumbel``.
+  the ``bottleneck`` task for ``softmax``, ``gumbel`` and ``st-gumbel`` (the runs of ``minigumbel compare``).
 - ``estimators``: bias norm and total variance of each gradient estimator vs τ on the quadratic
   problem of the estimator lab (the computation of ``minigumbel estimators``).
 - ``schedules``: the temperature schedules of :mod:`minigumbel.schedules` over training steps.
@@ -26,7 +26,7 @@ import numpy as np
 from .backend import get_backend, to_numpy
 from .functional import check_tau, gumbel_softmax, sample_gumbel
 
-__all__ = ["FIGURES", "PROBS", "TAUS", "LEAKAGE_ESTIMATORS", "LAB_ESTIMATORS", "temperature_data",
+__all__ = ["FIGURES", "PROBS", "TAUS", "LEAKAGE_ESTIMATORS", "LEAKAGE_CONFIG", "LAB_ESTIMATORS", "temperature_data",
            "leakage_data", "estimators_data", "schedules_data", "training_data", "figure_data"]
 
 FIGURES = ("temperature", "leakage", "estimators", "schedules", "training")
@@ -72,34 +72,40 @@ def temperature_data(seed=0, probs=PROBS, taus=TAUS, n_samples=20_000, n_show=3,
 
 # ----------------------------------------------------------------------------- leakage
 
-def leakage_data(seed=0, steps=1500, n_seeds=1, estimators=LEAKAGE_ESTIMATORS, tau=1.0, eval_every=50,
-                 backend="numpy", on_step=None):
+# the training setup of `minigumbel compare` (its defaults): the figure shows the runs behind its table
+LEAKAGE_CONFIG = dict(task="bottleneck", steps=1500, tau=2.0, anneal="linear", tau_min=0.5, lr=1e-2)
+
+
+def leakage_data(seed=0, n_seeds=3, estimators=LEAKAGE_ESTIMATORS, eval_every=50, backend="numpy",
+                 on_step=None, **config):
     """Train the ``bottleneck`` task per estimator and seed; record soft and hard held-out losses.
 
     Soft loss: the estimator's own training-time pointer (soft weights for softmax/gumbel) on the
     held-out set; hard loss: the one-hot argmax pointer, as at test time (minigumbel.train.evaluate).
-    Seeds are ``seed, seed + 1, …`` (``n_seeds`` of them). Returns {"task", "steps", "tau", "seeds",
-    "noise_var" (σ², the best loss a hard code can reach), "runs": {estimator: {"step" (E,),
-    "soft_loss" (S, E), "hard_loss" (S, E), "train_loss" (S, steps)}}} with S seeds, E evaluations.
+    Seeds are ``seed, seed + 1, …`` (``n_seeds`` of them); the runs are those of ``minigumbel
+    compare`` (LEAKAGE_CONFIG, overridable by ``config``: TrainConfig fields such as ``steps``, ``tau``),
+    so their final evaluations are that table's numbers. Returns {"config" (the TrainConfig fields
+    used), "seeds", "noise_var" (σ², the best loss a hard code can reach), "runs": {estimator:
+    {"step" (E,), "soft_loss" (S, E), "hard_loss" (S, E), "train_loss" (S, steps)}}}.
     ``on_step(name, seed, record)`` is forwarded to :func:`minigumbel.train.train` (a progress bar).
     """
     from .tasks import BottleneckTask
     from .train import TrainConfig, train
-    steps = _count(steps, "steps")
+    config = {**LEAKAGE_CONFIG, **config}
+    steps = _count(config["steps"], "steps")
     seeds = [int(seed) + i for i in range(_count(n_seeds, "n_seeds"))]
+    eval_every = min(_count(eval_every, "eval_every"), steps)
     runs = {}
     for name in estimators:
         hists = []
         for s in seeds:
-            config = TrainConfig(task="bottleneck", estimator=name, tau=tau, steps=steps, seed=s,
-                                 eval_every=min(_count(eval_every, "eval_every"), steps), backend=backend)
+            c = TrainConfig(**config, estimator=name, seed=s, eval_every=eval_every, backend=backend)
             cb = None if on_step is None else (lambda rec, name=name, s=s: on_step(name, s, rec))
-            hists.append(train(config, cb))
+            hists.append(train(c, cb))
         col = lambda key: np.array([[e[key] for e in h["eval"]] for h in hists])   # noqa: E731  (S, E)
         runs[name] = {"step": col("step")[0], "soft_loss": col("soft_loss"), "hard_loss": col("hard_loss"),
                       "train_loss": np.array([h["loss"] for h in hists])}
-    return {"task": "bottleneck", "steps": steps, "tau": tau, "seeds": seeds,
-            "noise_var": BottleneckTask.noise ** 2, "runs": runs}
+    return {"config": config, "seeds": seeds, "noise_var": BottleneckTask.noise ** 2, "runs": runs}
 
 
 # ----------------------------------------------------------------------------- estimators

@@ -126,13 +126,33 @@ def _leakage(fig, d):
         gap = r["hard_loss"][:, -1] - r["soft_loss"][:, -1]                      # (S,)
         ax.set_title(f"{name}: final hard − soft = " + ", ".join(f"{v:+.2f}" for v in gap))
         ax.set_xlabel("training step")
-    axes[0].set_ylabel("held-out reconstruction MSE (per dimension)")
+    axes[0].set_ylabel("held-out reconstruction MSE per dimension (log scale)")
     axes[-1].legend(loc="upper right", fontsize=8)   # the panels after softmax end low: top right is free
-    seeds = d["seeds"]
+    seeds, c = d["seeds"], d["config"]
     which = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}–{seeds[-1]}, one curve each"
-    fig.suptitle(f"Leakage on the bottleneck task (K = 10, τ = {d['tau']:g}, {d['steps']} steps, {which}): "
+    sched = f"τ = {c['tau']:g}" + (f" → {c['tau_min']:g} ({c['anneal']})" if c.get("anneal", "constant") != "constant" else "")
+    axes[0].set_yscale("log")                 # softmax's hard loss grows far above the rest
+    _plain_log_labels(axes[0])
+    fig.suptitle(f"Leakage on the bottleneck task (K = 10, {sched}, {c['steps']} steps, {which}): "
                  "a soft code carries more than a K-way choice,\nso softmax's soft loss falls below σ² "
-                 "while its hard (argmax) loss rises; with Gumbel noise the two stay close")
+                 "while its hard (argmax) loss rises; with Gumbel noise, hard and soft meet as τ anneals")
+
+
+def _plain_log_labels(ax):
+    """y tick labels 0.2, 0.5, 2 … instead of 2×10⁻¹ on a log axis; minor ticks (2, 3, 5 × 10ⁿ)
+    are labelled only when the axis spans few decades (else they would overlap)."""
+    from matplotlib.ticker import FuncFormatter
+    if ax.get_yscale() != "log":
+        return
+
+    def minor(v, _):
+        lo, hi = ax.get_ylim()
+        decades = np.log10(hi / lo)
+        mantissa = round(v / 10 ** np.floor(np.log10(v)), 6)
+        shown = (2, 3, 5) if decades < 1.6 else (2, 5) if decades < 2.6 else ()
+        return f"{v:g}" if mantissa in shown else ""
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(minor))
 
 
 def _estimators(fig, d):
@@ -192,7 +212,14 @@ def _training(fig, d):
     ax.plot(d["eval_step"], d["soft_loss"], color="0.35", ls="--", marker="s", mfc="white", label="held-out soft")
     ax.plot(d["eval_step"], d["hard_loss"], color="0.0", ls="-", marker="o", label="held-out hard (argmax)")
     ax.set_xlabel("training step")
-    ax.set_ylabel(f"{d['loss_name']} (per example)")
+    low = min(d["loss"].min(), d["soft_loss"].min(), d["hard_loss"].min())
+    if low > 0:                               # losses fall by orders of magnitude: log scale
+        ax.set_yscale("log")
+    else:                                     # a loss of exactly 0 (e.g. zero regret): linear near 0
+        ax.set_yscale("symlog", linthresh=1e-3)
+    _plain_log_labels(ax)
+    scale = "log scale" if low > 0 else "symlog scale, linear below 0.001"
+    ax.set_ylabel(f"{d['loss_name']} per example ({scale})")
     ax.set_title("losses")
     ax.legend(fontsize=8)
     axes[1].plot(d["step"], d["tau"], color="0.0")
