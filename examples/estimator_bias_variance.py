@@ -36,7 +36,7 @@ def main(argv=None):
           f"exact ‖∇‖ = {d['exact_norm']:.4f}")
     print("cell: bias norm / total variance; '~0' marks a bias within 3 s.e. of zero\n")
     taus = list(LAB_TAUS)
-    print(f"{'estimator':<17}" + "".join(f"  {'τ = ' + format(t, 'g'):^18}" for t in taus))
+    print((f"{'estimator':<17}" + "".join(f"  {'τ = ' + format(t, 'g'):^18}" for t in taus)).rstrip())
     for name, s in d["series"].items():
         cells = []
         for t in taus:
