@@ -12,6 +12,10 @@ import click
 from .common import backend_option, quiet_option, seed_option
 
 FIGURES = ("temperature", "leakage", "estimators", "schedules", "training")
+# the size options and the figures they apply to; KWARG: the data function's argument where it differs
+SIZE_OPTIONS = {"--steps": ("leakage", "schedules"), "--samples": ("temperature", "estimators"),
+                "--seeds": ("leakage",)}
+KWARG = {("--samples", "temperature"): "n_samples", ("--seeds", "leakage"): "n_seeds"}
 
 
 class MissingExtra(click.ClickException):
@@ -75,26 +79,16 @@ def plot(figure, out, fmt, run_json, size, dpi, steps, samples, n_seeds, seed, b
                                  "(written by `minigumbel train --json run.json`)", param_hint="--from")
     if figure != "training" and run_json is not None:
         raise click.BadParameter("--from applies to the training figure only", param_hint="--from")
-    kw = {}
-    if steps is not None:
-        if figure not in ("leakage", "schedules"):
-            raise click.BadParameter("--steps applies to the leakage and schedules figures", param_hint="--steps")
-        kw["steps"] = steps
-    if samples is not None:
-        if figure not in ("temperature", "estimators"):
-            raise click.BadParameter("--samples applies to the temperature and estimators figures",
-                                     param_hint="--samples")
-        kw["n_samples" if figure == "temperature" else "samples"] = samples
-    if figure == "leakage":
-        kw["n_seeds"] = 3 if n_seeds is None else n_seeds
-    elif n_seeds is not None:
-        raise click.BadParameter("--seeds applies to the leakage figure", param_hint="--seeds")
+    given = {"--steps": steps, "--samples": samples, "--seeds": n_seeds}
+    for opt, value in given.items():
+        if value is not None and figure not in SIZE_OPTIONS[opt]:
+            raise click.BadParameter(f"{opt} applies to the {' and '.join(SIZE_OPTIONS[opt])} figures only",
+                                     param_hint=opt)
+    kw = {KWARG.get((opt, figure), opt[2:]): v for opt, v in given.items() if v is not None}
     if figure == "training":
         data = figures.training_data(run_json)
-    elif figure == "schedules":
-        data = figures.schedules_data(**kw)
     elif figure == "leakage":
-        data = _leakage_with_progress(seed, backend, quiet, kw)
+        data = _leakage_with_progress(seed, backend, quiet, {"n_seeds": 3, **kw})
     else:
         data = figures.figure_data(figure, seed=seed, backend=backend, **kw)
     plotting.draw(figure, data, out, fmt=fmt, size=size, dpi=dpi)

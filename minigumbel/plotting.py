@@ -156,6 +156,7 @@ def _plain_log_labels(ax):
 
 
 def _estimators(fig, d):
+    from matplotlib.ticker import NullLocator
     ax_b, ax_v, ax_key = fig.subplots(1, 3, width_ratios=[1, 1, 0.3])
     zero_var = []
     for name, s in d["series"].items():
@@ -176,7 +177,8 @@ def _estimators(fig, d):
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xticks(taus, [f"{t:g}" for t in taus])
-        ax.minorticks_off()
+        ax.xaxis.set_minor_locator(NullLocator())
+        _plain_log_labels(ax)
         ax.set_xlabel("temperature τ (log scale)")
     ax_b.set_ylabel("bias norm ‖E[ĝ] − ∇‖ (log scale)")
     ax_v.set_ylabel("total variance Σ_k Var[ĝ_k] (log scale)")
