@@ -83,7 +83,10 @@ def train(quiet, json_path, **kw):
     A network scores N items and points at one through the estimator's relaxed or sampled
     pointer; evaluation always uses the hard one-hot argmax on a fixed held-out set. With no
     flags: the argmax task on NumPy (reaches ≥ 95% hard accuracy in seconds).
-    Headline GPU run: minigumbel train --backend cupy --tau 0.5
+
+    \b
+    On a GPU:  minigumbel train --backend cupy --tau 0.5
+    Resume:    minigumbel train --checkpoint run.npz --resume run.npz
     """
     from minigumbel.train import prepare, run_training
 

@@ -7,12 +7,14 @@ state. Floats go through JSON as their shortest repr, which reads back bit for b
 
 Atomic write: the file is written to a temporary name in the same directory, flushed and
 fsync'ed, then ``os.replace``d over the target, so a crash (even SIGKILL) leaves either the old
-checkpoint or the new one, never a half-written file under the checkpoint's name. Any failure to
+checkpoint or the new one, never a half-written file under the checkpoint's name (the next save
+removes temporary files such a crash left behind). Any failure to
 read a checkpoint back is a :class:`CheckpointError` naming the file.
 """
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import tempfile
@@ -68,6 +70,10 @@ def _atomic_savez(path, arrays):
             os.fsync(dfd)
         finally:
             os.close(dfd)
+    # temporary files of earlier writers killed mid-write (SIGKILL) are never read; remove them
+    for stale in glob.glob(os.path.join(glob.escape(folder), f".{glob.escape(os.path.basename(path))}.*.tmp")):
+        with contextlib.suppress(OSError):
+            os.unlink(stale)
 
 
 def load_checkpoint(path) -> dict:
