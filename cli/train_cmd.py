@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import statistics
 
 import click
@@ -91,6 +92,8 @@ def train(quiet, json_path, **kw):
     from minigumbel.train import prepare, run_training
 
     config = TrainConfig(**kw)
+    if json_path and not os.path.isdir(os.path.dirname(os.path.abspath(json_path))):
+        raise click.BadParameter(f"the folder of {json_path} does not exist", param_hint="--json")
     run = prepare(config)                 # every input error is raised here, before the progress bar
     with progress(length=config.steps, label=f"{config.task}/{config.estimator}", quiet=quiet,
                   item_show_func=_show) as bar:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import time
 from dataclasses import dataclass
 
@@ -107,6 +108,8 @@ class TrainConfig:
         if self.grad == "autograd" and self.backend == "cupy":
             raise ValueError("grad='autograd' works on the numpy backend only (autograd traces NumPy); "
                              "use grad='hand' with the cupy backend")
+        if self.checkpoint and not os.path.isdir(os.path.dirname(os.path.abspath(self.checkpoint))):
+            raise ValueError(f"checkpoint: the folder of {self.checkpoint} does not exist")
         if self.backend == "cupy" and (self.checkpoint or self.resume):
             raise ValueError("checkpoints need the numpy backend: CuPy random states cannot be saved")
         schedule = self.schedule()

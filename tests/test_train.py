@@ -136,6 +136,20 @@ def test_checkpoint_is_a_pickle_free_npz_with_json_config(tmp_path):
     assert not [p for p in os.listdir(tmp_path) if p != "c.npz"]      # no temporary file left behind
 
 
+def test_a_save_removes_temporary_files_of_killed_writers(tmp_path):
+    stale = tmp_path / ".c.npz.k1ll3d.tmp"                 # what SIGKILL during a write leaves
+    stale.write_bytes(b"half a checkpoint")
+    other = tmp_path / ".other.npz.x.tmp"
+    other.write_bytes(b"not ours")
+    train(TrainConfig(steps=5, checkpoint=str(tmp_path / "c.npz"), **SMALL))
+    assert not stale.exists() and other.exists()
+
+
+def test_training_runs_on_every_backend(backend):
+    h = train(TrainConfig(task="query", backend=backend.name, dtype="float32", steps=5, **SMALL))
+    assert len(h["loss"]) == 5 and all(np.isfinite(h["loss"]))
+
+
 def test_bad_checkpoints_name_the_file(tmp_path):
     path = tmp_path / "c.npz"
     c = TrainConfig(steps=10, checkpoint=str(path), **SMALL)
@@ -192,7 +206,7 @@ def test_a_diverging_run_never_overwrites_a_good_checkpoint(tmp_path):
     ({"backend": "cupy", "grad": "autograd"}, "autograd"), ({"estimator": "reinmax", "tau": 0.5}, "reinmax"),
     ({"estimator": "reinmax", "tau": 2.0, "anneal": "linear", "tau_min": 0.5}, "reinmax"),
     ({"anneal": "exp", "tau": 0.5, "tau_min": 1.0}, "tau_min"), ({"baseline": "loo", "batch_size": 1}, "loo"),
-    ({"backend": "cupy", "checkpoint": "x.npz"}, "checkpoint"),
+    ({"backend": "cupy", "checkpoint": "x.npz"}, "checkpoint"), ({"checkpoint": "/no/such/dir/x.npz"}, "checkpoint"),
 ])
 def test_bad_config_is_a_value_error_naming_the_field(kw, needle):
     with pytest.raises(ValueError, match=needle):
