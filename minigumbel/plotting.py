@@ -157,7 +157,7 @@ def _plain_log_labels(ax):
 
 def _estimators(fig, d):
     from matplotlib.ticker import NullLocator
-    ax_b, ax_v, ax_key = fig.subplots(1, 3, width_ratios=[1, 1, 0.3])
+    ax_b, ax_v, ax_key = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1, 1, 0.3]})
     zero_var = []
     for name, s in d["series"].items():
         st = _style(name)

@@ -1,5 +1,6 @@
 """Figures: each figure's data shows the property it is drawn for, and `minigumbel plot` writes
 a PNG of the requested size (Agg), an SVG on request, and fails cleanly without matplotlib."""
+import importlib.util
 import json
 import math
 import struct
@@ -13,7 +14,8 @@ from cli.main import main
 from minigumbel import figures
 from minigumbel.train import TrainConfig, train
 
-pytest.importorskip("matplotlib")
+# the drawing tests need matplotlib (in the 'test' extra); the data tests and the no-matplotlib test do not
+needs_mpl = pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None, reason="matplotlib not installed")
 
 
 def png_size(path):
@@ -155,6 +157,7 @@ def test_training_data_reads_the_run_file(run_json, tmp_path):
 
 # ----------------------------------------------------------------------------- the plot command
 
+@needs_mpl
 @pytest.mark.parametrize("figure,args", [
     ("temperature", ["--samples", "500"]),
     ("schedules", ["--steps", "200"]),
@@ -171,6 +174,7 @@ def test_plot_writes_a_png_of_the_requested_size(figure, args, run_json, tmp_pat
     assert out.stat().st_size > 5000 and png_size(out) == (640, 360)
 
 
+@needs_mpl
 def test_plot_png_is_deterministic_and_svg_on_request(tmp_path):
     a, b, c = tmp_path / "a.png", tmp_path / "b.png", tmp_path / "c.png"
     for out, seed in ((a, "1"), (b, "1"), (c, "2")):
@@ -199,6 +203,7 @@ def test_plot_without_matplotlib_exits_2_with_the_install_hint(tmp_path, monkeyp
     assert "Traceback" not in r.output and not (tmp_path / "x.png").exists()
 
 
+@needs_mpl
 @pytest.mark.parametrize("args,needle", [
     (["temperature", "--size", "big"], "WIDTHxHEIGHT"),
     (["temperature", "--size", "10x10"], "between 100x100"),
@@ -215,6 +220,7 @@ def test_plot_bad_input_is_one_error_line(args, needle, tmp_path):
     assert len(lines) == 1 and lines[0].startswith("Error:") and needle in lines[0], r.output
 
 
+@needs_mpl
 def test_plot_training_from_a_file_that_is_not_a_run(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{"rows": []}')
