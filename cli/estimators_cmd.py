@@ -1,83 +1,18 @@
 """`minigumbel estimators`: bias and variance of every gradient estimator against the exact gradient.
 
-For one problem g(θ) = E_{d~Cat(softmax θ)}[f(d)] with K categories, draw --samples independent
-estimates per estimator × τ and compare their mean with the exact gradient J(π)F (enumeration).
-Every number except the timing is a function of --seed alone: each (estimator, τ, k) cell has its
-own random stream, seeded from (seed, estimator name, τ, k), so choosing fewer estimators or
-temperatures does not change the others.
+The computation lives in minigumbel/lab.py; every number except the timing is a function of --seed
+alone (one random stream per estimator × τ × k cell), so choosing fewer estimators or temperatures
+does not change the others.
 """
 from __future__ import annotations
 
-import time
-import zlib
-
 import click
+
+from minigumbel.lab import PROBLEMS, make_problem, measure
 
 from .common import backend_option, echo_json, float_list, json_flag, progress, quiet_option, seed_option, table
 
-PROBLEMS = ("linear", "quadratic", "cubic", "pointer")
 DEFAULT_ESTIMATORS = "reinforce,st,st-gumbel,gumbel-rao,reinmax,softmax,gumbel"
-CHUNK = 2000     # estimates per batch (the progress bar ticks per batch)
-
-
-def make_problem(kind, k, seed, xp):
-    """(logits θ (K,), f) for a problem drawn from ``seed``; f(z) -> (value (...), ∂f/∂z (..., K)).
-
-    linear: f = a·z.  quadratic: f = ½ zᵀAz + a·z (A symmetric).  cubic: f = (a·z)³.
-    pointer: K items with payloads P (K, 4); f = ‖Pᵀz − P_t‖², the squared error of the payload
-    read through the pointer z against the target item t's payload (quadratic in z).
-    """
-    import numpy as np
-    rng = np.random.default_rng([seed, PROBLEMS.index(kind)])
-    theta, a = rng.normal(size=k), rng.normal(size=k)
-    A = rng.normal(size=(k, k)) / 2
-    P, t = rng.normal(size=(k, 4)), int(rng.integers(k))
-    theta, a, A, P = (xp.asarray(v) for v in (theta, a, A + A.T, P))
-    if kind == "linear":
-        return theta, lambda z: (z @ a, xp.broadcast_to(a, z.shape) + 0.0)
-    if kind == "quadratic":
-        return theta, lambda z: (0.5 * ((z @ A) * z).sum(-1) + z @ a, z @ A + a)
-    if kind == "cubic":
-        return theta, lambda z: ((z @ a) ** 3, 3.0 * (z @ a)[..., None] ** 2 * a)
-    def pointer(z):
-        r = z @ P - P[t]                                                   # (..., 4) residual
-        return (r * r).sum(-1), 2.0 * r @ P.T
-    return theta, pointer
-
-
-def _seed_for(seed, name, tau, gr_k):
-    """One integer seed per table cell (an int suits both NumPy's and CuPy's default_rng)."""
-    import numpy as np
-    key = [seed, zlib.crc32(name.encode()), int(round(tau * 1_000_000)), gr_k]
-    return int(np.random.SeedSequence(key).generate_state(1, dtype=np.uint64)[0])
-
-
-def measure(name, theta, f, exact, tau, samples, seed, be, gr_k=None, tick=None):
-    """One table cell: statistics of ``samples`` estimates of ``name`` at τ against ``exact``."""
-    import numpy as np
-    from minigumbel.estimators import estimate_samples
-    rng = be.rng(_seed_for(seed, name, tau, gr_k or 0))
-    opts = {"k": gr_k} if gr_k else {}
-    grads, elapsed = [], 0.0
-    for start in range(0, samples, CHUNK):
-        m = min(CHUNK, samples - start)
-        be.synchronize()
-        t0 = time.perf_counter()
-        _, g = estimate_samples(name, theta, f, rng, tau, m, **opts)      # (m, K)
-        be.synchronize()
-        elapsed += time.perf_counter() - t0
-        grads.append(be.to_numpy(g))
-        if tick is not None:
-            tick(m)
-    g = np.concatenate(grads)                                             # (samples, K)
-    mean = g.mean(0)
-    # a deterministic estimator (softmax) repeats one vector: report 0, not the round-off of var()
-    var = 0.0 if np.all(g == g[0]) else float(g.var(0, ddof=1).sum())
-    denom = np.linalg.norm(mean) * np.linalg.norm(exact)
-    return {"estimator": name if not gr_k else f"gumbel-rao(k={gr_k})", "tau": tau,
-            "bias_norm": float(np.linalg.norm(mean - exact)), "bias_se": float(np.sqrt(var / samples)),
-            "variance": float(var), "cosine": float(mean @ exact / denom) if denom > 0 else float("nan"),
-            "time_us": 1e6 * elapsed / samples}
 
 
 @click.command()

@@ -111,9 +111,8 @@ def leakage_data(seed=0, n_seeds=3, estimators=LEAKAGE_ESTIMATORS, eval_every=50
 # ----------------------------------------------------------------------------- estimators
 
 def _lab():
-    # The estimator lab's computation lives with its command (cli/estimators_cmd.py: make_problem,
-    # measure); it is reused here rather than rewritten. Imported lazily: it pulls in click.
-    from cli.estimators_cmd import make_problem, measure
+    # the same computation as `minigumbel estimators` (minigumbel/lab.py), not a rewrite of it
+    from .lab import make_problem, measure
     return make_problem, measure
 
 
