@@ -69,3 +69,17 @@ class _Silent:
 
     def __exit__(self, *exc):
         return False
+
+
+class FilePath(click.Path):
+    """A file path option: like click.Path(dir_okay=False), but an empty value is an error (not
+    silently 'no file'), and the message names the option."""
+
+    def __init__(self, **kw):
+        kw.setdefault("dir_okay", False)
+        super().__init__(**kw)
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and value.strip() == "":
+            self.fail("a file path is required, got an empty value", param, ctx)
+        return super().convert(value, param, ctx)

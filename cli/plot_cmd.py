@@ -9,7 +9,7 @@ import os
 
 import click
 
-from .common import backend_option, quiet_option, seed_option
+from .common import FilePath, backend_option, quiet_option, seed_option
 
 FIGURES = ("temperature", "leakage", "estimators", "schedules", "training")
 # the size options and the figures they apply to; KWARG: the data function's argument where it differs
@@ -35,7 +35,7 @@ def _size(ctx, param, value):
 
 @click.command()
 @click.argument("figure", type=click.Choice(FIGURES))
-@click.option("--out", required=True, type=click.Path(dir_okay=False, writable=True),
+@click.option("--out", required=True, type=FilePath(writable=True),
               help="Output file (PNG or SVG).")
 @click.option("--format", "fmt", type=click.Choice(["png", "svg"]), default=None,
               help="Image format [default: from the --out suffix, else png].")

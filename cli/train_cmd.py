@@ -12,7 +12,7 @@ from minigumbel.schedules import SCHEDULES
 from minigumbel.tasks import TASKS
 from minigumbel.train import BASELINES, TRAIN_ESTIMATORS, TrainConfig
 
-from .common import backend_option, echo_json, json_flag, progress, quiet_option, seed_option, table
+from .common import FilePath, backend_option, echo_json, json_flag, progress, quiet_option, seed_option, table
 
 POSITIVE = click.FloatRange(min=0.0, min_open=True)
 
@@ -70,13 +70,13 @@ def _show(record):
 @click.option("--estimator", type=click.Choice(TRAIN_ESTIMATORS), default="gumbel", show_default=True,
               help="How the pointer is sampled and differentiated.")
 @training_options(task="argmax", steps=1000, tau=1.0, anneal="constant")
-@click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
+@click.option("--checkpoint", type=FilePath(), default=None,
               help="Write checkpoints here (atomically, every --checkpoint-every steps and at the end).")
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=None,
               help="Steps between checkpoints [default: --eval-every].")
-@click.option("--resume", type=click.Path(dir_okay=False), default=None,
+@click.option("--resume", type=FilePath(), default=None,
               help="Continue from this checkpoint (same config; --steps may grow).")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, writable=True), default=None,
+@click.option("--json", "json_path", type=FilePath(writable=True), default=None,
               help="Write the full history (losses, τ, evaluations) as JSON to this file.")
 def train(quiet, json_path, **kw):
     """Train a pointer task through a discrete choice and evaluate it with the hard pointer.
