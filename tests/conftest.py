@@ -17,7 +17,16 @@ try:
     settings.register_profile("thorough", max_examples=2000, deadline=None)
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 except ImportError:  # pragma: no cover
-    pass
+    settings = None
+
+
+def pytest_configure(config):
+    """`pytest --hypothesis-profile=NAME` wins over the default above, even when this conftest is
+    imported after Hypothesis's own plugin has applied the option (then the line above undid it).
+    tests/test_properties.py::test_the_profile_asked_for_is_the_one_loaded checks the outcome."""
+    name = config.getoption("hypothesis_profile", None) if settings is not None else None
+    if name:
+        settings.load_profile(name)
 
 
 def _cupy_or_skip():
