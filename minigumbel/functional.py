@@ -8,6 +8,11 @@ masks: probability exactly 0, never sampled, zero gradient. A row whose every lo
 is a ``ValueError``. τ may be a number or an array broadcastable against the logits (e.g. one
 temperature per row, shape (n, 1)); it must be finite and > 0.
 
+Numerical guarantees (docs/sections/guarantees.md; enforced by tests/test_properties*.py): for
+logits finite or −inf (not a whole row −inf), |θ| ≤ 1e30, 1e-4 ≤ τ ≤ 1e4, K ≤ 100,000, float32
+and float64, every backend — outputs are finite where stated, masked entries get exactly 0 mass
+and exactly 0 gradient, and rows sum to 1 within (K + 8)·ε (ε = the dtype's machine epsilon).
+
 Papers: Gumbel-max and the Concrete density, Maddison, Mnih & Teh (2017), *The Concrete
 Distribution*; Gumbel-Softmax and straight-through, Jang, Gu & Poole (2017), *Categorical
 Reparameterization with Gumbel-Softmax*; Bengio, Léonard & Courville (2013).
@@ -40,13 +45,16 @@ def _value(x):
 def check_tau(tau, dtype=None, name: str = "tau"):
     """Validate a temperature and return it ready to broadcast (cast to ``dtype`` if an array).
 
-    A Python/NumPy number must be finite and > 0; an array must be so everywhere.
+    A Python/NumPy number must be finite and > 0 (returned as a Python float, so it never changes
+    the logits' dtype); an array must be so everywhere. Anything else is a ValueError naming ``name``.
     """
     if isinstance(tau, numbers.Real) and not isinstance(tau, bool):
         t = float(tau)
         if not (math.isfinite(t) and t > 0.0):
             raise ValueError(f"{name} must be a finite number > 0, got {tau!r}")
-        return tau
+        # A plain Python float: a NumPy scalar such as np.float64(0.5) is not "weak" under NEP 50
+        # and would turn float32 logits into float64 (tests/test_properties.py found it).
+        return t
     if tau is None or isinstance(tau, (bool, str)):
         raise ValueError(f"{name} must be a finite number > 0, got {tau!r}")
     xp = namespace(tau)
@@ -85,6 +93,7 @@ def sample_gumbel(rng, shape, dtype=np.float64):
     (which a float32 generator returns about once in 2**24 draws) or 1 cannot make ±inf:
     the output lies in [-log(-log tiny), -log(-log(1 - ulp/2))] ≈ [-4.5, 16.6] in float32
     and [-6.6, 36.7] in float64. Its mean is γ ≈ 0.5772 and its variance π²/6.
+    Guarantee: finite for *any* uniform the Generator returns (0.0, subnormals, 1 − ulp, even 1.0).
     """
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
@@ -113,7 +122,10 @@ def _rng_module(rng):
 # ----------------------------------------------------------------------------- softmax
 
 def softmax(logits, tau=1.0, axis=-1):
-    """y = softmax(θ/τ) along ``axis``: y_i = exp(θ_i/τ) / Σ_j exp(θ_j/τ)."""
+    """y = softmax(θ/τ) along ``axis``: y_i = exp(θ_i/τ) / Σ_j exp(θ_j/τ).
+
+    Guarantee: 0 ≤ y ≤ 1, finite, exactly 0 where θ = −inf, |Σ_i y_i − 1| ≤ (K + 8)·ε.
+    """
     xp = namespace(logits, tau)
     tau = check_tau(tau, logits.dtype)
     z = logits / tau
@@ -126,7 +138,10 @@ def softmax(logits, tau=1.0, axis=-1):
 #   dθ   = dz / τ.
 # Masked entries have y_j = 0 and so receive exactly 0. The K×K Jacobian is never formed.
 def softmax_vjp(dy, y, tau=1.0, axis=-1):
-    """∂L/∂θ for y = softmax(θ/τ), given dy = ∂L/∂y and the forward output y."""
+    """∂L/∂θ for y = softmax(θ/τ), given dy = ∂L/∂y and the forward output y.
+
+    Guarantee: finite for finite dy, |dθ| ≤ 2·max|dy|/τ, exactly 0 where y = 0 (masked).
+    """
     xp = namespace(dy, y, tau)
     _same_shape(dy, y, "dy", "y")
     tau = check_tau(tau, y.dtype)
@@ -134,7 +149,10 @@ def softmax_vjp(dy, y, tau=1.0, axis=-1):
 
 
 def log_softmax(logits, tau=1.0, axis=-1):
-    """log softmax(θ/τ) = z − logsumexp(z), z = θ/τ, computed in log space (no underflow)."""
+    """log softmax(θ/τ) = z − logsumexp(z), z = θ/τ, computed in log space (no underflow).
+
+    Guarantee: finite and ≤ 0 where θ is finite, exactly −inf where θ = −inf.
+    """
     xp = namespace(logits, tau)
     tau = check_tau(tau, logits.dtype)
     z = logits / tau
@@ -147,7 +165,10 @@ def log_softmax(logits, tau=1.0, axis=-1):
 #   dθ   = dz / τ.
 # A masked θ_j = −inf is a constant: its gradient is defined as 0 (finite differences agree).
 def log_softmax_vjp(dlogp, logp, tau=1.0, axis=-1):
-    """∂L/∂θ for l = log_softmax(θ/τ), given dlogp = ∂L/∂l and the forward output l."""
+    """∂L/∂θ for l = log_softmax(θ/τ), given dlogp = ∂L/∂l and the forward output l.
+
+    Guarantee: finite for finite dlogp, |dθ| ≤ (K + 1)·max|dlogp|/τ, exactly 0 where l = −inf.
+    """
     xp = namespace(dlogp, logp, tau)
     _same_shape(dlogp, logp, "dlogp", "logp")
     tau = check_tau(tau, logp.dtype)
@@ -159,7 +180,10 @@ def log_softmax_vjp(dlogp, logp, tau=1.0, axis=-1):
 # ----------------------------------------------------------------------------- samplers
 
 def one_hot(index, k: int, dtype=np.float64, axis: int = -1):
-    """One-hot vectors: out[..., i, ...] = (index == i), the new axis of length k at ``axis``."""
+    """One-hot vectors: out[..., i, ...] = (index == i), the new axis of length k at ``axis``.
+
+    Entries are exactly 0.0 and 1.0 in ``dtype``; each vector sums to exactly 1.
+    """
     xp = namespace(index)
     index = _value(index)
     shape = (1,) * index.ndim + (int(k),)
@@ -169,7 +193,9 @@ def one_hot(index, k: int, dtype=np.float64, axis: int = -1):
 
 def gumbel_max(logits, g, axis=-1):
     """index = argmax(θ + g) along ``axis``: an exact sample of Cat(softmax θ) (Gumbel 1954;
-    Maddison et al. 2017). Ties go to the lowest index; masked (-inf) entries never win."""
+    Maddison et al. 2017). Ties go to the lowest index; masked (-inf) entries never win.
+    NaN is not checked here (hot path): like ``argmax``, a NaN entry would win — validate first
+    (``RelaxedOneHotCategorical`` does)."""
     xp = namespace(logits, g)
     _same_shape(logits, g, "logits", "g")
     z = _value(logits) + _value(g)
@@ -184,6 +210,10 @@ def gumbel_softmax(logits, g, tau=1.0, hard=False, axis=-1, return_soft=False):
     Cat(softmax θ) — whose *gradient* is defined to be the soft one (straight-through):
     :func:`gumbel_softmax_vjp` is the same rule for both. ``return_soft=True`` also returns
     the soft sample, which that VJP needs: ``(y, y_soft)``.
+
+    Guarantees: soft y as :func:`softmax`; hard y exactly one-hot at :func:`gumbel_max`'s index
+    (lowest index on ties, never masked, even when y_soft rounds two entries equal). τ → 0 limit:
+    max|y_soft − y_hard| ≤ (K − 1)·exp(−δ/τ), δ = the gap between the two largest θ + g. K = 1 gives 1.
     """
     _same_shape(logits, g, "logits", "g")
     y_soft = softmax(logits + g, tau, axis)
@@ -225,7 +255,10 @@ def _st_primitive():
 # For hard=True the forward value is one-hot(argmax y) but the backward is defined as this same
 # rule evaluated at the soft y: that *is* the straight-through Gumbel-Softmax estimator.
 def gumbel_softmax_vjp(dy, y_soft, tau=1.0, axis=-1):
-    """∂L/∂θ for y = gumbel_softmax(θ, g, τ, hard) (either value of ``hard``), given the soft y."""
+    """∂L/∂θ for y = gumbel_softmax(θ, g, τ, hard) (either value of ``hard``), given the soft y.
+
+    Guarantee: as :func:`softmax_vjp` — finite, |dθ| ≤ 2·max|dy|/τ, exactly 0 on masked entries.
+    """
     return softmax_vjp(dy, y_soft, tau, axis)
 
 
@@ -263,6 +296,10 @@ def concrete_log_prob(y, logits, tau=1.0, axis=-1):
     Computed in log space throughout. Masked categories (θ_i = −inf) are left out and K counts
     the rest. The result is reduced over ``axis``; it is −inf when y puts mass on a masked
     category (off the support).
+
+    Guarantees: finite for every y on the support (y ≥ 0, 0 on masked entries; an entry that
+    underflowed to 0 is read as the smallest normal number), exactly −inf off it, exactly 0 when a
+    single category is unmasked (the point mass y = e_i).
     """
     xp, tau, logp, mask, logy, a, k = _concrete_terms(y, logits, tau, axis)
     am = xp.max(_value(a), axis=axis, keepdims=True)
@@ -282,7 +319,12 @@ def concrete_log_prob(y, logits, tau=1.0, axis=-1):
 #   ∂/∂y_i = −(τ+1)/y_i + K s_i τ / y_i = (K τ s_i − τ − 1) / y_i.
 # Masked categories get 0 in both.
 def concrete_log_prob_vjp(dlp, y, logits, tau=1.0, axis=-1):
-    """(∂L/∂y, ∂L/∂θ) for lp = concrete_log_prob(y, θ, τ), given dlp = ∂L/∂lp (reduced shape)."""
+    """(∂L/∂y, ∂L/∂θ) for lp = concrete_log_prob(y, θ, τ), given dlp = ∂L/∂lp (reduced shape).
+
+    Guarantees: ∂L/∂θ finite, |∂L/∂θ| ≤ K·|dlp|, both exactly 0 on masked entries. ∂L/∂y is the
+    exact (Kτs_i − τ − 1)/y_i: finite while (Kτ + τ + 1)·|dlp|/y_i is representable; it grows
+    without bound as y_i → 0 (a property of the density) and may overflow for underflowed y_i.
+    """
     xp, tau, logp, mask, logy, a, k = _concrete_terms(y, logits, tau, axis)
     s = xp.exp(a - xp.max(a, axis=axis, keepdims=True))
     s = s / xp.sum(s, axis=axis, keepdims=True)
