@@ -53,17 +53,12 @@ PATHS = {"--resume": [MISSING, A_DIR, ""], "--from": [MISSING, A_DIR, ""],
 # the XPASS fails the run, so the entry must be deleted here.
 _EMPTY_IGNORED = "an empty value is silently ignored or replaced by the default: exit 0 instead of 2"
 KNOWN = {
-    ("train", "--checkpoint", ""): "cli/train_cmd.py: " + _EMPTY_IGNORED + " (no checkpoint is written)",
-    ("train", "--resume", ""): "cli/train_cmd.py: " + _EMPTY_IGNORED + " (a fresh run starts instead)",
-    ("train", "--json", ""): "cli/train_cmd.py: " + _EMPTY_IGNORED,
     ("bench", "--sizes", ""): "cli/bench_cmd.py: " + _EMPTY_IGNORED,
     ("bench", "--against", ""): "cli/bench_cmd.py: " + _EMPTY_IGNORED,
     ("bench", "--parts", ""): "cli/bench_cmd.py: " + _EMPTY_IGNORED,
     ("bench", "--save", ""): "cli/bench_cmd.py: " + _EMPTY_IGNORED,
     ("bench", "--save", NO_FOLDER): "cli/bench_cmd.py: the whole benchmark runs and prints its table "
                                     "before the unwritable --save path is noticed (exit 2, but many lines)",
-    ("plot", "--out", ""): "cli/plot_cmd.py: the line reads \"No such file or directory: ''\", naming "
-                           "neither --out nor a file",
 }
 
 
