@@ -11,7 +11,17 @@ from minigumbel import fast
 from minigumbel import functional as F
 from minigumbel.backend import to_numpy
 
-SHAPES = [(1, 1), (7,), (3, 5), (4, 3, 6), (300, 1000), (2000, 70)]   # the last two: many blocks
+SHAPES = [(1, 1), (7,), (3, 5), (4, 3, 6), (300, 1000), (2000, 70), (1565, 335)]
+
+
+@pytest.fixture(params=["default-blocks", "small-blocks"])
+def blocks(request, monkeypatch):
+    """Run a test with the tuned block size, and with 8 KiB blocks and threading from 1024
+    elements, so that even small arrays go through many blocks on several threads."""
+    if request.param == "small-blocks":
+        monkeypatch.setattr(fast, "BLOCK_BYTES", 8192)
+        monkeypatch.setattr(fast, "_MIN_THREADED", 1024)
+    return request.param
 
 
 def reference(seed, logits, tau, hard=False):
@@ -27,7 +37,7 @@ def logits_of(shape, dtype, seed=0):
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("threads", [1, 3])
-def test_forward_is_the_reference_bit_for_bit(shape, dtype, threads):
+def test_forward_is_the_reference_bit_for_bit(shape, dtype, threads, blocks):
     x = logits_of(shape, dtype)
     for tau in (1.0, 0.37):
         (y_ref, _), rng_ref = reference(11, x, tau)
@@ -42,11 +52,12 @@ def test_forward_is_the_reference_bit_for_bit(shape, dtype, threads):
 
 
 @pytest.mark.parametrize("bit_generator", ["PCG64", "PCG64DXSM", "SFC64", "Philox", "MT19937"])
-@pytest.mark.parametrize("shape,predraw", [((700, 300), 0), ((700, 300), 1), ((513, 301), 0), ((589, 333), 0)])
-def test_uniforms_are_the_generators_stream_for_any_bit_generator(bit_generator, shape, predraw):
+@pytest.mark.parametrize("shape,predraw", [((2000, 300), 0), ((2000, 300), 1), ((513, 301), 0), ((1565, 335), 0)])
+def test_uniforms_are_the_generators_stream_for_any_bit_generator(bit_generator, shape, predraw, blocks):
     # the float32 draw may split 64-bit outputs itself (fast._uniform_drawer): it must give the
     # numbers Generator.random gives, and leave the Generator where it would be, also when a
-    # half-word is already buffered (predraw = 1) or a block takes an odd count (K = 301)
+    # half-word is already buffered (predraw = 1) or a block takes an odd count (K odd: with
+    # default blocks, (1565, 335) has two blocks of 782 rows, even counts, and a last odd one)
     make = lambda: np.random.Generator(getattr(np.random, bit_generator)(17))
     r_ref, r_fast = make(), make()
     r_ref.random(predraw, dtype=np.float32), r_fast.random(predraw, dtype=np.float32)
@@ -58,7 +69,7 @@ def test_uniforms_are_the_generators_stream_for_any_bit_generator(bit_generator,
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_hard_per_row_tau_and_out_buffer(threads):
+def test_hard_per_row_tau_and_out_buffer(threads, blocks):
     x = logits_of((600, 300), np.float32, seed=1)
     tau = np.linspace(0.2, 3.0, 600, dtype=np.float32)[:, None]          # (n, 1): one τ per row
     (y_ref, soft_ref), _ = reference(5, x, tau, hard=True)
@@ -70,13 +81,13 @@ def test_hard_per_row_tau_and_out_buffer(threads):
     assert np.all(y.sum(-1) == 1)
 
 
-def test_masked_categories_and_all_masked_rows():
-    x = logits_of((500, 400), np.float64, seed=2)
+def test_masked_categories_and_all_masked_rows(blocks):
+    x = logits_of((1000, 400), np.float64, seed=2)
     x[:, ::3] = -np.inf
     (y_ref, _), _ = reference(3, x, 0.5)
     y = fast.sample_gumbel_softmax(np.random.default_rng(3), x, 0.5, threads=2)
     assert np.array_equal(y, y_ref) and np.all(y[:, ::3] == 0)
-    x[321] = -np.inf                                 # one row, deep inside a worker's block
+    x[700] = -np.inf                                 # one row, in a later block
     for threads in (1, 2):
         with pytest.raises(ValueError, match="every entry -inf"):
             fast.sample_gumbel_softmax(np.random.default_rng(3), x, 0.5, threads=threads)
@@ -84,7 +95,7 @@ def test_masked_categories_and_all_masked_rows():
 
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_vjp_is_the_reference_bit_for_bit(shape, dtype):
+def test_vjp_is_the_reference_bit_for_bit(shape, dtype, blocks):
     x = logits_of(shape, dtype)
     dy = logits_of(shape, dtype, seed=9)
     (y, _), _ = reference(4, x, 0.7)
