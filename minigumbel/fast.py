@@ -1,7 +1,7 @@
 """Fast, fused Gumbel-Softmax forward and backward: the same numbers as the readable rules, sooner.
 
 The readable functions in :mod:`minigumbel.functional` are the source of truth. The two helpers
-here compute exactly what they compute, with the same use of the random Generator::
+here compute what they compute, with the same use of the random Generator::
 
     y = fast.sample_gumbel_softmax(rng, logits, tau)
     #   == F.gumbel_softmax(logits, F.sample_gumbel(rng, logits.shape, logits.dtype), tau)
@@ -9,8 +9,11 @@ here compute exactly what they compute, with the same use of the random Generato
     #   == F.gumbel_softmax_vjp(dy, y, tau)
 
 On NumPy the results are bit-for-bit identical (tests/test_fast.py checks it): the arithmetic is the
-same operations in the same order; only *where* it happens changes. On CuPy the helpers run fused
-kernels (:mod:`minigumbel.fast_cupy`, imported only then) whose results agree to float round-off.
+same operations in the same order; only *where* it happens changes. One exception, on by default
+and switched off by ``exact=True``: a soft sample at τ = 1 uses exp(θ + g) = exp(θ)/E and skips
+one of the two logs; it agrees with the reference to float round-off (stated and tested).
+On CuPy the helpers run fused kernels (:mod:`minigumbel.fast_cupy`, imported only then) whose
+results agree with the reference to float round-off.
 
 Why faster on the CPU (figures: ``minigumbel bench``, docs/sections/performance.md):
 
@@ -157,10 +160,11 @@ def _block_rows(k: int, itemsize: int) -> int:
 
 
 def _threads(threads, size: int) -> int:
-    n = default_threads() if threads is None else int(threads)
-    if n < 1:
+    if threads is not None and (isinstance(threads, bool) or int(threads) < 1):
         raise ValueError(f"threads must be >= 1, got {threads!r}")
-    return 1 if size < _MIN_THREADED else n
+    if size < _MIN_THREADED:
+        return 1
+    return default_threads() if threads is None else int(threads)
 
 
 def _is_plain_numpy(*arrays) -> bool:
@@ -206,13 +210,17 @@ def _uniform_drawer(rng, y):
 
 # ----------------------------------------------------------------------------- forward
 
-def sample_gumbel_softmax(rng, logits, tau=1.0, hard=False, return_soft=False, out=None, threads=None):
+def sample_gumbel_softmax(rng, logits, tau=1.0, hard=False, return_soft=False, out=None, threads=None,
+                          exact=False):
     """Draw a Gumbel-Softmax sample y = softmax((θ + g)/τ) along the last axis, noise drawn inside.
 
-    Exactly ``F.gumbel_softmax(logits, F.sample_gumbel(rng, logits.shape, logits.dtype), tau, hard,
-    return_soft=return_soft)`` — same numbers, same draws taken from ``rng`` (Jang, Gu & Poole 2017;
+    The same as ``F.gumbel_softmax(logits, F.sample_gumbel(rng, logits.shape, logits.dtype), tau,
+    hard, return_soft=return_soft)`` — same draws taken from ``rng`` (Jang, Gu & Poole 2017;
     Maddison, Mnih & Teh 2017) — computed in cache-sized row blocks, in place, over ``threads``
-    threads (None: :func:`default_threads`).
+    threads (None: :func:`default_threads`). The numbers are bit-for-bit the reference's, except
+    for a soft sample at τ = 1 with ``exact=False`` (the default): that one takes a cheaper route
+    with one log fewer (see :func:`_soft_sample_tau1`), equal to the reference within 4e-6
+    relative in float32 (1e-14 in float64). ``exact=True`` always gives the reference's bits.
 
     ``out``: an optional C-contiguous array like ``logits`` that receives the soft sample (reuse it
     across steps to skip the allocation). ``hard=True`` returns the one-hot argmax(θ + g) whose
@@ -233,12 +241,31 @@ def sample_gumbel_softmax(rng, logits, tau=1.0, hard=False, return_soft=False, o
     tau_r = _tau_rows(tau, logits, theta)
     y, out_arr = _out_rows(out, logits, "out", [(logits, "logits")])   # (n, K): u, then y
     n, k = theta.shape
-    dtype = theta.dtype
-    fi = np.finfo(dtype)
-    lo, hi = fi.tiny, 1.0 - fi.epsneg                        # the reference's clip bounds
     idx = np.empty(n, np.intp) if hard else None
-
     draw = _uniform_drawer(rng, y)                            # u ~ U[0, 1), in stream order
+    if not (exact or hard) and isinstance(tau_r, float) and tau_r == 1.0:
+        work = _soft_sample_tau1(theta, y)
+    else:
+        work = _sample_exact(theta, y, tau_r, idx)
+    _run_blocks(n, _block_rows(k, theta.dtype.itemsize), work, draw, _threads(threads, theta.size))
+    y_soft = out_arr if out_arr is not None else y.reshape(logits.shape)
+    if not hard:
+        return (y_soft, y_soft) if return_soft else y_soft
+    y_hard = np.zeros((n, k), theta.dtype)
+    y_hard[np.arange(n), idx] = 1
+    y_hard = y_hard.reshape(logits.shape)
+    return (y_hard, y_soft) if return_soft else y_hard
+
+
+def _all_masked():
+    return ValueError("logits: a row has every entry -inf (all categories masked); "
+                      "at least one category needs a finite logit")
+
+
+def _sample_exact(theta, y, tau_r, idx):
+    """The reference's operations, in its order, on one row block: y[r0:r1] holds u on entry."""
+    fi = np.finfo(theta.dtype)
+    lo, hi = fi.tiny, 1.0 - fi.epsneg                         # the reference's clip bounds
 
     def work(r0, r1):
         s = y[r0:r1]                                          # (b, K), u on entry
@@ -247,27 +274,43 @@ def sample_gumbel_softmax(rng, logits, tau=1.0, hard=False, return_soft=False, o
         np.negative(s, out=s)                                 # E = -log u ~ Exp(1)
         np.log(s, out=s)                                      # log E = -g
         np.subtract(theta[r0:r1], s, out=s)                   # θ + g
-        if hard:
+        if idx is not None:
             idx[r0:r1] = np.argmax(s, axis=-1)                # the reference's argmax(θ + g)
         t = tau_r if isinstance(tau_r, float) else tau_r[r0:r1]
         if not (isinstance(t, float) and t == 1.0):           # x / 1 == x: skipping is exact
             np.divide(s, t, out=s)                            # z = (θ + g)/τ
         m = np.maximum.reduce(s, axis=-1, keepdims=True)      # (b, 1), as np.max
         if (m == -np.inf).any():
-            raise ValueError("logits: a row has every entry -inf (all categories masked); "
-                             "at least one category needs a finite logit")
+            raise _all_masked()
         np.subtract(s, m, out=s)
         np.exp(s, out=s)                                      # -inf (masked) -> 0
         np.divide(s, np.add.reduce(s, axis=-1, keepdims=True), out=s)   # as np.sum
+    return work
 
-    _run_blocks(n, _block_rows(k, dtype.itemsize), work, draw, _threads(threads, theta.size))
-    y_soft = out_arr if out_arr is not None else y.reshape(logits.shape)
-    if not hard:
-        return (y_soft, y_soft) if return_soft else y_soft
-    y_hard = np.zeros((n, k), dtype)
-    y_hard[np.arange(n), idx] = 1
-    y_hard = y_hard.reshape(logits.shape)
-    return (y_hard, y_soft) if return_soft else y_hard
+
+# At τ = 1, with E = −log u and g = −log E:  exp(θ_j + g_j) = exp(θ_j) / E_j, so
+#   y_j = [exp(θ_j − max θ) / E_j] / Σ_i [exp(θ_i − max θ) / E_i]
+# needs one log instead of two. The signs cancel, so w_j = exp(θ_j − max θ) / log u_j (< 0)
+# gives the same y without negating. Range: e ≤ 1 and |1/log u| ≤ 1/(ulp/2) ≈ 1.7e7 (float32),
+# and the largest θ gives e = 1, |w| ≥ 1/87.4: no overflow, no zero sum. Round-off: the
+# reference rounds θ + g (|θ + g| < 32 → abs. error ≤ 1.9e-6, so relative 1.9e-6 in y);
+# this route rounds only e, 1/log u and the sums: the two agree to ~4e-6 (float32).
+def _soft_sample_tau1(theta, y):
+    fi = np.finfo(theta.dtype)
+    lo, hi = fi.tiny, 1.0 - fi.epsneg
+
+    def work(r0, r1):
+        s, th = y[r0:r1], theta[r0:r1]                        # (b, K): u on entry
+        np.clip(s, lo, hi, out=s)
+        np.log(s, out=s)                                      # log u = −E < 0
+        m = np.maximum.reduce(th, axis=-1, keepdims=True)     # (b, 1): max θ (max of θ + g is
+        if (m == -np.inf).any():                              #  −inf iff this is)
+            raise _all_masked()
+        e = np.subtract(th, m)                                # (b, K)
+        np.exp(e, out=e)                                      # exp(θ − max θ); masked -> 0
+        np.divide(e, s, out=s)                                # w = −exp(θ − max θ)/E
+        np.divide(s, np.add.reduce(s, axis=-1, keepdims=True), out=s)
+    return work
 
 
 # ----------------------------------------------------------------------------- backward

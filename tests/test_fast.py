@@ -39,16 +39,42 @@ def logits_of(shape, dtype, seed=0):
 @pytest.mark.parametrize("threads", [1, 3])
 def test_forward_is_the_reference_bit_for_bit(shape, dtype, threads, blocks):
     x = logits_of(shape, dtype)
-    for tau in (1.0, 0.37):
+    for tau, exact in ((1.0, True), (0.37, True), (0.37, False)):   # exact=False differs at τ = 1 only
         (y_ref, _), rng_ref = reference(11, x, tau)
         rng = np.random.default_rng(11)
-        y = fast.sample_gumbel_softmax(rng, x, tau, threads=threads)
+        y = fast.sample_gumbel_softmax(rng, x, tau, threads=threads, exact=exact)
         assert y.dtype == dtype and y.shape == x.shape
         assert np.array_equal(y, y_ref), f"max |diff| {np.max(np.abs(y - y_ref))}"
         # the same number of draws was taken from the Generator
         assert rng.random() == rng_ref.random()
     if x.shape[-1] > 1:   # the comparison is not vacuous: another seed gives another sample
         assert not np.array_equal(y, fast.sample_gumbel_softmax(np.random.default_rng(12), x, tau))
+
+
+# τ = 1, exact=False: exp(θ + g) = exp(θ)/E, one log fewer (fast._soft_sample_tau1). The reference
+# rounds z = θ + g, |z| < 32 here (|θ| < 15, |g| ≤ 17), to within ulp(32)/2: 1.9e-6 absolute in z,
+# so 1.9e-6 relative in exp(z); both add ≈ log2(K)/2 ulp in their row sums and a few ulp in exp,
+# the divisions and 1/log u: ≈ 1.5e-6 more. Bound 3.4e-6 → rtol 4e-6 (float32); the same
+# count with ulp(32)/2 = 3.6e-15 and ulp 1.1e-16 gives 1e-14 (float64). atol only for
+# denormal outputs (their relative precision is lower).
+TAU1_TOL = {np.float32: dict(rtol=4e-6, atol=1e-37), np.float64: dict(rtol=1e-14, atol=1e-300)}
+
+
+@pytest.mark.parametrize("shape", [(3, 5), (300, 1000), (1565, 335)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tau_one_route_agrees_with_the_reference_to_round_off(shape, dtype, blocks):
+    x = np.clip(logits_of(shape, dtype), -14.9, 14.9)
+    x[..., 1::7] = -np.inf                                           # masks stay exact zeros
+    (y_ref, _), rng_ref = reference(6, x, 1.0)
+    rng = np.random.default_rng(6)
+    y = fast.sample_gumbel_softmax(rng, x, 1.0, threads=2)
+    np.testing.assert_allclose(y, y_ref, **TAU1_TOL[dtype])
+    assert np.all(y[..., 1::7] == 0) and rng.random() == rng_ref.random()
+    if dtype == np.float32:   # not the reference's bits: the tolerance above is really needed
+        assert not np.array_equal(y, y_ref)
+    x[..., :] = -np.inf
+    with pytest.raises(ValueError, match="every entry -inf"):
+        fast.sample_gumbel_softmax(rng, x, 1.0)
 
 
 @pytest.mark.parametrize("bit_generator", ["PCG64", "PCG64DXSM", "SFC64", "Philox", "MT19937"])
