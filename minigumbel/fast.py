@@ -38,6 +38,7 @@ import functools
 import numbers
 import os
 import queue
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -153,6 +154,18 @@ def _tau_rows(tau, like, rows2d):
     if isinstance(tau, numbers.Real):
         return float(tau)
     return np.broadcast_to(tau, like.shape).reshape(rows2d.shape)
+
+
+_LOCAL = threading.local()
+
+
+def _scratch(shape, dtype):
+    """A work array of this thread, kept between calls (no allocation in the block loop)."""
+    buf = getattr(_LOCAL, "buf", None)
+    size = int(np.prod(shape))
+    if buf is None or buf.dtype != dtype or buf.size < size:
+        buf = _LOCAL.buf = np.empty(size, dtype)
+    return buf[:size].reshape(shape)
 
 
 def _block_rows(k: int, itemsize: int) -> int:
@@ -306,7 +319,7 @@ def _soft_sample_tau1(theta, y):
         m = np.maximum.reduce(th, axis=-1, keepdims=True)     # (b, 1): max θ (max of θ + g is
         if (m == -np.inf).any():                              #  −inf iff this is)
             raise _all_masked()
-        e = np.subtract(th, m)                                # (b, K)
+        e = np.subtract(th, m, out=_scratch(th.shape, th.dtype))   # (b, K)
         np.exp(e, out=e)                                      # exp(θ − max θ); masked -> 0
         np.divide(e, s, out=s)                                # w = −exp(θ − max θ)/E
         np.divide(s, np.add.reduce(s, axis=-1, keepdims=True), out=s)
