@@ -5,8 +5,9 @@ The machine this was written on is noisy (other processes share its two cores), 
 * the candidates of one size are timed **round-robin** (a, b, c, a, b, c, ...): a slow spell
   hits all of them alike, and their ratios are more stable than their absolute times;
 * every figure is a median with its min–max over ``repeats`` runs, after warm-up runs;
-* other libraries (PyTorch, JAX) run in **their own subprocess** (``python -m minigumbel.bench
-  torch ...``): importing torch beside NumPy makes their thread pools fight on a small machine.
+* other libraries (PyTorch, JAX) run in **their own subprocess** (``python -m
+  minigumbel.bench_workers torch ...``, see bench_workers.py): importing torch beside NumPy makes
+  their thread pools fight on a small machine.
 
 The "unavoidable parts" of one Gumbel-Softmax draw are timed alone, each as one whole-array pass:
 a uniform draw, two logs and one exp. Every sampler has to do at least these.
@@ -281,35 +282,6 @@ def bench_train_step(backend, dtype="float32", repeats=20, seed=0, libs=()) -> d
                        f"{base.optimizer} lr {base.lr:g}, {dtype}")}
 
 
-def _torch_train_worker(dtype, repeats, device, spec) -> dict:
-    """The argmax task's step in PyTorch: same data law, MLP, Gumbel-Softmax, regret loss, Adam."""
-    import torch
-    import torch.nn.functional as tF
-    dev = torch.device("cuda" if device == "cuda" else "cpu")
-    tdt = getattr(torch, dtype)
-    sync = torch.cuda.synchronize if dev.type == "cuda" else None
-    gen = torch.Generator(device=dev).manual_seed(0)
-    b, n, f, h = spec["batch"], spec["items"], spec["features"], spec["hidden"]
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(f, h), torch.nn.ReLU(), torch.nn.Linear(h, h),
-                                torch.nn.ReLU(), torch.nn.Linear(h, 1)).to(dtype=tdt, device=dev)
-    opt = torch.optim.Adam(model.parameters(), lr=spec["lr"])
-    u = torch.randn(f, dtype=tdt, device=dev, generator=gen)
-    u = u / u.norm()
-
-    def step():
-        x = torch.randn(b, n, f, dtype=tdt, device=dev, generator=gen)     # (B, N, F)
-        v = x @ u                                                          # (B, N) hidden values
-        y = tF.gumbel_softmax(model(x)[..., 0], tau=spec["tau"])            # (B, N) pointer
-        loss = (v.max(-1).values - (y * v).sum(-1)).mean()                 # regret
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    return {"library": "torch", "version": torch.__version__, "device": str(dev),
-            "threads": torch.get_num_threads(), "train": round_robin({"t": step}, repeats, sync=sync)["t"]}
-
-
 # ----------------------------------------------------------------------------- other libraries
 
 def run_other(library: str, sizes, dtype="float32", tau=1.0, repeats=20, device="cpu", timeout=600,
@@ -318,7 +290,7 @@ def run_other(library: str, sizes, dtype="float32", tau=1.0, repeats=20, device=
     (``what="train"``, PyTorch only) in a fresh subprocess; return its parsed JSON."""
     if library not in OTHER_LIBRARIES:
         raise ValueError(f"--against: unknown library {library!r}; choose from {', '.join(OTHER_LIBRARIES)}")
-    cmd = [sys.executable, "-m", "minigumbel.bench", library, "--sizes",
+    cmd = [sys.executable, "-m", "minigumbel.bench_workers", library, "--sizes",
            ",".join(f"{r}x{c}" for r, c in sizes), "--dtype", dtype, "--tau", repr(float(tau)),
            "--repeats", str(repeats), "--device", device, "--what", what, "--spec", json.dumps(spec or {})]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -326,61 +298,6 @@ def run_other(library: str, sizes, dtype="float32", tau=1.0, repeats=20, device=
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
         return {"library": library, "error": f"exit {proc.returncode}: {tail[0]}"}
     return json.loads(proc.stdout)
-
-
-def _torch_worker(sizes, dtype, tau, repeats, device) -> dict:
-    import torch
-    import torch.nn.functional as tF
-    dev = torch.device("cuda" if device == "cuda" else "cpu")
-    tdt = getattr(torch, dtype)
-    sync = torch.cuda.synchronize if dev.type == "cuda" else None
-    out = {"library": "torch", "version": torch.__version__, "device": str(dev),
-           "threads": torch.get_num_threads(), "results": []}
-    if dev.type == "cuda":
-        out["gpu"] = torch.cuda.get_device_name()
-    gen = torch.Generator(device=dev).manual_seed(0)
-    for rows, cols in sizes:
-        x = torch.randn(rows, cols, dtype=tdt, device=dev, generator=gen).requires_grad_(True)
-        dy = torch.randn(rows, cols, dtype=tdt, device=dev, generator=gen)
-
-        def step():
-            y = tF.gumbel_softmax(x, tau=tau)
-            y.backward(dy)
-            x.grad = None
-
-        out["results"].append({"shape": [rows, cols], **round_robin({"torch": step}, repeats, sync=sync)["torch"]})
-    return out
-
-
-def _jax_worker(sizes, dtype, tau, repeats, device) -> dict:
-    import jax
-    import jax.numpy as jnp
-    if dtype == "float64":
-        jax.config.update("jax_enable_x64", True)
-    jdt = getattr(jnp, dtype)
-
-    @jax.jit
-    def step(x, key, dy):
-        def f(x):
-            g = jax.random.gumbel(key, x.shape, jdt)
-            return jax.nn.softmax((x + g) / tau, axis=-1)
-        y, vjp = jax.vjp(f, x)
-        return y, vjp(dy)[0]
-
-    out = {"library": "jax", "version": jax.__version__, "device": str(jax.devices()[0]), "results": []}
-    key = jax.random.PRNGKey(0)
-    for rows, cols in sizes:
-        key, k1, k2 = jax.random.split(key, 3)
-        x = jax.random.normal(k1, (rows, cols), jdt)
-        dy = jax.random.normal(k2, (rows, cols), jdt)
-        state = {"key": key}
-
-        def call():
-            state["key"], sub = jax.random.split(state["key"])
-            jax.block_until_ready(step(x, sub, dy))
-
-        out["results"].append({"shape": [rows, cols], **round_robin({"jax": call}, repeats)["jax"]})
-    return out
 
 
 def merge_other(rows: list[dict], other: dict) -> None:
@@ -467,29 +384,3 @@ def parse_sizes(text: str, allow_empty: bool = False) -> list[tuple[int, int]]:
     if not sizes and not allow_empty:
         raise ValueError("sizes: expected at least one ROWSxCOLS")
     return sizes
-
-
-def _main(argv=None) -> None:
-    """Subprocess entry: ``python -m minigumbel.bench torch|jax --sizes ... ``; prints JSON."""
-    import argparse
-    p = argparse.ArgumentParser(prog="python -m minigumbel.bench")
-    p.add_argument("library", choices=OTHER_LIBRARIES)
-    p.add_argument("--sizes", default="4096x1024")
-    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    p.add_argument("--tau", type=float, default=1.0)
-    p.add_argument("--repeats", type=int, default=20)
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    p.add_argument("--what", default="gumbel", choices=["gumbel", "train"])
-    p.add_argument("--spec", default="{}", help="JSON sizes of the training step (--what train)")
-    a = p.parse_args(argv)
-    if a.what == "train":
-        if a.library != "torch":
-            raise SystemExit("--what train: only torch")
-        print(json.dumps(_torch_train_worker(a.dtype, a.repeats, a.device, json.loads(a.spec))))
-        return
-    worker = _torch_worker if a.library == "torch" else _jax_worker
-    print(json.dumps(worker(parse_sizes(a.sizes, allow_empty=True), a.dtype, a.tau, a.repeats, a.device)))
-
-
-if __name__ == "__main__":
-    _main()

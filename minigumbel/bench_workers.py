@@ -1,0 +1,123 @@
+"""Subprocess workers of ``minigumbel bench --against``: PyTorch's and JAX's figures, each library
+alone in its own process (importing torch beside NumPy makes their thread pools fight).
+
+    python -m minigumbel.bench_workers torch --sizes 4096x1024 --dtype float32 --tau 1 --repeats 20
+    python -m minigumbel.bench_workers torch --what train --spec '{"batch": 64, ...}'
+
+Each prints one JSON object on stdout; timing uses the same round-robin/median code as the bench.
+"""
+from __future__ import annotations
+
+import json
+
+from .bench import OTHER_LIBRARIES, parse_sizes, round_robin
+
+
+def _torch_worker(sizes, dtype, tau, repeats, device) -> dict:
+    import torch
+    import torch.nn.functional as tF
+    dev = torch.device("cuda" if device == "cuda" else "cpu")
+    tdt = getattr(torch, dtype)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else None
+    out = {"library": "torch", "version": torch.__version__, "device": str(dev),
+           "threads": torch.get_num_threads(), "results": []}
+    if dev.type == "cuda":
+        out["gpu"] = torch.cuda.get_device_name()
+    gen = torch.Generator(device=dev).manual_seed(0)
+    for rows, cols in sizes:
+        x = torch.randn(rows, cols, dtype=tdt, device=dev, generator=gen).requires_grad_(True)
+        dy = torch.randn(rows, cols, dtype=tdt, device=dev, generator=gen)
+
+        def step():
+            y = tF.gumbel_softmax(x, tau=tau)
+            y.backward(dy)
+            x.grad = None
+
+        out["results"].append({"shape": [rows, cols], **round_robin({"torch": step}, repeats, sync=sync)["torch"]})
+    return out
+
+
+def _jax_worker(sizes, dtype, tau, repeats, device) -> dict:
+    import jax
+    import jax.numpy as jnp
+    if dtype == "float64":
+        jax.config.update("jax_enable_x64", True)
+    jdt = getattr(jnp, dtype)
+
+    @jax.jit
+    def step(x, key, dy):
+        def f(x):
+            g = jax.random.gumbel(key, x.shape, jdt)
+            return jax.nn.softmax((x + g) / tau, axis=-1)
+        y, vjp = jax.vjp(f, x)
+        return y, vjp(dy)[0]
+
+    out = {"library": "jax", "version": jax.__version__, "device": str(jax.devices()[0]), "results": []}
+    key = jax.random.PRNGKey(0)
+    for rows, cols in sizes:
+        key, k1, k2 = jax.random.split(key, 3)
+        x = jax.random.normal(k1, (rows, cols), jdt)
+        dy = jax.random.normal(k2, (rows, cols), jdt)
+        state = {"key": key}
+
+        def call():
+            state["key"], sub = jax.random.split(state["key"])
+            jax.block_until_ready(step(x, sub, dy))
+
+        out["results"].append({"shape": [rows, cols], **round_robin({"jax": call}, repeats)["jax"]})
+    return out
+
+
+def _torch_train_worker(dtype, repeats, device, spec) -> dict:
+    """The argmax task's step in PyTorch: same data law, MLP, Gumbel-Softmax, regret loss, Adam."""
+    import torch
+    import torch.nn.functional as tF
+    dev = torch.device("cuda" if device == "cuda" else "cpu")
+    tdt = getattr(torch, dtype)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else None
+    gen = torch.Generator(device=dev).manual_seed(0)
+    b, n, f, h = spec["batch"], spec["items"], spec["features"], spec["hidden"]
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(f, h), torch.nn.ReLU(), torch.nn.Linear(h, h),
+                                torch.nn.ReLU(), torch.nn.Linear(h, 1)).to(dtype=tdt, device=dev)
+    opt = torch.optim.Adam(model.parameters(), lr=spec["lr"])
+    u = torch.randn(f, dtype=tdt, device=dev, generator=gen)
+    u = u / u.norm()
+
+    def step():
+        x = torch.randn(b, n, f, dtype=tdt, device=dev, generator=gen)     # (B, N, F)
+        v = x @ u                                                          # (B, N) hidden values
+        y = tF.gumbel_softmax(model(x)[..., 0], tau=spec["tau"])            # (B, N) pointer
+        loss = (v.max(-1).values - (y * v).sum(-1)).mean()                 # regret
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return {"library": "torch", "version": torch.__version__, "device": str(dev),
+            "threads": torch.get_num_threads(), "train": round_robin({"t": step}, repeats, sync=sync)["t"]}
+
+
+def _main(argv=None) -> None:
+    """Subprocess entry: ``python -m minigumbel.bench torch|jax --sizes ... ``; prints JSON."""
+    import argparse
+    p = argparse.ArgumentParser(prog="python -m minigumbel.bench")
+    p.add_argument("library", choices=OTHER_LIBRARIES)
+    p.add_argument("--sizes", default="4096x1024")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    p.add_argument("--tau", type=float, default=1.0)
+    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--what", default="gumbel", choices=["gumbel", "train"])
+    p.add_argument("--spec", default="{}", help="JSON sizes of the training step (--what train)")
+    a = p.parse_args(argv)
+    if a.what == "train":
+        if a.library != "torch":
+            raise SystemExit("--what train: only torch")
+        print(json.dumps(_torch_train_worker(a.dtype, a.repeats, a.device, json.loads(a.spec))))
+        return
+    worker = _torch_worker if a.library == "torch" else _jax_worker
+    print(json.dumps(worker(parse_sizes(a.sizes, allow_empty=True), a.dtype, a.tau, a.repeats, a.device)))
+
+
+if __name__ == "__main__":
+    _main()
