@@ -44,7 +44,7 @@ def tables(command: str, d: dict) -> str:
            + (f"; other processes kept {d['background_load_cpus']:.2f} CPUs busy on average." if d.get('background_load_cpus') is not None else "."), ""]
     rows = d.get("gumbel_softmax", [])
     if rows:
-        names = [n for n in ("fused", "fused-1t", "reference", "unavoidable", "torch", "jax")
+        names = [n for n in ("fused", "fused-exact", "fused-1t", "reference", "unavoidable", "torch", "jax")
                  if any(n in r["cases"] for r in rows)]
         out.append(f"Gumbel-Softmax forward + backward, {cfg['dtype']}, τ = {cfg['tau']:g}: median ms (min–max) "
                    f"of {cfg['repeats']} runs, and the ratio fused / other.")
