@@ -262,11 +262,17 @@ def sample_gumbel_softmax(rng, logits, tau=1.0, hard=False, return_soft=False, o
         work = _sample_exact(theta, y, tau_r, idx)
     _run_blocks(n, _block_rows(k, theta.dtype.itemsize), work, draw, _threads(threads, theta.size))
     y_soft = out_arr if out_arr is not None else y.reshape(logits.shape)
+    return _finish(np, y_soft, idx, hard, return_soft)
+
+
+def _finish(xp, y_soft, idx, hard, return_soft):
+    """The return value: y_soft, or the one-hot rows of ``idx`` (hard), with y_soft if asked."""
     if not hard:
         return (y_soft, y_soft) if return_soft else y_soft
-    y_hard = np.zeros((n, k), theta.dtype)
-    y_hard[np.arange(n), idx] = 1
-    y_hard = y_hard.reshape(logits.shape)
+    k = y_soft.shape[-1]
+    y_hard = xp.zeros((idx.size, k), y_soft.dtype)                # (n, K)
+    y_hard[xp.arange(idx.size), idx] = 1
+    y_hard = y_hard.reshape(y_soft.shape)
     return (y_hard, y_soft) if return_soft else y_hard
 
 

@@ -25,6 +25,7 @@ import cupy as cp
 import numpy as np
 
 from . import functional as F
+from .fast import _all_masked, _finish
 
 __all__ = ["sample_gumbel_softmax", "gumbel_softmax_vjp", "SOURCE"]
 
@@ -172,15 +173,9 @@ def sample_gumbel_softmax(rng, logits, tau=1.0, hard=False, return_soft=False, o
             (theta, u, y, np.int32(k), t(tau), t(fi.tiny), t(1.0 - fi.epsneg), t(-np.inf),
              np.int32(bool(hard)), idx, bad))
         if int(bad.get()[0]):                     # the reference raises here too (a host check)
-            raise ValueError("logits: a row has every entry -inf (all categories masked); "
-                             "at least one category needs a finite logit")
-    y_soft = y.reshape(logits.shape)
-    if not hard:
-        return (y_soft, y_soft) if return_soft else y_soft
-    y_hard = cp.zeros((n, k), logits.dtype)
-    y_hard[cp.arange(n), idx] = 1
-    y_hard = y_hard.reshape(logits.shape)
-    return (y_hard, y_soft) if return_soft else y_hard
+            raise _all_masked()
+    y_soft = out if out is not None else y.reshape(logits.shape)
+    return _finish(cp, y_soft, idx[:n] if hard else None, hard, return_soft)
 
 
 def gumbel_softmax_vjp(dy, y_soft, tau=1.0, out=None):
