@@ -12,6 +12,8 @@ PARTS = ("gumbel", "train", "startup")
 
 def _list(text: str, name: str, choices) -> list[str]:
     items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise click.BadParameter(f"expected at least one of {', '.join(choices)}", param_hint=name)
     bad = [t for t in items if t not in choices]
     if bad:
         raise click.BadParameter(f"unknown {bad[0]!r}; choose from {', '.join(choices)}", param_hint=name)
@@ -28,7 +30,7 @@ def _ms(s: dict) -> tuple[str, str]:
 @click.option("--sizes", default=None, metavar="RxK,...",
               help=f"Gumbel-Softmax sizes [default: {CPU_SIZES}; on cupy also 16384x1024,65536x1024].")
 @click.option("--tau", type=float, default=1.0, show_default=True, help="Temperature τ > 0.")
-@click.option("--against", default="", metavar="torch[,jax]",
+@click.option("--against", default=None, metavar="torch[,jax]",
               help="Also time these libraries' Gumbel-Softmax fwd+bwd, each in its own process.")
 @click.option("--repeats", type=click.IntRange(min=1), default=20, show_default=True,
               help="Timed runs per case (after 2 warm-up runs); medians and min–max are reported.")
@@ -55,11 +57,15 @@ def bench(backend, dtype, sizes, tau, against, repeats, threads, parts, save, se
     check_tau(tau)
     be = get_backend(backend)
     parts = _list(parts, "--parts", PARTS)
-    libs = _list(against, "--against", B.OTHER_LIBRARIES)
+    libs = [] if against is None else _list(against, "--against", B.OTHER_LIBRARIES)
     try:
-        shapes = B.parse_sizes(sizes or (GPU_SIZES if be.name == "cupy" else CPU_SIZES))
+        shapes = B.parse_sizes(sizes if sizes is not None else (GPU_SIZES if be.name == "cupy" else CPU_SIZES))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--sizes") from None
+    if save == "":
+        raise click.BadParameter("expected a file name", param_hint="--save")
+    if save is not None:
+        open(save, "a").close()        # an unwritable path fails now (exit 2), not after the run
     say = (lambda msg: None) if (quiet or as_json) else (lambda msg: click.echo(msg, err=True))
     result = {"environment": B.environment(be),
               "config": {"backend": be.name, "dtype": dtype, "tau": tau, "repeats": repeats,
@@ -70,7 +76,7 @@ def bench(backend, dtype, sizes, tau, against, repeats, threads, parts, save, se
         _measure(result, be, B, parts, shapes, dtype, tau, repeats, seed, threads, libs, say)
     result["background_load_cpus"] = load.cores
     result["targets"] = B.check_targets(result)
-    if save:
+    if save is not None:
         import json
         with open(save, "w") as fh:
             json.dump(result, fh, indent=2)

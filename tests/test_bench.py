@@ -80,6 +80,10 @@ def test_bench_against_torch_in_a_subprocess():
 
 @pytest.mark.parametrize("args,needle", [
     (["--sizes", "64"], "sizes"),
+    (["--sizes", ""], "sizes"),
+    (["--against", ""], "against"),
+    (["--save", ""], "save"),
+    (["--save", "/no/such/folder/x.json", "--parts", "startup"], "x.json"),
     (["--against", "tensorflow"], "against"),
     (["--parts", "gumbel,everything"], "parts"),
     (["--tau", "0"], "tau"),
