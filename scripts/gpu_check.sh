@@ -56,7 +56,7 @@ fi
 
 # 4. the test suite (the backend fixture adds CuPy cases when a device answers)
 log "pytest ..."
-timeout 200 "$PY" -m pytest -q -ra -p no:cacheprovider --junitxml="$OUT/pytest.xml" tests > "$OUT/pytest.log" 2>&1
+timeout 150 "$PY" -m pytest -q -ra -p no:cacheprovider --junitxml="$OUT/pytest.xml" tests > "$OUT/pytest.log" 2>&1
 PYTEST_RC=$?
 log "pytest exit $PYTEST_RC: $(tail -n 1 "$OUT/pytest.log")"
 log "test cases with 'cupy' in their name: $(grep -o '<testcase [^>]*name="[^"]*cupy[^"]*"' "$OUT/pytest.xml" 2>/dev/null | wc -l), of which skipped: $(grep -o '<testcase [^>]*name="[^"]*cupy[^"]*"[^/]*>[[:space:]]*<skipped' "$OUT/pytest.xml" 2>/dev/null | wc -l)"
@@ -65,7 +65,7 @@ log "test cases with 'cupy' in their name: $(grep -o '<testcase [^>]*name="[^"]*
 log "bench ..."
 SIZES=()
 [ "$BACKEND" = numpy ] && SIZES=(--sizes 64x16,1024x1024)
-timeout 80 "$PY" -m cli.main bench --backend "$BACKEND" ${SIZES[@]+"${SIZES[@]}"} --against torch --repeats 20 \
+timeout 120 "$PY" -m cli.main bench --backend "$BACKEND" ${SIZES[@]+"${SIZES[@]}"} --against torch --repeats 20 \
   --parts gumbel,train --save "$OUT/bench_$BACKEND.json" > "$OUT/bench_$BACKEND.txt" 2> "$OUT/bench_$BACKEND.err"
 BENCH_RC=$?
 log "bench exit $BENCH_RC"
