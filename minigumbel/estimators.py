@@ -204,7 +204,7 @@ def _reinmax_shift(logits, d, tau):
 class Draw:
     """Everything random about one estimate, drawn once; backward/surrogate are deterministic given it."""
     z: Any               # (..., K) value handed to f: one-hot d, or relaxed y; (K, ..., K) for exact
-    d: Any               # (..., K) one-hot hard sample (None for the deterministic softmax)
+    d: Any               # (..., K) one-hot hard sample (None for the relaxed softmax and gumbel)
     logits: Any          # (..., K) plain logits the draw was made at
     tau: Any = 1.0
     g: Any = None        # (..., K) Gumbel noise; (k, ..., K) conditional noise for gumbel-rao
@@ -344,8 +344,9 @@ class _Gumbel(_STGumbel):
     name, hard, cite = "gumbel", False, "Jang et al. 2017; Maddison et al. 2017"
 
     def _sample(self, theta, rng, tau):
-        d, g = _hard_sample(theta, rng)
-        return Draw(z=softmax(theta + g, tau), d=d, logits=theta, tau=tau, g=g)
+        # the soft sample needs only the noise; its argmax (the exact sample) is not formed here
+        g = sample_gumbel(rng, tuple(theta.shape), theta.dtype)
+        return Draw(z=softmax(theta + g, tau), d=None, logits=theta, tau=tau, g=g)
 
 
 ESTIMATORS = {e.name: e for e in (_Exact(), _Reinforce(), _ST(), _STGumbel(), _GumbelRao(), _ReinMax(),

@@ -50,7 +50,7 @@ def _item_scores(params, items, prefix="score."):
 
 
 def _item_scores_backward(dlogits, cache):
-    grads, _ = mlp_backward(dlogits[..., None], cache)              # items are data: no dx needed
+    grads, _ = mlp_backward(dlogits[..., None], cache, need_dx=False)   # items are data: no dx
     return grads
 
 
@@ -221,7 +221,7 @@ class BottleneckTask(PointerTask):
         return mlp_forward(params, batch["x"], "enc.")
 
     def scores_backward(self, dlogits, cache):
-        return mlp_backward(dlogits, cache)[0]
+        return mlp_backward(dlogits, cache, need_dx=False)[0]
 
     def readout(self, params, batch, z):
         recon, dec_cache = mlp_forward(params, z, "dec.")                              # (B, D)
