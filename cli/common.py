@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 
 import click
@@ -30,17 +31,30 @@ def quiet_option(f):
 
 def float_list(text: str, name: str) -> list[float]:
     """Parse '1,2,3' into floats, or raise click.BadParameter naming the option."""
+    fields = text.split(",")
+    if not text.strip():
+        raise click.BadParameter("expected at least one number", param_hint=name)
+    if any(t.strip() == "" for t in fields):
+        raise click.BadParameter(f"empty item in the list {text!r}", param_hint=name)
     try:
-        vals = [float(t) for t in text.split(",") if t.strip() != ""]
+        return [float(t) for t in fields]
     except ValueError:
         raise click.BadParameter(f"expected comma-separated numbers, got {text!r}", param_hint=name) from None
-    if not vals:
-        raise click.BadParameter("expected at least one number", param_hint=name)
-    return vals
+
+
+def _strict(obj):
+    """Standard JSON has no NaN/Infinity: write ±inf as the strings "inf"/"-inf", NaN as null."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    if isinstance(obj, dict):
+        return {k: _strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict(v) for v in obj]
+    return obj
 
 
 def echo_json(obj) -> None:
-    click.echo(json.dumps(obj, indent=2, sort_keys=False, allow_nan=True))
+    click.echo(json.dumps(_strict(obj), indent=2, sort_keys=False, allow_nan=False))
 
 
 def table(rows: list[list], headers: list[str]) -> str:

@@ -52,7 +52,7 @@ def estimators(problem, k, taus, samples, names, gr_k, seed, backend, as_json, q
         raise click.BadParameter(f"unknown estimator(s) {', '.join(unknown) or '(none given)'}; choose from "
                                  f"{', '.join(ESTIMATORS)}", param_hint="--estimators")
     try:
-        ks = [check_k(int(v)) for v in gr_k.split(",") if v.strip()]
+        ks = [check_k(int(v)) for v in gr_k.split(",")]     # an empty item is an error too
     except ValueError:
         ks = []
     if not ks:

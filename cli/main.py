@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 
 import click
@@ -62,6 +63,9 @@ class LazyGroup(click.Group):
         from minigumbel.backend import BackendUnavailable
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:               # `minigumbel ... | head`: the reader left; not an error
+            sys.stdout = open(os.devnull, "w")
+            sys.exit(0)
         except (ValueError, BackendUnavailable, OSError) as exc:
             click.echo(f"Error: {exc}", err=True)
             sys.exit(2)

@@ -84,6 +84,9 @@ def plot(figure, out, fmt, run_json, size, dpi, steps, samples, n_seeds, seed, b
         if value is not None and figure not in SIZE_OPTIONS[opt]:
             raise click.BadParameter(f"{opt} applies to the {' and '.join(SIZE_OPTIONS[opt])} figures only",
                                      param_hint=opt)
+    folder = os.path.dirname(os.path.abspath(os.fspath(out)))
+    if not os.path.isdir(folder):          # say so now, not after a minute of computing
+        raise click.BadParameter(f"the folder {folder} does not exist", param_hint="--out")
     kw = {KWARG.get((opt, figure), opt[2:]): v for opt, v in given.items() if v is not None}
     if figure == "training":
         data = figures.training_data(run_json)

@@ -34,8 +34,10 @@ def sample(logits, tau, n, dtype, seed, backend, as_json, quiet):
     from minigumbel.stats import chisquare
 
     theta = float_list(logits, "--logits")
-    if any(math.isnan(t) or t == math.inf for t in theta):
-        raise click.BadParameter("logits must be finite or -inf (a mask)", param_hint="--logits")
+    # the documented domain: finite |θ| ≤ 1e30, or -inf (a mask); checked before any cast to float32
+    if any(math.isnan(t) or t == math.inf or (math.isfinite(t) and abs(t) > 1e30) for t in theta):
+        raise click.BadParameter("logits must be finite with |logit| <= 1e30, or -inf (a mask)",
+                                 param_hint="--logits")
     F.check_tau(tau)
     be = get_backend(backend)
     xp = be.xp

@@ -41,8 +41,10 @@ class RelaxedOneHotCategorical:
                 self._validate(xp, probs, "probs")
                 if bool(xp.any(F._value(probs) < 0)):
                     raise ValueError("probs must be >= 0")
-            with np.errstate(divide="ignore"):
-                logits = xp.log(probs)                 # 0 -> -inf: a mask
+            # 0 -> -inf, a mask. The inner where keeps log away from 0 so that autograd's gradient
+            # (1/p times a zero upstream) is 0 there, not 0/0 = NaN.
+            positive = F._value(probs) > 0
+            logits = xp.where(positive, xp.log(xp.where(positive, probs, 1.0)), -xp.inf)
         logits = _as_float(xp, logits)
         if validate_args:
             self._validate(xp, logits, "logits")
@@ -52,6 +54,7 @@ class RelaxedOneHotCategorical:
             if bool(xp.any(xp.all(raw == -xp.inf, axis=-1))):
                 raise ValueError("logits: a row has every entry -inf (all categories masked)")
         self.tau = F.check_tau(tau, F._value(logits).dtype)
+        self.validate_args = validate_args
         self.logits = F.log_softmax(logits, 1.0)   # normalised: log π, so exp(logits) sums to 1
 
     @staticmethod
@@ -102,11 +105,24 @@ class RelaxedOneHotCategorical:
         return F.one_hot(idx, self.logits.shape[-1], dtype=self.logits.dtype)
 
     def log_prob(self, y):
-        """Concrete log-density of y (reduced over the last axis); −inf off the support."""
+        """Concrete log-density of y (reduced over the last axis); −inf off the support.
+
+        With ``validate_args`` (the default) the support is the simplex: rows with a negative
+        entry or a sum off 1 by more than 1e3·K·ε are −inf. (``functional.concrete_log_prob``
+        itself evaluates the formula for any positive y, as gradient checks wrt y need.)"""
         if y.shape[-1:] != self.logits.shape[-1:]:
             raise ValueError(f"y has {y.shape[-1:]} categories on its last axis, logits have "
                              f"{self.logits.shape[-1:]}")
-        return F.concrete_log_prob(y, self._expand(y.shape), self.tau)
+        lp = F.concrete_log_prob(y, self._expand(y.shape), self.tau)
+        if not self.validate_args:
+            return lp
+        # the density lives on the simplex: a row with a negative entry or not summing to 1 is off
+        # the support (−inf), as is mass on a masked category (concrete_log_prob's own rule)
+        yv = F._value(y)
+        xp = namespace(yv)
+        tol = 1e3 * np.finfo(yv.dtype).eps * max(1, yv.shape[-1])
+        off = xp.any(yv < 0, axis=-1) | (xp.abs(xp.sum(yv, axis=-1) - 1) > tol)
+        return xp.where(off, -xp.inf, lp)
 
     def __repr__(self) -> str:
         return f"RelaxedOneHotCategorical(batch_shape={self.batch_shape}, K={self.logits.shape[-1]}, tau={self.tau!r})"

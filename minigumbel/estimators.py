@@ -378,8 +378,8 @@ def estimate_samples(name, logits, f, rng, tau=1.0, n=1, **options):
         value, _ = _call_f(f, draw.z)                                   # (K, ...)
         f_values = xp.moveaxis(value, 0, -1)                            # (..., K)
         v = xp.sum(softmax(logits) * f_values, axis=-1)
-        g = est.backward(draw, f_values)
-        return xp.broadcast_to(v, (n,) + v.shape), xp.broadcast_to(g, (n,) + g.shape)
+        grad = est.backward(draw, f_values)
+        return xp.broadcast_to(v, (n,) + v.shape), xp.broadcast_to(grad, (n,) + grad.shape)
     draw = est.sample(xp.broadcast_to(logits, (int(n),) + tuple(logits.shape)), rng, tau, **options)
     value, dz = _call_f(f, draw.z)                                      # (n, ...), (n, ..., K)
     if est.needs == "dd":

@@ -70,7 +70,7 @@ def _errors(a, b):
 
 
 def three_way(name, f, vjp, x, dout=None, *, seed=0, eps=1e-6, atol_ad=1e-10, rtol_ad=1e-8,
-              atol_fd=1e-6, rtol_fd=1e-5, autograd_mask=None):
+              atol_fd=1e-6, rtol_fd=1e-5, autograd_mask=None, f_autograd=None):
     """Compare ``vjp(dout)`` (the hand rule) with autograd and finite differences of ``f`` at ``x``.
 
     ``f`` maps a float64 array to an array and must be written with ``namespace`` so autograd
@@ -78,6 +78,9 @@ def three_way(name, f, vjp, x, dout=None, *, seed=0, eps=1e-6, atol_ad=1e-10, rt
     ``atol`` *or* ``rtol`` of the reference (relative error is unstable near 0, absolute error
     near large values). ``autograd_mask`` (bool, x's shape) restricts the autograd comparison,
     e.g. to unmasked logits where autograd's formal derivative of a −inf constant is not 0.
+    ``f_autograd`` (default ``f``) is what autograd differentiates when it differs from what finite
+    differences can see: for straight-through, autograd traces the hard sample (whose gradient is
+    *defined* as the soft one) while finite differences perturb the soft path.
     """
     x = np.array(x, dtype=np.float64)
     out = np.asarray(f(x))
@@ -86,7 +89,7 @@ def three_way(name, f, vjp, x, dout=None, *, seed=0, eps=1e-6, atol_ad=1e-10, rt
     hand = np.asarray(vjp(dout), dtype=np.float64)
     if hand.shape != x.shape:
         raise AssertionError(f"{name}: hand gradient has shape {hand.shape}, input has {x.shape}")
-    ag = np.asarray(_autograd_vjp(f, x, dout), dtype=np.float64)
+    ag = np.asarray(_autograd_vjp(f_autograd or f, x, dout), dtype=np.float64)
     fd = finite_difference_vjp(f, x, dout, eps)
     sel = np.ones(x.shape, bool) if autograd_mask is None else np.asarray(autograd_mask, bool)
     a_abs, a_rel = _errors(hand[sel], ag[sel])
@@ -134,7 +137,9 @@ def _functional_cases():
                     lambda t, tau=tau, axis=axis: F.softmax(t + g, tau, axis),   # the soft path ST differentiates
                     lambda d, tau=tau, axis=axis, hard=hard: F.gumbel_softmax_vjp(
                         d, F.gumbel_softmax(theta, g, tau, hard, axis, return_soft=True)[1], tau, axis),
-                    theta))
+                    theta,
+                    # autograd traces gumbel_softmax itself: for hard=True, its straight-through primitive
+                    {"f_autograd": lambda t, tau=tau, axis=axis, hard=hard: F.gumbel_softmax(t, g, tau, hard, axis)}))
             cases += [
                 ("concrete_log_prob_vjp (wrt logits)",
                  lambda t, tau=tau, axis=axis, y=y_ax: F.concrete_log_prob(y, t, tau, axis),
@@ -148,7 +153,7 @@ def _functional_cases():
 
 def run_functional_checks():
     """Every functional backward rule: a list of GradCheck (several τ and both axes per rule)."""
-    return [three_way(name, f, vjp, x) for name, f, vjp, x in _functional_cases()]
+    return [three_way(name, f, vjp, x, **(kw[0] if kw else {})) for name, f, vjp, x, *kw in _functional_cases()]
 
 
 GRADCHECK_CASES = [run_functional_checks]

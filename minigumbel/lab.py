@@ -60,16 +60,16 @@ def measure(name, theta, f, exact, tau, samples, seed, be, gr_k=None, tick=None)
         m = min(CHUNK, samples - start)
         be.synchronize()
         t0 = time.perf_counter()
-        _, g = estimate_samples(name, theta, f, rng, tau, m, **opts)      # (m, K)
+        _, grad = estimate_samples(name, theta, f, rng, tau, m, **opts)   # (m, K)
         be.synchronize()
         elapsed += time.perf_counter() - t0
-        grads.append(be.to_numpy(g))
+        grads.append(be.to_numpy(grad))
         if tick is not None:
             tick(m)
-    g = np.concatenate(grads)                                             # (samples, K)
-    mean = g.mean(0)
+    grads = np.concatenate(grads)                                         # (samples, K)
+    mean = grads.mean(0)
     # a deterministic estimator (softmax) repeats one vector: report 0, not the round-off of var()
-    var = 0.0 if np.all(g == g[0]) else float(g.var(0, ddof=1).sum())
+    var = 0.0 if np.all(grads == grads[0]) else float(grads.var(0, ddof=1).sum())
     denom = np.linalg.norm(mean) * np.linalg.norm(exact)
     return {"estimator": name if not gr_k else f"gumbel-rao(k={gr_k})", "tau": tau,
             "bias_norm": float(np.linalg.norm(mean - exact)), "bias_se": float(np.sqrt(var / samples)),

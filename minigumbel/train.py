@@ -40,7 +40,8 @@ TRAIN_ESTIMATORS = ("softmax", "gumbel", "st-gumbel", "st", "reinforce", "gumbel
 BASELINES = ("none", "loo", "running")
 GRADS = ("hand", "autograd")
 DTYPES = ("float32", "float64")
-# fields that may change between a checkpoint and the run resuming it (they do not change the numbers)
+# fields that may change between a checkpoint and the run resuming it (they do not change the numbers;
+# `steps` only with the constant and exp schedules, whose τ path does not depend on the run's length)
 RESUME_MAY_DIFFER = ("steps", "grad", "eval_every", "checkpoint", "checkpoint_every", "resume", "log_every")
 
 
@@ -114,7 +115,11 @@ class TrainConfig:
             raise ValueError("checkpoints need the numpy backend: CuPy random states cannot be saved")
         schedule = self.schedule()
         if self.estimator == "reinmax":          # every schedule is non-increasing: check the last τ
-            check_reinmax_tau(schedule(self.steps - 1))
+            last = schedule(self.steps - 1)
+            if last < 1.0:
+                raise ValueError(f"tau must be >= 1 for reinmax (the rule is defined for tau >= 1), but the "
+                                 f"{self.anneal} schedule reaches tau = {last:.4g} by the last step; "
+                                 "use --tau-min 1 (or --anneal constant with --tau >= 1)")
 
     def schedule(self):
         return make_schedule(self.anneal, self.tau, self.tau_min, self.steps, self.anneal_rate,
@@ -227,9 +232,12 @@ class Run:
 
     def load(self, path):
         ck = load_checkpoint(path)
+        # linear and cosine schedules end at `steps`: there a new `steps` would bend the τ path
+        may_differ = RESUME_MAY_DIFFER if self.config.anneal in ("constant", "exp") else \
+            tuple(k for k in RESUME_MAY_DIFFER if k != "steps")
         diff = [f"{k}: {ck['config'].get(k)!r} in the checkpoint, {v!r} now"
                 for k, v in self.config.to_dict().items()
-                if k not in RESUME_MAY_DIFFER and ck["config"].get(k, v) != v]
+                if k not in may_differ and ck["config"].get(k, v) != v]
         if diff:
             raise CheckpointError(f"checkpoint {path} was written by a run with a different config ("
                                   + "; ".join(diff) + ")")

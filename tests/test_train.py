@@ -126,6 +126,16 @@ def test_resume_may_extend_steps(tmp_path):
     assert h["loss"][:20] == train(dataclasses.replace(c, checkpoint=None))["loss"]
 
 
+@pytest.mark.parametrize("anneal", ["linear", "cosine"])
+def test_resume_refuses_new_steps_when_the_schedule_depends_on_them(tmp_path, anneal):
+    # linear/cosine schedules end at `steps`: extending the run would bend the τ path already taken
+    path = str(tmp_path / "a.npz")
+    c = TrainConfig(steps=20, checkpoint=path, anneal=anneal, tau=2.0, **SMALL)
+    train(c)
+    with pytest.raises(CheckpointError, match="steps: 20 in the checkpoint, 30 now"):
+        train(dataclasses.replace(c, steps=30, resume=path))
+
+
 def test_checkpoint_is_a_pickle_free_npz_with_json_config(tmp_path):
     path = tmp_path / "c.npz"
     train(TrainConfig(steps=10, checkpoint=str(path), **SMALL))
@@ -213,7 +223,14 @@ def test_bad_config_is_a_value_error_naming_the_field(kw, needle):
         TrainConfig(**kw).validate()
 
 
-def test_float32_training_runs_and_keeps_dtype():
-    run = Run(TrainConfig(dtype="float32", **SMALL))
-    run.train_step()
-    assert all(v.dtype == np.float32 for v in run.params.values())
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("grad", ["hand", "autograd"])
+def test_float32_training_keeps_dtype_in_loss_and_gradients(task, grad):
+    # the optimizers update in place, so checking the params alone could never fail: check the
+    # loss and every gradient the step produces
+    run = Run(TrainConfig(task=task, dtype="float32", grad=grad, **SMALL))
+    batch = run.task.batch(run.rng, 8)
+    loss, grads = (run.hand_step if grad == "hand" else run.autograd_step)(batch, 1.0)
+    assert np.asarray(loss).dtype == np.float32
+    assert grads and all(np.asarray(g).dtype == np.float32 for g in grads.values()), \
+        {k: np.asarray(g).dtype for k, g in grads.items()}
