@@ -31,7 +31,7 @@ def training_options(task, steps, tau, anneal):
                      help="exp schedule: update τ every this many steps."),
         click.option("--steps", type=click.IntRange(min=1), default=steps, show_default=True),
         click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True),
-        click.option("--lr", type=POSITIVE, default=1e-2, show_default=True, help="Learning rate (Adam)."),
+        click.option("--lr", type=POSITIVE, default=1e-2, show_default=True, help="Learning rate of the optimizer."),
         click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam", show_default=True),
         click.option("--hidden", type=click.IntRange(min=1), default=32, show_default=True, help="MLP width."),
         click.option("--n-items", type=click.IntRange(min=2), default=10, show_default=True,
@@ -107,10 +107,10 @@ def train(quiet, json_path, **kw):
     if json_path:
         with open(json_path, "w") as f:
             json.dump(history, f, indent=1)
-    _summary(config, history)
+    _summary(config, history, run.backend.name)
 
 
-def _summary(config, history):
+def _summary(config, history, backend_name):
     final = history["final"]
     task = TASKS[config.task]
     loss_name = task.loss_name
@@ -124,7 +124,7 @@ def _summary(config, history):
              ["final τ", f"{history['tau'][-1]:.4g}"]]
     steps = len(history["loss"])
     click.echo(f"minigumbel train: {config.task} task, estimator {config.estimator}, {steps} steps, "
-               f"{config.backend} {config.dtype}, grad {config.grad}, {history['seconds']:.1f} s")
+               f"{backend_name} {config.dtype}, grad {config.grad}, {history['seconds']:.1f} s")
     click.echo(table(rows, ["metric (held-out set of %d)" % config.eval_size, "value"]))
 
 
