@@ -306,7 +306,9 @@ def concrete_log_prob(y, logits, tau=1.0, axis=-1):
     lse = am + xp.log(xp.sum(xp.exp(a - am), axis=axis, keepdims=True))
     body = xp.where(mask, 0.0, logp - (tau + 1.0) * logy)
     kf = k.astype(_value(y).dtype)
-    out = (_lgamma_int(xp, k).astype(kf.dtype) + (kf - 1.0) * xp.log(tau * xp.ones_like(kf))
+    # a float τ stays a Python float (math.log): a NumPy float64 scalar would upcast float32 rows
+    log_tau = math.log(tau) if isinstance(tau, float) else xp.log(tau)
+    out = (_lgamma_int(xp, k).astype(kf.dtype) + (kf - 1.0) * log_tau
            + xp.sum(body, axis=axis, keepdims=True) - kf * lse)
     off = xp.any(mask & (_value(y) > 0), axis=axis, keepdims=True)
     out = xp.where(off, -xp.inf, out)
@@ -326,8 +328,7 @@ def concrete_log_prob_vjp(dlp, y, logits, tau=1.0, axis=-1):
     without bound as y_i → 0 (a property of the density) and may overflow for underflowed y_i.
     """
     xp, tau, logp, mask, logy, a, k = _concrete_terms(y, logits, tau, axis)
-    s = xp.exp(a - xp.max(a, axis=axis, keepdims=True))
-    s = s / xp.sum(s, axis=axis, keepdims=True)
+    s = softmax(a, 1.0, axis)                                   # masked a_i = −inf -> s_i = 0
     c = xp.expand_dims(dlp, axis)
     kf = k.astype(y.dtype)
     dlogits = xp.where(mask, 0.0, c * (1.0 - kf * s))
