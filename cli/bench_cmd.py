@@ -3,21 +3,11 @@ from __future__ import annotations
 
 import click
 
-from .common import backend_option, echo_json, json_flag, quiet_option, seed_option, table
+from .common import backend_option, choice_list, echo_json, json_flag, quiet_option, seed_option, table
 
 CPU_SIZES = "64x16,256x256,1024x1024,4096x1024"
 GPU_SIZES = CPU_SIZES + ",16384x1024,65536x1024"
 PARTS = ("gumbel", "train", "startup")
-
-
-def _list(text: str, name: str, choices) -> list[str]:
-    items = [t.strip() for t in text.split(",") if t.strip()]
-    if not items:
-        raise click.BadParameter(f"expected at least one of {', '.join(choices)}", param_hint=name)
-    bad = [t for t in items if t not in choices]
-    if bad:
-        raise click.BadParameter(f"unknown {bad[0]!r}; choose from {', '.join(choices)}", param_hint=name)
-    return items
 
 
 def _ms(s: dict) -> tuple[str, str]:
@@ -56,8 +46,8 @@ def bench(backend, dtype, sizes, tau, against, repeats, threads, parts, save, se
 
     check_tau(tau)
     be = get_backend(backend)
-    parts = _list(parts, "--parts", PARTS)
-    libs = [] if against is None else _list(against, "--against", B.OTHER_LIBRARIES)
+    parts = choice_list(parts, "--parts", PARTS)
+    libs = [] if against is None else choice_list(against, "--against", B.OTHER_LIBRARIES)
     try:
         shapes = B.parse_sizes(sizes if sizes is not None else (GPU_SIZES if be.name == "cupy" else CPU_SIZES))
     except ValueError as exc:

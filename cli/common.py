@@ -53,6 +53,20 @@ def _strict(obj):
     return obj
 
 
+def choice_list(text: str, name: str, choices) -> list[str]:
+    """Parse 'a,b' into names from ``choices``, or raise click.BadParameter naming the option."""
+    items = [t.strip() for t in text.split(",")]
+    if not text.strip():
+        raise click.BadParameter(f"expected at least one of {', '.join(choices)}", param_hint=name)
+    if "" in items:
+        raise click.BadParameter(f"empty item in the list {text!r}", param_hint=name)
+    bad = [t for t in items if t not in choices]
+    if bad:
+        raise click.BadParameter(f"unknown {', '.join(map(repr, bad))}; choose from {', '.join(choices)}",
+                                 param_hint=name)
+    return items
+
+
 def echo_json(obj) -> None:
     click.echo(json.dumps(_strict(obj), indent=2, sort_keys=False, allow_nan=False))
 

@@ -10,7 +10,7 @@ import click
 
 from minigumbel.lab import PROBLEMS, make_problem, measure
 
-from .common import backend_option, echo_json, float_list, json_flag, progress, quiet_option, seed_option, table
+from .common import backend_option, choice_list, echo_json, float_list, json_flag, progress, quiet_option, seed_option, table
 
 DEFAULT_ESTIMATORS = "reinforce,st,st-gumbel,gumbel-rao,reinmax,softmax,gumbel"
 
@@ -46,11 +46,7 @@ def estimators(problem, k, taus, samples, names, gr_k, seed, backend, as_json, q
     tau_list = float_list(taus, "--tau")
     if any(not (np.isfinite(t) and t > 0) for t in tau_list):
         raise click.BadParameter(f"temperatures must be finite and > 0, got {taus!r}", param_hint="--tau")
-    chosen = [n.strip() for n in names.split(",") if n.strip()]
-    unknown = [n for n in chosen if n not in ESTIMATORS]
-    if unknown or not chosen:
-        raise click.BadParameter(f"unknown estimator(s) {', '.join(unknown) or '(none given)'}; choose from "
-                                 f"{', '.join(ESTIMATORS)}", param_hint="--estimators")
+    chosen = choice_list(names, "--estimators", list(ESTIMATORS))
     try:
         ks = [check_k(int(v)) for v in gr_k.split(",")]     # an empty item is an error too
     except ValueError:

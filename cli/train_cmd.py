@@ -10,9 +10,10 @@ import click
 
 from minigumbel.schedules import SCHEDULES
 from minigumbel.tasks import TASKS
-from minigumbel.train import BASELINES, TRAIN_ESTIMATORS, TrainConfig
+from minigumbel.optim import OPTIMIZERS
+from minigumbel.train import BASELINES, DTYPES, GRADS, TRAIN_ESTIMATORS, TrainConfig
 
-from .common import FilePath, backend_option, echo_json, json_flag, progress, quiet_option, seed_option, table
+from .common import FilePath, backend_option, choice_list, echo_json, json_flag, progress, quiet_option, seed_option, table
 
 POSITIVE = click.FloatRange(min=0.0, min_open=True)
 
@@ -32,13 +33,13 @@ def training_options(task, steps, tau, anneal):
         click.option("--steps", type=click.IntRange(min=1), default=steps, show_default=True),
         click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True),
         click.option("--lr", type=POSITIVE, default=1e-2, show_default=True, help="Learning rate of the optimizer."),
-        click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam", show_default=True),
+        click.option("--optimizer", type=click.Choice(list(OPTIMIZERS)), default="adam", show_default=True),
         click.option("--hidden", type=click.IntRange(min=1), default=32, show_default=True, help="MLP width."),
         click.option("--n-items", type=click.IntRange(min=2), default=10, show_default=True,
                      help="Items to point at (the code size K for bottleneck)."),
-        click.option("--grad", type=click.Choice(["hand", "autograd"]), default="hand", show_default=True,
+        click.option("--grad", type=click.Choice(GRADS), default="hand", show_default=True,
                      help="Gradient source: hand-derived backward passes or autograd (NumPy only)."),
-        click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float64", show_default=True),
+        click.option("--dtype", type=click.Choice(DTYPES), default="float64", show_default=True),
         click.option("--eval-every", type=click.IntRange(min=1), default=100, show_default=True,
                      help="Hard evaluation on the held-out set every this many steps."),
         click.option("--eval-size", type=click.IntRange(min=1), default=1000, show_default=True,
@@ -158,11 +159,7 @@ def compare(estimators, seeds, seed, quiet, as_json, **kw):
     from minigumbel.backend import get_backend
     from minigumbel.train import train as run_train
 
-    names = [e.strip() for e in estimators.split(",") if e.strip()]
-    bad = [e for e in names if e not in TRAIN_ESTIMATORS]
-    if not names or bad:
-        raise click.BadParameter(f"unknown estimator(s) {', '.join(bad) or '(none given)'}; "
-                                 f"choose from {', '.join(TRAIN_ESTIMATORS)}", param_hint="--estimators")
+    names = choice_list(estimators, "--estimators", TRAIN_ESTIMATORS)
     configs = [(e, s, TrainConfig(estimator=e, seed=s, **kw)) for e in names for s in range(seed, seed + seeds)]
     for _, _, c in configs:
         c.validate()

@@ -114,7 +114,7 @@ class RunningMean:
         self.decay, self.value, self.count = decay, 0.0, 0
 
     def update(self, f_d):
-        m = float(np.mean(np.asarray(_value(f_d)) if not hasattr(f_d, "get") else f_d.get()))
+        m = namespace(f_d).mean(_value(f_d))      # stays on the device: no host copy per step
         self.value = m if self.count == 0 else self.decay * self.value + (1 - self.decay) * m
         self.count += 1
         return self.value
@@ -348,6 +348,11 @@ class _Gumbel(_STGumbel):
         g = sample_gumbel(rng, tuple(theta.shape), theta.dtype)
         return Draw(z=softmax(theta + g, tau), d=None, logits=theta, tau=tau, g=g)
 
+    def backward(self, draw, dz):
+        # the ST-GS rule at the soft sample, which the draw already holds (no second softmax)
+        _same_shape(dz, draw.z, "dz", "z")
+        return softmax_vjp(dz, draw.z, draw.tau)
+
 
 ESTIMATORS = {e.name: e for e in (_Exact(), _Reinforce(), _ST(), _STGumbel(), _GumbelRao(), _ReinMax(),
                                   _Softmax(), _Gumbel())}
@@ -377,7 +382,7 @@ def estimate_samples(name, logits, f, rng, tau=1.0, n=1, **options):
         draw = est.sample(logits, rng, tau, **options)
         value, _ = _call_f(f, draw.z)                                   # (K, ...)
         f_values = xp.moveaxis(value, 0, -1)                            # (..., K)
-        v = xp.sum(softmax(logits) * f_values, axis=-1)
+        v = est.relaxed(logits, draw, f_values)                         # E_π[f] = Σ_k π_k F_k
         grad = est.backward(draw, f_values)
         return xp.broadcast_to(v, (n,) + v.shape), xp.broadcast_to(grad, (n,) + grad.shape)
     draw = est.sample(xp.broadcast_to(logits, (int(n),) + tuple(logits.shape)), rng, tau, **options)

@@ -27,7 +27,7 @@ import numpy as np
 
 from .backend import BACKENDS, get_backend, to_numpy
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .estimators import ESTIMATORS, RunningMean, check_reinmax_tau, loo_baseline
+from .estimators import ESTIMATORS, RunningMean, loo_baseline
 from .functional import _value
 from .optim import OPTIMIZERS, make_optimizer
 from .schedules import SCHEDULES, make_schedule
@@ -225,7 +225,7 @@ class Run:
         if bad:
             raise NonFiniteLoss(f"parameters {', '.join(bad)} became non-finite by step {self.step}; "
                                 f"the checkpoint {path} was not overwritten")
-        extra = {"running": [self.running.value, self.running.count]} if self.running else {}
+        extra = {"running": [float(self.running.value), self.running.count]} if self.running else {}
         save_checkpoint(path, config=self.config.to_dict(), step=self.step, params=self.params,
                         optimizer=self.optimizer.state_dict(), rng_state=self.rng.bit_generator.state,
                         history=self.history, extra=extra)
