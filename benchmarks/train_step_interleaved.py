@@ -1,5 +1,6 @@
-"""One training step, hand vs autograd gradients, interleaved step by step (a second view next to
-`minigumbel bench --parts train`, which alternates rounds of steps).
+"""One training step, hand vs autograd gradients, strictly alternating single steps (a second view
+next to `minigumbel bench --parts train`, whose rotating start runs each case twice in a row at
+every turn).
 
     python benchmarks/train_step_interleaved.py [float32|float64] [steps]
 

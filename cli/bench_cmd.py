@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from .common import backend_option, choice_list, echo_json, json_flag, quiet_option, seed_option, table
+from .common import FilePath, backend_option, choice_list, write_json, echo_json, json_flag, quiet_option, seed_option, table
 
 CPU_SIZES = "64x16,256x256,1024x1024,4096x1024"
 GPU_SIZES = CPU_SIZES + ",16384x1024,65536x1024"
@@ -28,7 +28,7 @@ def _ms(s: dict) -> tuple[str, str]:
               help="Threads of the fused NumPy helpers [default: $MINIGUMBEL_THREADS or the usable CPUs].")
 @click.option("--parts", default="gumbel,train,startup", show_default=True,
               help="Which parts to run: gumbel (fwd+bwd), train (one training step), startup (--help).")
-@click.option("--save", type=click.Path(dir_okay=False, writable=True), default=None,
+@click.option("--save", type=FilePath(writable=True), default=None,
               help="Also write the JSON result to this file.")
 @seed_option
 @json_flag
@@ -52,10 +52,6 @@ def bench(backend, dtype, sizes, tau, against, repeats, threads, parts, save, se
         shapes = B.parse_sizes(sizes if sizes is not None else (GPU_SIZES if be.name == "cupy" else CPU_SIZES))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--sizes") from None
-    if save == "":
-        raise click.BadParameter("expected a file name", param_hint="--save")
-    if save is not None:
-        open(save, "a").close()        # an unwritable path fails now (exit 2), not after the run
     say = (lambda msg: None) if (quiet or as_json) else (lambda msg: click.echo(msg, err=True))
     result = {"environment": B.environment(be),
               "config": {"backend": be.name, "dtype": dtype, "tau": tau, "repeats": repeats,
@@ -67,9 +63,7 @@ def bench(backend, dtype, sizes, tau, against, repeats, threads, parts, save, se
     result["background_load_cpus"] = load.cores
     result["targets"] = B.check_targets(result)
     if save is not None:
-        import json
-        with open(save, "w") as fh:
-            json.dump(result, fh, indent=2)
+        write_json(save, result)
     if as_json:
         echo_json(result)
         return
@@ -117,12 +111,9 @@ def _print(result: dict) -> None:
     ts = result.get("train_step")
     if ts:
         click.echo(f"\nOne training step: task {ts['task']}, {ts['config']}")
-        if "skipped" in ts:
-            click.echo(f"skipped: {ts['skipped']}")
-        else:
-            lines = [[name, *_ms(s)] if "error" not in s else [name, "-", s["error"]]
-                     for name, s in ts["cases"].items()]
-            click.echo(table(lines, ["case", "median ms", "min–max ms"]))
+        lines = [[name, *_ms(s)] if "error" not in s else [name, "-", s["error"]]
+                 for name, s in ts["cases"].items()]
+        click.echo(table(lines, ["case", "median ms", "min–max ms"]))
     st = result.get("startup")
     if st:
         click.echo(f"\n`{st['command']}`: median {st['median_ms']:.0f} ms (min {st['min_ms']:.0f}, "

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 
 import click
@@ -71,6 +72,12 @@ def echo_json(obj) -> None:
     click.echo(json.dumps(_strict(obj), indent=2, sort_keys=False, allow_nan=False))
 
 
+def write_json(path, obj, indent=2) -> None:
+    """Write ``obj`` to ``path`` as the same standard JSON that --json prints."""
+    with open(path, "w") as fh:
+        json.dump(_strict(obj), fh, indent=indent, allow_nan=False)
+
+
 def table(rows: list[list], headers: list[str]) -> str:
     """A plain aligned text table (numbers right-aligned)."""
     cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
@@ -89,11 +96,19 @@ def progress(iterable=None, length=None, label="", quiet=False, **kw):
 
 
 class _Silent:
+    """The quiet stand-in for a progress bar: iterates like one, ``update`` does nothing."""
+
     def __init__(self, it):
         self._it = it
 
     def __enter__(self):
-        return self._it
+        return self
+
+    def __iter__(self):
+        return iter(self._it)
+
+    def update(self, n_steps, current_item=None):
+        pass
 
     def __exit__(self, *exc):
         return False
@@ -101,7 +116,8 @@ class _Silent:
 
 class FilePath(click.Path):
     """A file path option: like click.Path(dir_okay=False), but an empty value is an error (not
-    silently 'no file'), and the message names the option."""
+    silently 'no file'), and for an output (``writable=True``) a missing folder is reported at once,
+    before any computing; the messages name the option."""
 
     def __init__(self, **kw):
         kw.setdefault("dir_okay", False)
@@ -110,4 +126,8 @@ class FilePath(click.Path):
     def convert(self, value, param, ctx):
         if isinstance(value, str) and value.strip() == "":
             self.fail("a file path is required, got an empty value", param, ctx)
-        return super().convert(value, param, ctx)
+        value = super().convert(value, param, ctx)
+        folder = os.path.dirname(os.path.abspath(os.fspath(value)))
+        if self.writable and not os.path.isdir(folder):
+            self.fail(f"the folder of {os.fspath(value)} does not exist", param, ctx)
+        return value

@@ -69,7 +69,7 @@ def estimators(problem, k, taus, samples, names, gr_k, seed, backend, as_json, q
     rows = []
     with progress(length=len(cells) * samples, label="estimating", quiet=quiet) as bar:
         for name, tau, kk in cells:
-            rows.append(measure(name, theta, f, exact, tau, samples, seed, be, kk, getattr(bar, "update", None)))
+            rows.append(measure(name, theta, f, exact, tau, samples, seed, be, kk, bar.update))
 
     if as_json:
         echo_json({"problem": problem, "k": k, "seed": seed, "samples": samples, "backend": be.name,

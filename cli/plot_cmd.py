@@ -84,12 +84,9 @@ def plot(figure, out, fmt, run_json, size, dpi, steps, samples, n_seeds, seed, b
         if value is not None and figure not in SIZE_OPTIONS[opt]:
             raise click.BadParameter(f"{opt} applies to the {' and '.join(SIZE_OPTIONS[opt])} figures only",
                                      param_hint=opt)
-    folder = os.path.dirname(os.path.abspath(os.fspath(out)))
-    if not os.path.isdir(folder):          # say so now, not after a minute of computing
-        raise click.BadParameter(f"the folder {folder} does not exist", param_hint="--out")
     kw = {KWARG.get((opt, figure), opt[2:]): v for opt, v in given.items() if v is not None}
     if figure == "training":
-        data = figures.training_data(run_json)
+        data = figures.figure_data("training", run=run_json)
     elif figure == "leakage":
         data = _leakage_with_progress(seed, backend, quiet, {"n_seeds": 3, **kw})
     else:
@@ -108,7 +105,6 @@ def _leakage_with_progress(seed, backend, quiet, kw):
         done = {}
 
         def on_step(name, seed, rec):
-            if hasattr(bar, "update"):
-                bar.update(rec["step"] - done.get((name, seed), 0))
+            bar.update(rec["step"] - done.get((name, seed), 0))
             done[(name, seed)] = rec["step"]
         return figures.leakage_data(seed=seed, backend=backend, on_step=on_step, **kw)

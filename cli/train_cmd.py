@@ -1,9 +1,7 @@
 """`minigumbel train` and `minigumbel compare`: thin wrappers that build a TrainConfig and call train()."""
 from __future__ import annotations
 
-import json
 import math
-import os
 import statistics
 
 import click
@@ -13,7 +11,7 @@ from minigumbel.tasks import TASKS
 from minigumbel.optim import OPTIMIZERS
 from minigumbel.train import BASELINES, DTYPES, GRADS, TRAIN_ESTIMATORS, TrainConfig
 
-from .common import FilePath, backend_option, choice_list, echo_json, json_flag, progress, quiet_option, seed_option, table
+from .common import FilePath, backend_option, choice_list, write_json, echo_json, json_flag, progress, quiet_option, seed_option, table
 
 POSITIVE = click.FloatRange(min=0.0, min_open=True)
 
@@ -71,7 +69,7 @@ def _show(record):
 @click.option("--estimator", type=click.Choice(TRAIN_ESTIMATORS), default="gumbel", show_default=True,
               help="How the pointer is sampled and differentiated.")
 @training_options(task="argmax", steps=1000, tau=1.0, anneal="constant")
-@click.option("--checkpoint", type=FilePath(), default=None,
+@click.option("--checkpoint", type=FilePath(writable=True), default=None,
               help="Write checkpoints here (atomically, every --checkpoint-every steps and at the end).")
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=None,
               help="Steps between checkpoints [default: --eval-every].")
@@ -93,21 +91,17 @@ def train(quiet, json_path, **kw):
     from minigumbel.train import prepare, run_training
 
     config = TrainConfig(**kw)
-    if json_path and not os.path.isdir(os.path.dirname(os.path.abspath(json_path))):
-        raise click.BadParameter(f"the folder of {json_path} does not exist", param_hint="--json")
     run = prepare(config)                 # every input error is raised here, before the progress bar
     with progress(length=config.steps, label=f"{config.task}/{config.estimator}", quiet=quiet,
                   item_show_func=_show) as bar:
         done = [0]
 
         def on_step(record):
-            if not quiet:
-                bar.update(record["step"] - done[0], record)
+            bar.update(record["step"] - done[0], record)
             done[0] = record["step"]
         history = run_training(run, on_step=on_step)
     if json_path:
-        with open(json_path, "w") as f:
-            json.dump(history, f, indent=1)
+        write_json(json_path, history, indent=1)
     _summary(config, history, run.backend.name)
 
 

@@ -15,7 +15,7 @@ one of the two logs; it agrees with the reference to float round-off (stated and
 On CuPy the helpers run fused kernels (:mod:`minigumbel.fast_cupy`, imported only then) whose
 results agree with the reference to float round-off.
 
-Why faster on the CPU (figures: ``minigumbel bench``, docs/sections/performance.md):
+Why faster on the CPU (figures: ``minigumbel bench``; README.md, "Performance"):
 
 1. Row blocks of about 1 MiB (BLOCK_BYTES). Every pass (clip, two logs, shift, exp, row sums) runs
    on one block while it sits in cache, instead of streaming whole arrays through memory a dozen

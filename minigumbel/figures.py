@@ -208,8 +208,9 @@ def training_data(run):
 _LOSS_NAMES = {"argmax": "regret", "query": "payload MSE", "bottleneck": "reconstruction MSE"}
 
 
-def figure_data(name, seed=0, backend="numpy", **kw):
-    """The data of figure ``name`` (one of FIGURES); ``kw`` go to its ``*_data`` function."""
+def figure_data(name, seed=0, backend="numpy", run=None, **kw):
+    """The data of figure ``name`` (one of FIGURES); ``kw`` go to its ``*_data`` function and
+    ``run`` (a path or dict of a ``minigumbel train --json`` run) to the training figure's."""
     if name == "temperature":
         return temperature_data(seed=seed, backend=backend, **kw)
     if name == "leakage":
@@ -219,5 +220,5 @@ def figure_data(name, seed=0, backend="numpy", **kw):
     if name == "schedules":
         return schedules_data(**kw)
     if name == "training":
-        return training_data(**kw)
+        return training_data(run)
     raise ValueError(f"unknown figure {name!r}; choose one of {', '.join(FIGURES)}")

@@ -8,7 +8,7 @@ masks: probability exactly 0, never sampled, zero gradient. A row whose every lo
 is a ``ValueError``. τ may be a number or an array broadcastable against the logits (e.g. one
 temperature per row, shape (n, 1)); it must be finite and > 0.
 
-Numerical guarantees (docs/sections/guarantees.md; enforced by tests/test_properties*.py): for
+Numerical guarantees (README.md; enforced by tests/test_properties*.py): for
 logits finite or −inf (not a whole row −inf), |θ| ≤ 1e30, 1e-4 ≤ τ ≤ 1e4, K ≤ 100,000, float32
 and float64, every backend — outputs are finite where stated, masked entries get exactly 0 mass
 and exactly 0 gradient, and rows sum to 1 within (K + 8)·ε (ε = the dtype's machine epsilon).

@@ -8,7 +8,7 @@ A float32 uniform generator returns exactly 0.0 about once in 2**24 ≈ 1.7e7 dr
 counts, for every sampler, the non-finite outputs (the guarantee: zero), the masked categories that
 got mass or were sampled (zero), and how many of the uniforms were exactly 0.0 (the case the clip in
 ``sample_gumbel`` exists for), read from a twin Generator with the same seed. Not part of the test
-suite (it takes a minute or more); the result is quoted in docs/sections/guarantees.md.
+suite (it takes a minute or more); the result is quoted in README.md ("Numerical guarantees").
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Property-based tests (Hypothesis) of the numerical guarantees in docs/sections/guarantees.md.
+"""Property-based tests (Hypothesis) of the numerical guarantees in README.md ("Numerical guarantees").
 
 The input space is the documented domain: logits finite or -inf (never a whole row of -inf),
 |finite logits| up to 1e30 (the float32 value nearest 1e30 for float32), τ from 1e-4 to 1e4

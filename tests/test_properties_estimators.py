@@ -1,4 +1,4 @@
-"""Property-based tests (Hypothesis) of every gradient estimator's guarantees (docs/sections/guarantees.md).
+"""Property-based tests (Hypothesis) of every gradient estimator's guarantees (README.md, "Numerical guarantees").
 
 Same input space as tests/test_properties.py (logits finite or -inf, |θ| ≤ 1e30, τ in [1e-4, 1e4]
 — [1, 1e4] for ReinMax, K up to 100,000 — except "exact", which enumerates K one-hots and is
