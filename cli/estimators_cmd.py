@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import click
 
-from minigumbel.lab import PROBLEMS, make_problem, measure
+from minigumbel.lab import PROBLEMS, plan
+from minigumbel.lab import table as table_of
 
 from .common import backend_option, choice_list, echo_json, float_list, json_flag, progress, quiet_option, seed_option, table
 
@@ -41,7 +42,7 @@ def estimators(problem, k, taus, samples, names, gr_k, seed, backend, as_json, q
     """
     import numpy as np
     from minigumbel.backend import get_backend
-    from minigumbel.estimators import ESTIMATORS, check_k, estimate
+    from minigumbel.estimators import ESTIMATORS, check_k
 
     tau_list = float_list(taus, "--tau")
     if any(not (np.isfinite(t) and t > 0) for t in tau_list):
@@ -55,29 +56,15 @@ def estimators(problem, k, taus, samples, names, gr_k, seed, backend, as_json, q
         raise click.BadParameter(f"expected comma-separated integers >= 1, got {gr_k!r}", param_hint="--gr-k")
 
     be = get_backend(backend)
-    theta, f = make_problem(problem, k, seed, be.xp)
-    exact = be.to_numpy(estimate("exact", theta, f, be.rng(seed))[1])    # J(π)F by enumeration
-
-    cells, skipped = [], []
-    for tau in tau_list:
-        for name in chosen:
-            if name == "reinmax" and tau < 1:
-                skipped.append({"estimator": name, "tau": tau, "reason": "reinmax is defined for tau >= 1"})
-                continue
-            for kk in (ks if name == "gumbel-rao" else [None]):
-                cells.append((name, tau, kk))
-    rows = []
+    cells, _ = plan(chosen, tau_list, ks)
     with progress(length=len(cells) * samples, label="estimating", quiet=quiet) as bar:
-        for name, tau, kk in cells:
-            rows.append(measure(name, theta, f, exact, tau, samples, seed, be, kk, bar.update))
-
+        result = table_of(problem, k, seed, chosen, tau_list, samples, be, ks, bar.update)
     if as_json:
-        echo_json({"problem": problem, "k": k, "seed": seed, "samples": samples, "backend": be.name,
-                   "logits": be.to_numpy(theta).tolist(), "exact_grad": exact.tolist(),
-                   "rows": rows, "skipped": skipped})
+        echo_json(result)
         return
+    rows, skipped, exact = result["rows"], result["skipped"], np.array(result["exact_grad"])
     click.echo(f"problem {problem}, K = {k}, seed {seed}, {samples} estimates per row, backend {be.name}")
-    click.echo(f"logits θ      = [{', '.join(f'{v:+.3f}' for v in be.to_numpy(theta))}]")
+    click.echo(f"logits θ      = [{', '.join(f'{v:+.3f}' for v in result['logits'])}]")
     click.echo(f"exact ∇θ E[f] = [{', '.join(f'{v:+.3f}' for v in exact)}]   (‖∇‖ = {np.linalg.norm(exact):.4f})\n")
     body = [[r["estimator"], f"{r['tau']:g}", f"{r['bias_norm']:.4f} ± {r['bias_se']:.4f}", f"{r['variance']:.4g}",
              f"{r['cosine']:+.4f}", f"{r['time_us']:.2f}"] for r in rows]

@@ -110,12 +110,6 @@ def leakage_data(seed=0, n_seeds=3, estimators=LEAKAGE_ESTIMATORS, eval_every=50
 
 # ----------------------------------------------------------------------------- estimators
 
-def _lab():
-    # the same computation as `minigumbel estimators` (minigumbel/lab.py), not a rewrite of it
-    from .lab import make_problem, measure
-    return make_problem, measure
-
-
 def estimators_data(seed=0, taus=LAB_TAUS, samples=10_000, names=LAB_ESTIMATORS, problem="quadratic",
                     k=5, gr_k=10, backend="numpy", table=None):
     """Bias norm, its standard error and total variance of each estimator at each τ.
@@ -139,21 +133,15 @@ def estimators_data(seed=0, taus=LAB_TAUS, samples=10_000, names=LAB_ESTIMATORS,
 
 
 def _lab_table(seed, taus, samples, names, problem, k, gr_k, backend):
-    """The rows of ``minigumbel estimators --json`` for these arguments."""
-    from .estimators import ESTIMATORS, estimate
-    make_problem, measure = _lab()
+    """The rows of ``minigumbel estimators --json`` for these arguments (the same computation)."""
+    from .estimators import ESTIMATORS
+    from .lab import table
     _count(samples, "samples", 2)
     taus = [float(check_tau(t)) for t in taus]
     unknown = [n for n in names if n not in ESTIMATORS or n == "exact"]
     if unknown:
         raise ValueError(f"names: unknown estimator(s) {', '.join(unknown)}")
-    be = get_backend(backend)
-    theta, f = make_problem(problem, k, seed, be.xp)
-    exact = be.to_numpy(estimate("exact", theta, f, be.rng(seed))[1])       # J(π)F by enumeration
-    rows = [measure(name, theta, f, exact, tau, samples, seed, be, gr_k if name == "gumbel-rao" else None)
-            for tau in taus for name in names if not (name == "reinmax" and tau < 1)]
-    return {"problem": problem, "k": k, "seed": seed, "samples": samples, "exact_grad": exact.tolist(),
-            "rows": rows}
+    return table(problem, k, seed, names, taus, samples, get_backend(backend), (gr_k,))
 
 
 # ----------------------------------------------------------------------------- schedules

@@ -15,7 +15,7 @@ import numpy as np
 
 from .estimators import estimate_samples
 
-__all__ = ["PROBLEMS", "make_problem", "measure"]
+__all__ = ["PROBLEMS", "make_problem", "measure", "plan", "table"]
 
 PROBLEMS = ("linear", "quadratic", "cubic", "pointer")
 CHUNK = 2000     # estimates per batch (the progress bar ticks per batch)
@@ -75,3 +75,29 @@ def measure(name, theta, f, exact, tau, samples, seed, be, gr_k=None, tick=None)
             "bias_norm": float(np.linalg.norm(mean - exact)), "bias_se": float(np.sqrt(var / samples)),
             "variance": float(var), "cosine": float(mean @ exact / denom) if denom > 0 else float("nan"),
             "time_us": 1e6 * elapsed / samples}
+
+
+def plan(names, taus, gr_ks=(10,)):
+    """The (estimator, τ, k) cells of a table, in table order, and the skipped ones (ReinMax is
+    defined for τ ≥ 1 only). ``k`` is Gumbel-Rao's sample count (one row per value), else None."""
+    cells, skipped = [], []
+    for tau in taus:
+        for name in names:
+            if name == "reinmax" and tau < 1:
+                skipped.append({"estimator": name, "tau": tau, "reason": "reinmax is defined for tau >= 1"})
+                continue
+            cells += [(name, tau, k) for k in (gr_ks if name == "gumbel-rao" else [None])]
+    return cells, skipped
+
+
+def table(problem, k, seed, names, taus, samples, be, gr_ks=(10,), tick=None):
+    """Every number of ``minigumbel estimators --json``: the exact gradient and one :func:`measure`
+    row per cell of :func:`plan`. ``tick(n)`` is called as estimates are drawn (a progress bar)."""
+    from .estimators import estimate
+    theta, f = make_problem(problem, k, seed, be.xp)
+    exact = be.to_numpy(estimate("exact", theta, f, be.rng(seed))[1])    # J(π)F by enumeration
+    cells, skipped = plan(names, taus, gr_ks)
+    rows = [measure(name, theta, f, exact, tau, samples, seed, be, kk, tick) for name, tau, kk in cells]
+    return {"problem": problem, "k": k, "seed": seed, "samples": samples, "backend": be.name,
+            "logits": be.to_numpy(theta).tolist(), "exact_grad": exact.tolist(),
+            "rows": rows, "skipped": skipped}
