@@ -276,15 +276,9 @@ def _finish(xp, y_soft, idx, hard, return_soft):
     return (y_hard, y_soft) if return_soft else y_hard
 
 
-def _all_masked():
-    return ValueError("logits: a row has every entry -inf (all categories masked); "
-                      "at least one category needs a finite logit")
-
-
 def _sample_exact(theta, y, tau_r, idx):
     """The reference's operations, in its order, on one row block: y[r0:r1] holds u on entry."""
-    fi = np.finfo(theta.dtype)
-    lo, hi = fi.tiny, 1.0 - fi.epsneg                         # the reference's clip bounds
+    lo, hi = F._uniform_bounds(theta.dtype)                   # the reference's clip bounds
 
     def work(r0, r1):
         s = y[r0:r1]                                          # (b, K), u on entry
@@ -300,7 +294,7 @@ def _sample_exact(theta, y, tau_r, idx):
             np.divide(s, t, out=s)                            # z = (θ + g)/τ
         m = np.maximum.reduce(s, axis=-1, keepdims=True)      # (b, 1), as np.max
         if (m == -np.inf).any():
-            raise _all_masked()
+            raise F._all_masked()
         np.subtract(s, m, out=s)
         np.exp(s, out=s)                                      # -inf (masked) -> 0
         np.divide(s, np.add.reduce(s, axis=-1, keepdims=True), out=s)   # as np.sum
@@ -315,8 +309,7 @@ def _sample_exact(theta, y, tau_r, idx):
 # reference rounds θ + g (|θ + g| < 32 → abs. error ≤ 1.9e-6, so relative 1.9e-6 in y);
 # this route rounds only e, 1/log u and the sums: the two agree to ~4e-6 (float32).
 def _soft_sample_tau1(theta, y):
-    fi = np.finfo(theta.dtype)
-    lo, hi = fi.tiny, 1.0 - fi.epsneg
+    lo, hi = F._uniform_bounds(theta.dtype)
 
     def work(r0, r1):
         s, th = y[r0:r1], theta[r0:r1]                        # (b, K): u on entry
@@ -324,7 +317,7 @@ def _soft_sample_tau1(theta, y):
         np.log(s, out=s)                                      # log u = −E < 0
         m = np.maximum.reduce(th, axis=-1, keepdims=True)     # (b, 1): max θ (max of θ + g is
         if (m == -np.inf).any():                              #  −inf iff this is)
-            raise _all_masked()
+            raise F._all_masked()
         e = np.subtract(th, m, out=_scratch(th.shape, th.dtype))   # (b, K)
         np.exp(e, out=e)                                      # exp(θ − max θ); masked -> 0
         np.divide(e, s, out=s)                                # w = −exp(θ − max θ)/E

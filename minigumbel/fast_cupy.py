@@ -25,7 +25,8 @@ import cupy as cp
 import numpy as np
 
 from . import functional as F
-from .fast import _all_masked, _finish
+from .fast import _finish
+from .functional import _all_masked, _uniform_bounds
 
 __all__ = ["sample_gumbel_softmax", "gumbel_softmax_vjp", "SOURCE"]
 
@@ -163,14 +164,14 @@ def sample_gumbel_softmax(rng, logits, tau=1.0, hard=False, return_soft=False, o
     out = _check_out(out, logits, "out")
     u = rng.random(logits.shape, dtype=logits.dtype)               # sample_gumbel's draw
     y = u if out is None else out
-    fi = np.finfo(logits.dtype)
+    lo, hi = _uniform_bounds(logits.dtype)
     t = logits.dtype.type
     idx = cp.empty(n if hard else 1, cp.int64)
     bad = cp.zeros(1, cp.int32)
     if n:
         _function("gumbel_softmax_fwd", logits.dtype)(
             (n,), (_block(k),),
-            (theta, u, y, np.int32(k), t(tau), t(fi.tiny), t(1.0 - fi.epsneg), t(-np.inf),
+            (theta, u, y, np.int32(k), t(tau), t(lo), t(hi), t(-np.inf),
              np.int32(bool(hard)), idx, bad))
         if int(bad.get()[0]):                     # the reference raises here too (a host check)
             raise _all_masked()

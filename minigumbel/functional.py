@@ -74,13 +74,25 @@ def _same_shape(a, b, name_a: str, name_b: str) -> None:
                          "they must match")
 
 
+def _all_masked():
+    """The error for a row of logits that are all −inf (also raised by the fast paths)."""
+    return ValueError("logits: a row has every entry -inf (all categories masked); "
+                      "at least one category needs a finite logit")
+
+
 def _row_max(xp, z, axis):
     """max over ``axis`` (keepdims), held constant for autograd, with all-masked rows rejected."""
     m = xp.max(_value(z), axis=axis, keepdims=True)
     if bool(xp.any(m == -xp.inf)):
-        raise ValueError("logits: a row has every entry -inf (all categories masked); "
-                         "at least one category needs a finite logit")
+        raise _all_masked()
     return m
+
+
+def _uniform_bounds(dtype):
+    """[tiny, 1 − epsneg]: where a uniform draw is clipped before −log(−log u) (both logs finite).
+    The fast paths use the same bounds, so their noise is bit-for-bit the reference's."""
+    fi = np.finfo(dtype)
+    return fi.tiny, 1.0 - fi.epsneg
 
 
 # ----------------------------------------------------------------------------- noise
@@ -100,8 +112,7 @@ def sample_gumbel(rng, shape, dtype=np.float64):
         raise ValueError(f"dtype must be float32 or float64, got {dtype}")
     xp = _rng_module(rng)
     u = rng.random(shape, dtype=dtype)
-    fi = np.finfo(dtype)
-    xp.clip(u, fi.tiny, 1.0 - fi.epsneg, out=u)  # u in (0, 1): both logs stay finite
+    xp.clip(u, *_uniform_bounds(dtype), out=u)    # u in (0, 1): both logs stay finite
     xp.log(u, out=u)                              # log u in [log tiny, -epsneg], < 0
     xp.negative(u, out=u)                         # E = -log u ~ Exp(1), > 0
     xp.log(u, out=u)
