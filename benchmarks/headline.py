@@ -31,7 +31,7 @@ def main() -> None:
     print("command: minigumbel " + " ".join(args))
     per_target: dict[str, list[float]] = {}
     for i in range(a.runs):
-        out = subprocess.run([sys.executable, "-m", "cli.main", *args], check=True,
+        out = subprocess.run([sys.executable, "-m", "minigumbel_cli.main", *args], check=True,
                              capture_output=True, text=True).stdout
         d = json.loads(out)
         row = {t["name"]: t["value"] for t in d["targets"]}

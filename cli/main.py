@@ -16,13 +16,13 @@ from minigumbel import __version__
 
 # command name -> (module, attribute, one-line help shown by `minigumbel --help`)
 COMMANDS = {
-    "train": ("cli.train_cmd", "train", "Train a toy pointer task through a discrete choice."),
-    "compare": ("cli.train_cmd", "compare", "Compare estimators over seeds: soft-train vs hard-eval."),
-    "estimators": ("cli.estimators_cmd", "estimators", "Bias and variance of gradient estimators vs the exact gradient."),
-    "sample": ("cli.sample_cmd", "sample", "Draw Gumbel-max and Gumbel-Softmax samples and compare with softmax."),
-    "gradcheck": ("cli.gradcheck_cmd", "gradcheck", "Check every backward rule against autograd and finite differences."),
-    "bench": ("cli.bench_cmd", "bench", "Time the sampler and a training step (optionally against PyTorch)."),
-    "plot": ("cli.plot_cmd", "plot", "Draw a figure (needs the 'plot' extra: matplotlib)."),
+    "train": ("minigumbel_cli.train_cmd", "train", "Train a toy pointer task through a discrete choice."),
+    "compare": ("minigumbel_cli.train_cmd", "compare", "Compare estimators over seeds: soft-train vs hard-eval."),
+    "estimators": ("minigumbel_cli.estimators_cmd", "estimators", "Bias and variance of gradient estimators vs the exact gradient."),
+    "sample": ("minigumbel_cli.sample_cmd", "sample", "Draw Gumbel-max and Gumbel-Softmax samples and compare with softmax."),
+    "gradcheck": ("minigumbel_cli.gradcheck_cmd", "gradcheck", "Check every backward rule against autograd and finite differences."),
+    "bench": ("minigumbel_cli.bench_cmd", "bench", "Time the sampler and a training step (optionally against PyTorch)."),
+    "plot": ("minigumbel_cli.plot_cmd", "plot", "Draw a figure (needs the 'plot' extra: matplotlib)."),
 }
 
 

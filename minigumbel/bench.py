@@ -318,7 +318,7 @@ def bench_startup(repeats: int = 10) -> dict:
     """Wall time of ``minigumbel --help`` in a fresh process (the console script next to this Python)."""
     from pathlib import Path
     script = Path(sys.executable).with_name("minigumbel")
-    cmd = [str(script), "--help"] if script.exists() else [sys.executable, "-m", "cli.main", "--help"]
+    cmd = [str(script), "--help"] if script.exists() else [sys.executable, "-m", "minigumbel_cli.main", "--help"]
     times = []
     for _ in range(repeats + 1):
         t0 = time.perf_counter()

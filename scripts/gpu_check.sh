@@ -65,7 +65,7 @@ log "test cases with 'cupy' in their name: $(grep -o '<testcase [^>]*name="[^"]*
 log "bench ..."
 SIZES=()
 [ "$BACKEND" = numpy ] && SIZES=(--sizes 64x16,1024x1024)
-timeout 120 "$PY" -m cli.main bench --backend "$BACKEND" ${SIZES[@]+"${SIZES[@]}"} --against torch --repeats 20 \
+timeout 120 "$PY" -m minigumbel_cli.main bench --backend "$BACKEND" ${SIZES[@]+"${SIZES[@]}"} --against torch --repeats 20 \
   --parts gumbel,train --save "$OUT/bench_$BACKEND.json" > "$OUT/bench_$BACKEND.txt" 2> "$OUT/bench_$BACKEND.err"
 BENCH_RC=$?
 log "bench exit $BENCH_RC"

@@ -62,7 +62,7 @@ def test_rng_is_explicit_and_reproducible(backend):
 
 
 def test_importing_minigumbel_does_not_import_cupy_autograd_or_matplotlib():
-    code = ("import sys, minigumbel, minigumbel.distributions, cli.main; "
+    code = ("import sys, minigumbel, minigumbel.distributions, minigumbel_cli.main; "
             "print(sorted(m for m in ('cupy', 'autograd', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -5,7 +5,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from cli.main import main
+from minigumbel_cli.main import main
 from minigumbel import bench as B
 
 

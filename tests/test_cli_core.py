@@ -7,7 +7,7 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from cli.main import main
+from minigumbel_cli.main import main
 
 
 def run(*args):
@@ -22,7 +22,7 @@ def test_help_and_version():
 
 
 def test_help_is_fast_and_imports_nothing_heavy():
-    code = ("import sys, time; t = time.perf_counter(); from cli.main import main\n"
+    code = ("import sys, time; t = time.perf_counter(); from minigumbel_cli.main import main\n"
             "try:\n main(['--help'])\nexcept SystemExit: pass\n"
             "print(sorted(m for m in ('cupy', 'autograd', 'matplotlib') if m in sys.modules))")
     t = time.perf_counter()

@@ -14,7 +14,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from cli.main import COMMANDS, main
+from minigumbel_cli.main import COMMANDS, main
 
 OUT = "{tmp}"       # replaced by a temporary folder in each test
 
@@ -161,7 +161,7 @@ def test_bad_backend_from_the_environment(cmd_name, tmp_path):
 @pytest.mark.parametrize("argv", [["train", "--steps", "0"], ["sample", "--logits", "1,nan"],
                                   ["estimators", "--tau", "0", "--samples", "2"], ["bench", "--sizes", "0x4"]])
 def test_real_process_prints_one_line_on_stderr_and_nothing_else(argv):
-    p = subprocess.run([sys.executable, "-m", "cli.main", *argv], capture_output=True, text=True, timeout=60,
+    p = subprocess.run([sys.executable, "-m", "minigumbel_cli.main", *argv], capture_output=True, text=True, timeout=60,
                        env={**os.environ, "PYTHONWARNINGS": "default"})
     assert p.returncode == 2 and p.stdout == "", p
     assert p.stderr.startswith("Error:") and p.stderr.count("\n") == 1, p.stderr

@@ -4,7 +4,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from cli.main import main
+from minigumbel_cli.main import main
 from minigumbel.backend import BackendUnavailable, get_backend
 
 FAST = ["--steps", "30", "--eval-every", "10", "--eval-size", "50", "--batch-size", "8", "--hidden", "8", "--quiet"]

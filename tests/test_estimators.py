@@ -306,7 +306,7 @@ def test_bad_input_raises_clear_value_errors():
 
 def _cli(args):
     from click.testing import CliRunner
-    from cli.main import main
+    from minigumbel_cli.main import main
     return CliRunner().invoke(main, ["estimators", *args])
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cli.main import main
+from minigumbel_cli.main import main
 from minigumbel import figures
 from minigumbel.train import TrainConfig, train
 
