@@ -122,6 +122,18 @@ def broadcast_shapes(*named) -> tuple:
     raise ValueError(f"{listed}; they do not broadcast (NumPy's rule: trailing axes equal, or 1)")
 
 
+def check_shape(shape):
+    """A shape as a tuple of ints ≥ 0 (an int is a 1-D shape); ValueError naming it otherwise."""
+    dims = (shape,) if isinstance(shape, numbers.Integral) else shape
+    try:
+        dims = tuple(dims)
+    except TypeError:
+        raise ValueError(f"shape must be an int or a tuple of ints, got {shape!r}") from None
+    if not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 0 for n in dims):
+        raise ValueError(f"shape must be an int or a tuple of ints >= 0, got {shape!r}")
+    return tuple(int(n) for n in dims)
+
+
 def check_axis(shape, axis, name: str = "logits") -> int:
     """``axis`` as a negative index into ``shape``; ValueError for a scalar, a bad axis or K = 0."""
     if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
@@ -168,7 +180,7 @@ KINDS = {
 def _row(name, idx, ax):
     """'row logits[1, :]' for the entry ``idx`` of an array reduced along ``ax``."""
     if ax is None:
-        return f"entry {name}[{', '.join(map(str, idx))}]" if idx else f"{name}"
+        return f"entry {name}[{', '.join(map(str, idx))}]" if idx else f"{name} (a scalar)"
     cells = [str(i) for i in idx]
     cells[ax] = ":"
     return f"row {name}[{', '.join(cells)}]"
@@ -219,7 +231,11 @@ def enter(named, tau=NO_TAU, axis=-1, reduced=None):
     if reduced is not None:
         full = broadcast_shapes(*shapes)
         batch = full[:len(full) + ax] + full[len(full) + ax + 1:]
-        if broadcast_shapes((reduced[0], _value(arrays[-1]).shape), ("the reduced shape", batch)) != batch:
+        try:
+            fits = np.broadcast_shapes(_value(arrays[-1]).shape, batch) == batch
+        except ValueError:
+            fits = False
+        if not fits:
             raise ValueError(f"{reduced[0]} has shape {tuple(_value(arrays[-1]).shape)}, which does not "
                              f"broadcast to the reduced shape {batch}")
         checks.append((arrays[-1], reduced[0], "finite", None))

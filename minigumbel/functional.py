@@ -31,7 +31,7 @@ import numbers
 
 import numpy as np
 
-from ._inputs import _value, as_arrays, broadcast_shapes, check_tau, check_values, enter, float_dtype
+from ._inputs import _value, as_arrays, check_shape, check_tau, enter, float_dtype
 from .backend import namespace, to_numpy
 
 __all__ = [
@@ -81,7 +81,7 @@ def sample_gumbel(rng, shape, dtype=np.float64):
     Guarantee: finite for *any* uniform the Generator returns (0.0, subnormals, 1 − ulp, even 1.0).
     """
     dtype = float_dtype(dtype)                    # float16: refused (README, "Numerical guarantees")
-    shape = _check_shape(shape)
+    shape = check_shape(shape)
     xp = _rng_module(rng)
     u = rng.random(shape, dtype=dtype)
     xp.clip(u, *_uniform_bounds(dtype), out=u)    # u in (0, 1): both logs stay finite
@@ -90,18 +90,6 @@ def sample_gumbel(rng, shape, dtype=np.float64):
     xp.log(u, out=u)
     xp.negative(u, out=u)                         # g = -log E ~ Gumbel(0, 1)
     return u
-
-
-def _check_shape(shape):
-    """A shape as a tuple of ints ≥ 0 (an int is a 1-D shape); ValueError naming it otherwise."""
-    dims = (shape,) if isinstance(shape, numbers.Integral) else shape
-    try:
-        dims = tuple(dims)
-    except TypeError:
-        raise ValueError(f"shape must be an int or a tuple of ints, got {shape!r}") from None
-    if not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 0 for n in dims):
-        raise ValueError(f"shape must be an int or a tuple of ints >= 0, got {shape!r}")
-    return tuple(int(n) for n in dims)
 
 
 def _rng_module(rng):
@@ -203,7 +191,7 @@ def sum_to_shape(dx, shape):
     shape = tuple(int(n) for n in shape)
     raw = _value(dx)
     lead = raw.ndim - len(shape)
-    if lead < 0 or broadcast_shapes(("shape", shape), ("dx", raw.shape)) != raw.shape:
+    if lead < 0 or any(n not in (1, m) for n, m in zip(shape, raw.shape[lead:])):
         raise ValueError(f"shape {shape} does not broadcast to dx's shape {tuple(raw.shape)}: "
                          "sum_to_shape reduces a gradient to the shape of an input that was broadcast")
     xp = namespace(dx)
