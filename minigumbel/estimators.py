@@ -39,8 +39,10 @@ from typing import Any
 import numpy as np
 
 from .backend import namespace
-from .functional import (_same_shape, _straight_through, _value, check_tau, gumbel_max, log_softmax,
-                         one_hot, sample_gumbel, softmax, softmax_vjp)
+# the unchecked variants: these rules run inside training steps (no device→host validation there)
+from .functional import (_same_shape, _straight_through, _value, check_tau, one_hot, sample_gumbel,
+                         softmax_vjp)
+from .functional import _gumbel_max as gumbel_max, _log_softmax as log_softmax, _softmax as softmax
 
 __all__ = [
     "exact_grad", "reinforce_backward", "st_backward", "st_gumbel_backward", "conditional_gumbel",

@@ -81,11 +81,17 @@ def _all_masked():
 
 
 def _row_max(xp, z, axis):
-    """max over ``axis`` (keepdims), held constant for autograd, with all-masked rows rejected."""
-    m = xp.max(_value(z), axis=axis, keepdims=True)
+    """max over ``axis`` (keepdims), held constant for autograd. No check here (no device→host
+    sync on the hot path): an all-masked row is rejected where input enters (_check_masked)."""
+    return xp.max(_value(z), axis=axis, keepdims=True)
+
+
+def _check_masked(logits, axis, name="logits"):
+    """ValueError when a row of ``logits`` is all −inf: one explicit host check, at the entry."""
+    xp = namespace(logits)
+    m = xp.max(_value(logits), axis=axis, keepdims=True)
     if bool(xp.any(m == -xp.inf)):
         raise _all_masked()
-    return m
 
 
 def _uniform_bounds(dtype):
@@ -137,8 +143,13 @@ def softmax(logits, tau=1.0, axis=-1):
 
     Guarantee: 0 ≤ y ≤ 1, finite, exactly 0 where θ = −inf, |Σ_i y_i − 1| ≤ (K + 8)·ε.
     """
+    _check_masked(logits, axis)
+    return _softmax(logits, check_tau(tau, logits.dtype), axis)
+
+
+def _softmax(logits, tau=1.0, axis=-1):
+    """:func:`softmax` without input checks (internal callers, already validated)."""
     xp = namespace(logits, tau)
-    tau = check_tau(tau, logits.dtype)
     z = logits / tau
     e = xp.exp(z - _row_max(xp, z, axis))   # shift by the row max: no overflow; -inf -> 0
     return e / xp.sum(e, axis=axis, keepdims=True)
@@ -164,8 +175,13 @@ def log_softmax(logits, tau=1.0, axis=-1):
 
     Guarantee: finite and ≤ 0 where θ is finite, exactly −inf where θ = −inf.
     """
+    _check_masked(logits, axis)
+    return _log_softmax(logits, check_tau(tau, logits.dtype), axis)
+
+
+def _log_softmax(logits, tau=1.0, axis=-1):
+    """:func:`log_softmax` without input checks."""
     xp = namespace(logits, tau)
-    tau = check_tau(tau, logits.dtype)
     z = logits / tau
     s = z - _row_max(xp, z, axis)
     return s - xp.log(xp.sum(xp.exp(s), axis=axis, keepdims=True))
@@ -207,11 +223,14 @@ def gumbel_max(logits, g, axis=-1):
     Maddison et al. 2017). Ties go to the lowest index; masked (-inf) entries never win.
     NaN is not checked here (hot path): like ``argmax``, a NaN entry would win — validate first
     (``RelaxedOneHotCategorical`` does)."""
-    xp = namespace(logits, g)
     _same_shape(logits, g, "logits", "g")
-    z = _value(logits) + _value(g)
-    _row_max(xp, z, axis)
-    return xp.argmax(z, axis=axis)
+    _check_masked(logits, axis)
+    return _gumbel_max(logits, g, axis)
+
+
+def _gumbel_max(logits, g, axis=-1):
+    """:func:`gumbel_max` without input checks."""
+    return namespace(logits, g).argmax(_value(logits) + _value(g), axis=axis)
 
 
 def gumbel_softmax(logits, g, tau=1.0, hard=False, axis=-1, return_soft=False):
@@ -227,7 +246,8 @@ def gumbel_softmax(logits, g, tau=1.0, hard=False, axis=-1, return_soft=False):
     max|y_soft − y_hard| ≤ (K − 1)·exp(−δ/τ), δ = the gap between the two largest θ + g. K = 1 gives 1.
     """
     _same_shape(logits, g, "logits", "g")
-    y_soft = softmax(logits + g, tau, axis)
+    _check_masked(logits, axis)
+    y_soft = _softmax(logits + g, check_tau(tau, _value(logits).dtype), axis)
     if not hard:
         return (y_soft, y_soft) if return_soft else y_soft
     xp = namespace(logits, g)
@@ -275,9 +295,9 @@ def gumbel_softmax_vjp(dy, y_soft, tau=1.0, axis=-1):
 
 # ----------------------------------------------------------------------------- Concrete density
 
-def _lgamma_int(xp, k):
-    """lgamma(k) = log((k − 1)!) for an integer array k ≥ 1, without scipy."""
-    kmax = int(_value(k).max())
+def _lgamma_int(xp, k, kmax):
+    """lgamma(k) = log((k − 1)!) for an integer array 1 ≤ k ≤ kmax, without scipy. ``kmax`` is the
+    row length (a shape, known on the host): no device→host read of max(k)."""
     table = xp.concatenate([xp.zeros(1), xp.cumsum(xp.log(xp.arange(1, max(kmax, 1), dtype=np.float64)))])
     return table[k - 1]
 
@@ -287,7 +307,7 @@ def _concrete_terms(y, logits, tau, axis):
     xp = namespace(y, logits, tau)
     _same_shape(y, logits, "y", "logits")
     tau = check_tau(tau, logits.dtype)
-    logp = log_softmax(logits, 1.0, axis)                       # log π
+    logp = _log_softmax(logits, 1.0, axis)                      # log π
     mask = _value(logits) == -xp.inf                            # masked categories
     tiny = np.finfo(_value(y).dtype).tiny
     # log y on the support; y underflowed to 0 is read as the smallest normal number, masked
@@ -312,6 +332,7 @@ def concrete_log_prob(y, logits, tau=1.0, axis=-1):
     underflowed to 0 is read as the smallest normal number), exactly −inf off it, exactly 0 when a
     single category is unmasked (the point mass y = e_i).
     """
+    _check_masked(logits, axis)
     xp, tau, logp, mask, logy, a, k = _concrete_terms(y, logits, tau, axis)
     am = xp.max(_value(a), axis=axis, keepdims=True)
     lse = am + xp.log(xp.sum(xp.exp(a - am), axis=axis, keepdims=True))
@@ -319,7 +340,7 @@ def concrete_log_prob(y, logits, tau=1.0, axis=-1):
     kf = k.astype(_value(y).dtype)
     # a float τ stays a Python float (math.log): a NumPy float64 scalar would upcast float32 rows
     log_tau = math.log(tau) if isinstance(tau, float) else xp.log(tau)
-    out = (_lgamma_int(xp, k).astype(kf.dtype) + (kf - 1.0) * log_tau
+    out = (_lgamma_int(xp, k, _value(y).shape[axis]).astype(kf.dtype) + (kf - 1.0) * log_tau
            + xp.sum(body, axis=axis, keepdims=True) - kf * lse)
     off = xp.any(mask & (_value(y) > 0), axis=axis, keepdims=True)
     out = xp.where(off, -xp.inf, out)
@@ -339,8 +360,8 @@ def concrete_log_prob_vjp(dlp, y, logits, tau=1.0, axis=-1):
     without bound as y_i → 0 (a property of the density) and may overflow for underflowed y_i.
     """
     xp, tau, logp, mask, logy, a, k = _concrete_terms(y, logits, tau, axis)
-    s = softmax(a, 1.0, axis)                                   # masked a_i = −inf -> s_i = 0
-    c = xp.expand_dims(dlp, axis)
+    s = _softmax(a, 1.0, axis)                                  # masked a_i = −inf -> s_i = 0
+    c = xp.expand_dims(xp.asarray(dlp), axis)    # asarray: cupy.expand_dims refuses a scalar
     kf = k.astype(y.dtype)
     dlogits = xp.where(mask, 0.0, c * (1.0 - kf * s))
     dy = xp.where(mask, 0.0, c * (kf * tau * s - tau - 1.0) / xp.exp(logy))

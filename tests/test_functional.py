@@ -280,3 +280,22 @@ def test_gradcheck_hard_rows_exercise_the_straight_through_primitive(monkeypatch
     for r in run_functional_checks():
         ok.setdefault(r.name, []).append(r.ok)
     assert all(ok["gumbel_softmax_vjp"]) and not any(ok["gumbel_softmax_vjp (hard, straight-through)"])
+
+
+def test_scalar_upstream_and_no_check_inside_internal_calls():
+    """Issue 10: a Python-float dlp for one unbatched row works (converted with asarray first, the
+    call CuPy accepts too); the internal unchecked softmax does no all-masked check (no host sync),
+    while the public function still refuses the row at its entry."""
+    y = np.array([0.2, 0.3, 0.5])
+    logits = np.array([0.1, -0.4, 1.0])
+    dy, dth = F.concrete_log_prob_vjp(1.0, y, logits, 0.7)
+    dy2, dth2 = F.concrete_log_prob_vjp(np.array([1.0]), y[None], logits[None], 0.7)
+    np.testing.assert_array_equal(dy, dy2[0])
+    np.testing.assert_array_equal(dth, dth2[0])
+    masked = np.full((2, 3), -np.inf)
+    masked[0] = 0.0
+    with np.errstate(invalid="ignore"):
+        out = F._softmax(masked, 1.0)                  # no check: the all-masked row is NaN
+    assert np.isnan(out[1]).all() and np.allclose(out[0], 1 / 3)
+    with pytest.raises(ValueError, match="every entry -inf"):
+        F.softmax(masked)
