@@ -8,6 +8,7 @@ Hypothesis profiles: "ci" (default; derandomized, bounded) and "thorough" (by ha
 """
 import importlib.util
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -103,6 +104,15 @@ def standin():
 def transfers(standin):
     """``with transfers() as n: ...; n()`` counts device->host transfers on the stand-in."""
     return standin.counting
+
+
+@pytest.fixture
+def no_cupy(monkeypatch):
+    """As on a machine without CuPy: ``import cupy`` raises ImportError (and the backend forgets
+    a CuPy it loaded earlier)."""
+    import minigumbel.backend as B
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    monkeypatch.setattr(B, "_CUPY", None)
 
 
 @pytest.fixture

@@ -11,9 +11,14 @@ import numbers
 
 import numpy as np
 
-# device->host transfers so far (.get(), asnumpy, item, tolist, float/int/bool/complex, repr)
+# device->host transfers so far (.get(), asnumpy, item, tolist, float/int/bool/complex, repr, and
+# the syncs CuPy makes to size an output: boolean-mask indexing, nonzero, unique...)
 TRANSFERS = [0]
 NAMES: dict = {}          # filled by the package from names.json before the class is finished
+
+
+SYNCING = {"nonzero", "argwhere", "flatnonzero", "unique", "extract", "compress", "unique_values",
+           "unique_counts", "unique_inverse", "unique_all", "trim_zeros"}
 
 
 def _transfer():
@@ -181,7 +186,11 @@ class ndarray:
         return (_new(self._a[i]) for i in range(len(self._a)))
 
     def __getitem__(self, key):
-        return wrap(self._a[unwrap(key, "an index")])
+        key = unwrap(key, "an index")
+        if any(isinstance(k, np.ndarray) and k.dtype == bool and k.ndim
+               for k in (key if isinstance(key, tuple) else (key,))):
+            _transfer()               # CuPy reads the mask's count back to size the result
+        return wrap(self._a[key])
 
     def __setitem__(self, key, value):
         self._a[unwrap(key, "an index")] = unwrap(value, "__setitem__")
@@ -209,6 +218,8 @@ class ndarray:
 
 def _method(name):
     def m(self, *args, **kwargs):
+        if name in SYNCING:
+            _transfer()
         return call(getattr(self._a, name), args, kwargs, f"ndarray.{name}")
     m.__name__ = name
     return m

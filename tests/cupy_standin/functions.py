@@ -16,7 +16,7 @@ import types
 
 import numpy as np
 
-from .devarray import call, ndarray, unwrap, wrap
+from .devarray import SYNCING, _transfer, call, ndarray, unwrap, wrap
 
 UFUNCS: dict = {}
 FUNCTIONS: dict = {}       # name -> stand-in implementation (what __array_function__ may call)
@@ -66,6 +66,8 @@ def _array_first(name, np_func):
         if type(first) is not ndarray:
             raise TypeError(f"cupy.{name}: argument 'a' has incorrect type (expected cupy.ndarray, "
                             f"got {type(first).__name__})")
+        if name in SYNCING:
+            _transfer()                            # the output's size is read back to the host
         return call(np_func, args, kwargs, f"cupy.{name}")
     f.__name__ = name
     return f
