@@ -6,7 +6,8 @@
 CuPy imports without a GPU (only its first CUDA call fails), so this runs on any machine with a
 ``cupy-cuda12x``/``cupy-cuda13x`` wheel installed. Recorded per level: the module's names, and
 which of them are NumPy's very objects (dtypes, constants, finfo...); ``random``'s names;
-``random.Generator``'s methods; ``ndarray``'s attributes; ``cuda.runtime``'s functions.
+``random.Generator``'s methods and their signatures; ``ndarray``'s attributes; ``cuda`` and
+``cuda.runtime``'s names.
 """
 import json
 import os
@@ -35,17 +36,29 @@ def collect():
                           (n.startswith("__") and n not in dir(object))),
         "cuda": public(cupy.cuda),
         "cuda.runtime": public(cupy.cuda.runtime),
+        # the first docstring line of each Generator method is its signature (Cython hides it elsewhere)
+        "random.Generator signatures": {n: (getattr(cupy.random.Generator, n).__doc__ or "").strip().split("\n")[0]
+                                        for n in public(cupy.random.Generator)},
     }
 
 
 def main(argv):
-    names = collect()
+    try:
+        names = collect()
+    except ImportError as exc:
+        print(f"CuPy is not installed here ({exc})")
+        return 3
     text = json.dumps(names, indent=1, sort_keys=True) + "\n"
     if "--check" in argv:
         with open(PATH) as f:
             old = json.load(f)
         if old != names:
             for key in names:
+                if old.get(key) == names[key]:
+                    continue
+                if isinstance(names[key], str):
+                    print(f"{key}: {old.get(key)!r} in names.json, {names[key]!r} in CuPy")
+                    continue
                 extra, missing = set(old.get(key, [])) - set(names[key]), set(names[key]) - set(old.get(key, []))
                 if extra or missing:
                     print(f"{key}: only in names.json {sorted(extra)[:20]}, only in CuPy {sorted(missing)[:20]}")
