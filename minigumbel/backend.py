@@ -52,6 +52,11 @@ _NUMPY = Backend("numpy", np)
 _CUPY: Backend | None = None
 
 
+_CTK_FIX = ("CuPy 14 loads NVRTC (kernel compiler) and cuBLAS at run time: install the CuPy wheel with its "
+            "CUDA libraries, pip install 'cupy-cuda12x[ctk]' (or 'minigumbel[cuda12]', which includes it; "
+            "cupy-cuda13x[ctk] / [cuda13] for CUDA 13), or a CUDA toolkit; or use --backend numpy")
+
+
 def _load_cupy() -> Backend:
     global _CUPY
     if _CUPY is not None:
@@ -73,8 +78,26 @@ def _load_cupy() -> Backend:
         ) from None
     if n < 1:
         raise BackendUnavailable("CuPy is installed but found no CUDA device; use --backend numpy")
+    try:
+        _probe(cupy)
+    except Exception as exc:  # a missing libnvrtc/libcublas surfaces here, not in the first real step
+        raise BackendUnavailable(
+            f"CuPy found {n} CUDA device(s) but cannot compute on them ({type(exc).__name__}: {exc}). "
+            + _CTK_FIX) from None
     _CUPY = Backend("cupy", cupy)
     return _CUPY
+
+
+def _probe(cupy) -> None:
+    """Run what every training step needs once: elementwise kernels (CuPy compiles each with
+    NVRTC on first use; its kernel cache is keyed by the NVRTC version, so NVRTC must load even
+    when the kernel is cached) and a matmul (cuBLAS). One 0-d value is read back to make sure
+    the work ran."""
+    x = cupy.arange(4, dtype=cupy.float32).reshape(2, 2)       # (2, 2)
+    y = cupy.exp(x) * 0.5 + x                                   # elementwise: NVRTC
+    z = cupy.matmul(y, y)                                       # cuBLAS sgemm
+    if not bool(cupy.isfinite(z).all()):
+        raise RuntimeError("a 2x2 test matmul gave non-finite values")
 
 
 def get_backend(name: str | Backend = "numpy") -> Backend:

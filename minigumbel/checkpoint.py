@@ -34,7 +34,11 @@ class CheckpointError(ValueError):
 
 
 def save_checkpoint(path, *, config, step, params, optimizer, rng_state, history, extra=None):
-    """Write a checkpoint to ``path`` atomically. ``optimizer`` is an optimizer's state_dict()."""
+    """Write a checkpoint to ``path`` atomically. ``optimizer`` is an optimizer's state_dict();
+    ``rng_state`` a NumPy ``bit_generator.state`` dict (CuPy's Generators have no saveable state)."""
+    if not isinstance(rng_state, dict):
+        raise TypeError(f"rng_state must be a NumPy bit_generator.state dict, got {type(rng_state).__name__} "
+                        "(CuPy's Generator state cannot be saved; checkpoint a numpy-backend run)")
     arrays = {f"param/{k}": to_numpy(v) for k, v in params.items()}
     opt_scalars, buffers = {}, []
     for key, value in optimizer.items():

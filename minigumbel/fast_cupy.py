@@ -15,7 +15,8 @@ the row in L2). Backward — one block per row: c = ⟨dy, y⟩ by block reducti
 dθ_j = y_j (dy_j − c)/τ: it reads dy and y and writes dθ. Results differ from the NumPy reference
 only by round-off: the row sums are added in a different order and CUDA's log/exp are not libm's.
 
-A per-row τ array is not fused: such calls run the readable functions (same numbers, slower).
+A per-row τ array is not fused: such calls run the readable functions (same numbers, slower) and
+write into ``out`` as the fused route does. A NumPy Generator with CuPy logits is a TypeError.
 """
 from __future__ import annotations
 
@@ -153,15 +154,26 @@ def _check_out(out, like, name):
     return out
 
 
+def _check_rng(rng):
+    if F._rng_module(rng) is not cp:
+        raise TypeError(f"rng must be a cupy.random.Generator for CuPy logits, got {type(rng).__module__}."
+                        f"{type(rng).__name__}; make one with get_backend('cupy').rng(seed)")
+
+
 def sample_gumbel_softmax(rng, logits, tau=1.0, hard=False, return_soft=False, out=None):
     """CuPy version of :func:`minigumbel.fast.sample_gumbel_softmax` (one fused kernel)."""
+    _check_rng(rng)
     tau = F.check_tau(tau, logits.dtype)
-    if not isinstance(tau, numbers.Real):          # per-row τ: the readable path
+    out = _check_out(out, logits, "out")
+    if not isinstance(tau, numbers.Real):          # per-row τ: the readable path, its soft y into out
         g = F.sample_gumbel(rng, tuple(logits.shape), logits.dtype)
-        return F.gumbel_softmax(logits, g, tau, hard, return_soft=return_soft)
+        y, y_soft = F.gumbel_softmax(logits, g, tau, hard, return_soft=True)
+        if out is not None:
+            out[...] = y_soft
+            y, y_soft = (y, out) if hard else (out, out)
+        return (y, y_soft) if return_soft else y
     theta = _rows(logits, "logits")                                 # (n, K)
     n, k = theta.shape
-    out = _check_out(out, logits, "out")
     u = rng.random(logits.shape, dtype=logits.dtype)               # sample_gumbel's draw
     y = u if out is None else out
     lo, hi = _uniform_bounds(logits.dtype)
@@ -185,11 +197,15 @@ def gumbel_softmax_vjp(dy, y_soft, tau=1.0, out=None):
     if dy.dtype != y_soft.dtype:
         raise ValueError(f"dy is {dy.dtype} but y_soft is {y_soft.dtype}; they must match")
     tau = F.check_tau(tau, y_soft.dtype)
-    if not isinstance(tau, numbers.Real):
-        return F.gumbel_softmax_vjp(dy, y_soft, tau)
+    out = _check_out(out, y_soft, "out")
+    if not isinstance(tau, numbers.Real):          # per-row τ: the readable rule, written into out
+        dx = F.gumbel_softmax_vjp(dy, y_soft, tau)
+        if out is None:
+            return dx
+        out[...] = dx
+        return out
     d2, y2 = _rows(dy, "dy"), _rows(y_soft, "y_soft")
     n, k = y2.shape
-    out = _check_out(out, y_soft, "out")
     dx = cp.empty_like(y2) if out is None else out.reshape(n, k)
     if n:
         _function("gumbel_softmax_bwd", y_soft.dtype)(

@@ -111,8 +111,8 @@ class TrainConfig:
                              "use grad='hand' with the cupy backend")
         if self.checkpoint and not os.path.isdir(os.path.dirname(os.path.abspath(self.checkpoint))):
             raise ValueError(f"checkpoint: the folder of {self.checkpoint} does not exist")
-        if self.backend == "cupy" and (self.checkpoint or self.resume):
-            raise ValueError("checkpoints need the numpy backend: CuPy random states cannot be saved")
+        if self.backend == "cupy":
+            _no_checkpoints_on_cupy(self, "cupy")
         schedule = self.schedule()
         if self.estimator == "reinmax":          # every schedule is non-increasing: check the last τ
             last = schedule(self.steps - 1)
@@ -127,6 +127,15 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def _no_checkpoints_on_cupy(config, resolved):
+    """Checkpoints hold the NumPy Generator's state; CuPy's cannot be saved or restored (its
+    ``bit_generator.state`` is a method returning a device address), so a CuPy run refuses them."""
+    if resolved == "cupy" and (config.checkpoint or config.resume):
+        how = "" if config.backend == "cupy" else f" (backend {config.backend!r} resolved to 'cupy' here)"
+        raise ValueError(f"checkpoints need the numpy backend{how}: CuPy's random generator state "
+                         "cannot be saved or restored; use --backend numpy with --checkpoint/--resume")
 
 
 def _choice(value, name, options):
@@ -148,6 +157,7 @@ class Run:
         config.validate()
         self.config = c = config
         self.backend = get_backend(c.backend)
+        _no_checkpoints_on_cupy(c, self.backend.name)       # decided on the resolved backend
         if c.grad == "autograd" and self.backend.name != "numpy":
             raise ValueError("grad='autograd' works on the numpy backend only; "
                              f"backend {c.backend!r} resolved to {self.backend.name!r}")
@@ -266,8 +276,10 @@ def evaluate(run: Run, tau: float) -> dict:
     noise = run.backend.rng([run.config.world_seed, 3])                # the same noise every time
     draw = est.sample(logits, noise, tau, **run.options)
     soft, _ = task.readout(run.params, batch, draw.z)
-    metrics = {"soft_loss": run.backend.xp.mean(soft), **task.hard_metrics(run.params, batch)}
-    return {k: float(to_numpy(v)) for k, v in metrics.items()}        # the one host transfer
+    xp = run.backend.xp
+    metrics = {"soft_loss": xp.mean(soft), **task.hard_metrics(run.params, batch)}   # 0-d device arrays
+    values = to_numpy(xp.stack([xp.asarray(v, dtype=xp.float64) for v in metrics.values()]))
+    return dict(zip(metrics, values.tolist()))                         # the one host transfer
 
 
 # ----------------------------------------------------------------------------- the loop

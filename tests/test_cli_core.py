@@ -78,12 +78,6 @@ def test_bad_input_exits_2_with_one_error_line(args, needle):
     assert "Traceback" not in r.output
 
 
-def test_cupy_backend_missing_is_exit_2():
-    from minigumbel.backend import BackendUnavailable, get_backend
-    try:
-        get_backend("cupy")
-        pytest.skip("CuPy works here")
-    except BackendUnavailable:
-        pass
+def test_cupy_backend_missing_is_exit_2(no_cupy):
     r = run("sample", "--logits", "1,2", "--backend", "cupy")
     assert r.exit_code == 2 and "pip install" in r.output

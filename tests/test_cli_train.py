@@ -5,7 +5,6 @@ import pytest
 from click.testing import CliRunner
 
 from minigumbel_cli.main import main
-from minigumbel.backend import BackendUnavailable, get_backend
 
 FAST = ["--steps", "30", "--eval-every", "10", "--eval-size", "50", "--batch-size", "8", "--hidden", "8", "--quiet"]
 
@@ -63,16 +62,7 @@ def test_train_checkpoint_and_resume(tmp_path):
     assert hb["loss"][:30] == ha["loss"] and len(hb["loss"]) == 40
 
 
-def _is_cupy_missing():
-    try:
-        get_backend("cupy")
-        return False
-    except BackendUnavailable:
-        return True
-
-
-@pytest.mark.skipif(not _is_cupy_missing(), reason="CuPy works here")
-def test_headline_cupy_command_without_cupy_is_exit_2():
+def test_headline_cupy_command_without_cupy_is_exit_2(no_cupy):
     r = run("train", "--backend", "cupy", "--tau", "0.5")
     _one_error_line(r, "pip install")
 
