@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from minigumbel import estimators as E
+from minigumbel.backend import get_backend
 from minigumbel import fast
 from minigumbel import functional as F
 from minigumbel.distributions import RelaxedOneHotCategorical
@@ -88,6 +89,12 @@ def raised_here(exc):
     return f"{os.sep}minigumbel{os.sep}" in path and "site-packages" not in path
 
 
+def home(kind, backend):
+    """Where the result of logits of this kind lives when no other argument is an array: only a
+    backend array stays on its backend; lists, scalars and NumPy arrays are NumPy."""
+    return backend if kind == "device" else get_backend("numpy")
+
+
 def on_backend(out, backend):
     return type(out).__module__.split(".")[0] == backend.xp.__name__.split(".")[0]
 
@@ -121,6 +128,7 @@ def finite_simplex(values):
 def test_softmax_and_log_softmax(backend, p, tau):
     values, kind = p
     x, err = as_user(values, kind, backend), expected_error(values, kind)
+    backend = home(kind, backend)
     check_call(lambda: F.softmax(x, tau), err, backend, finite_simplex(values))
 
     def log_ok(lp):
@@ -128,7 +136,7 @@ def test_softmax_and_log_softmax(backend, p, tau):
     check_call(lambda: F.log_softmax(x, tau), err, backend, log_ok)
     if err is None:                                     # the VJPs take the same kinds of input
         y, lp = F.softmax(x, tau), F.log_softmax(x, tau)
-        dy = np.ones(values.shape).tolist()             # a list upstream, with backend y
+        dy = np.ones(values.shape).tolist()             # a list upstream goes where y is
         for out in (F.softmax_vjp(dy, y, tau), F.log_softmax_vjp(dy, lp, tau)):
             assert on_backend(out, backend) and np.all(np.isfinite(backend.to_numpy(out)))
 
@@ -139,6 +147,8 @@ def test_gumbel_softmax_and_gumbel_max(backend, p, hard, n):
     values, kind = p
     x, err = as_user(values, kind, backend), expected_error(values, kind, alone=False)
     k = values.shape[-1] if values.ndim else 1
+    if kind not in ("list", "tuple"):  # a NumPy array with a device g would be a mixing TypeError
+        backend = home(kind, backend)  # (as in CuPy); a list goes to g's backend
     g = F.sample_gumbel(backend.rng(0), (n, 1, k) if values.ndim == 2 else (n, k))   # broadcasts with x
     shape = np.broadcast_shapes(values.shape, g.shape)
 
@@ -158,6 +168,7 @@ def test_gumbel_softmax_and_gumbel_max(backend, p, hard, n):
 def test_concrete_log_prob_and_vjp(backend, p, tau):
     values, kind = p
     x, err = as_user(values, kind, backend), expected_error(values, kind, alone=False)
+    backend = home(kind, backend)                      # y is a list: it follows the logits
     k = values.shape[-1] if values.ndim else 1
     y = np.where(values == -np.inf, 0.0, 1.0) if values.ndim else np.ones(1)
     y = (y / np.maximum(y.sum(-1, keepdims=True), 1)).tolist() if k else y.tolist()   # a list y
@@ -177,6 +188,7 @@ def test_concrete_log_prob_and_vjp(backend, p, tau):
 def test_distribution_and_estimate(backend, p):
     values, kind = p
     x, err = as_user(values, kind, backend), expected_error(values, kind)
+    backend = home(kind, backend)                      # the Generator must be the logits' backend's
 
     def rsample_ok(y):
         assert np.all(np.isfinite(y)) and y.shape == (2,) + values.shape
