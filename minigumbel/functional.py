@@ -374,10 +374,11 @@ def concrete_log_prob_vjp(dlp, y, logits, tau=1.0, axis=-1):
     """(∂L/∂y, ∂L/∂θ) for lp = concrete_log_prob(y, θ, τ), given dlp = ∂L/∂lp (the reduced shape,
     or anything that broadcasts to it, e.g. a Python float); both in the broadcast shape of y, θ.
 
-    ∂L/∂y is the ambient gradient of the formula, which extends the density off the simplex (it
-    is defined for any positive y): Σ_i y_i ∂lp/∂y_i = −K (the formula is homogeneous of degree
-    −K in y), not 0. It is not a gradient *along* the simplex: for one, project it onto the
-    tangent space {v: Σ_i v_i = 0} as dy − mean(dy) (over unmasked entries, leaving masked at 0).
+    ∂L/∂y is the ambient gradient of one extension of the density off the simplex (the formula,
+    defined for any positive y, homogeneous of degree −K: Σ_i y_i ∂lp/∂y_i = −K), not a gradient
+    along the simplex; another extension would give another ∂/∂y. Only its tangent part is
+    intrinsic: project onto {v: Σ_i v_i = 0} as dy − mean(dy), the mean over unmasked entries
+    (masked stay 0), e.g. before a gradient step on y that must stay on the simplex.
 
     Guarantees: ∂L/∂θ finite, |∂L/∂θ| ≤ K·|dlp|, both exactly 0 on masked entries. ∂L/∂y is the
     exact (Kτs_i − τ − 1)/y_i: finite while (Kτ + τ + 1)·|dlp|/y_i is representable; it grows

@@ -299,3 +299,29 @@ def test_scalar_upstream_and_no_check_inside_internal_calls():
     assert np.isnan(out[1]).all() and np.allclose(out[0], 1 / 3)
     with pytest.raises(ValueError, match="every entry -inf"):
         F.softmax(masked)
+
+
+def test_concrete_dy_is_an_ambient_gradient_and_its_projection_is_the_simplex_gradient():
+    """concrete_log_prob_vjp's ∂/∂y (docstring): Σ_i y_i ∂_i lp = −K (the formula is homogeneous of
+    degree −K in y: lp(c·y) = lp(y) − K log c), so it is no gradient along the simplex; projected
+    onto the tangent space (dy − mean over unmasked entries) it gives the directional derivative
+    along every tangent direction v (Σ v = 0), checked by central differences."""
+    rng = np.random.default_rng(4)
+    theta = np.array([0.3, -np.inf, 1.2, -0.5, 0.0])            # one masked category: K = 4
+    y = np.array([0.1, 0.0, 0.5, 0.15, 0.25])                    # on the simplex, 0 where masked
+    tau = 0.7
+    dy, _ = F.concrete_log_prob_vjp(1.0, y, theta, tau)
+    live = np.isfinite(theta)
+    assert abs(np.sum(y * dy) - (-4.0)) < 1e-12                  # Euler: Σ y_i ∂_i = −K, K = 4
+    c = 1.3                                                      # and lp(c·y) = lp(y) − K log c
+    np.testing.assert_allclose(F.concrete_log_prob(c * y, theta, tau),
+                               F.concrete_log_prob(y, theta, tau) - 4 * np.log(c), rtol=1e-12)
+    proj = np.where(live, dy - dy[live].mean(), 0.0)             # the projection the docstring gives
+    assert abs(proj.sum()) < 1e-12
+    for _ in range(3):
+        v = np.where(live, rng.normal(size=5), 0.0)
+        v[live] -= v[live].mean()                                # a tangent direction: Σ v = 0
+        h = 1e-6
+        fd = (F.concrete_log_prob(y + h * v, theta, tau) - F.concrete_log_prob(y - h * v, theta, tau)) / (2 * h)
+        np.testing.assert_allclose(proj @ v, fd, rtol=1e-6)
+        np.testing.assert_allclose(dy @ v, fd, rtol=1e-6)        # (ambient and projected agree on v)

@@ -286,3 +286,29 @@ def test_float16_is_refused_everywhere_with_one_error(backend):
     if backend.name != "numpy":      # the same error for a device float16 array
         with pytest.raises(ValueError, match=message):
             F.softmax(backend.asarray(h))
+
+
+def test_validation_costs_one_transfer_at_the_front_door_and_none_inside(transfers, cupy_backend):
+    """On the CuPy stand-in: every public function checks all of its arrays with ONE device→host
+    transfer (a scalar τ adds none); the unchecked variants internal callers use make none."""
+    be = cupy_backend
+    x = be.asarray(np.random.default_rng(0).normal(size=(4, 5)))
+    g = F.sample_gumbel(be.rng(0), (4, 5))
+    y = F._softmax(x, 0.5)
+    public = {
+        "softmax": lambda: F.softmax(x, 0.5), "log_softmax": lambda: F.log_softmax(x, 0.5),
+        "gumbel_softmax": lambda: F.gumbel_softmax(x, g, 0.5, hard=True), "gumbel_max": lambda: F.gumbel_max(x, g),
+        "softmax_vjp": lambda: F.softmax_vjp(g, y, 0.5), "concrete_log_prob": lambda: F.concrete_log_prob(y, x, 0.5),
+        "concrete_log_prob_vjp": lambda: F.concrete_log_prob_vjp(1.0, y, x, 0.5),
+    }
+    for name, call in public.items():
+        with transfers() as n:
+            call()
+        assert n() == 1, f"{name}: {n()} transfers"
+    unchecked = (lambda: F._softmax(x, 0.5), lambda: F._log_softmax(x, 0.5), lambda: F._gumbel_max(x, g),
+                 lambda: F._gumbel_softmax(x, g, 0.5, hard=True), lambda: F._softmax_vjp(g, y, 0.5),
+                 lambda: F._concrete_log_prob(y, x, 0.5), lambda: F._concrete_log_prob_vjp(1.0, y, x, 0.5))
+    with transfers() as n:
+        for call in unchecked:
+            call()
+    assert n() == 0, f"{n()} transfers in the unchecked variants"
