@@ -81,12 +81,13 @@ def as_arrays(*named, integer=()):
     return out
 
 
-def check_tau(tau, dtype=None, name: str = "tau", xp=None):
+def check_tau(tau, dtype=None, name: str = "tau", xp=None, scan=True):
     """Validate a temperature and return it ready to broadcast (cast to ``dtype`` if an array).
 
     A Python/NumPy number must be finite and > 0 (returned as a Python float, so it never changes
     the logits' dtype); an array (or list, converted on ``xp``) must be so everywhere. Anything
-    else is a ValueError naming ``name``.
+    else is a ValueError naming ``name``. ``scan=False`` leaves an array's values to the caller
+    (:func:`enter` checks them with the other arguments, in its one device→host transfer).
     """
     if isinstance(tau, numbers.Real) and not isinstance(tau, bool):
         t = float(tau)
@@ -104,7 +105,7 @@ def check_tau(tau, dtype=None, name: str = "tau", xp=None):
         raise ValueError(f"{name} must be a finite number > 0 or an array of them, got {type(tau).__name__}")
     if t.size == 0:
         raise ValueError(f"{name} must be a finite number > 0, got an empty array")
-    if not bool(namespace(t).all(namespace(t).isfinite(t) & (t > 0))):   # explicit host check
+    if scan and not bool(namespace(t).all(namespace(t).isfinite(t) & (t > 0))):   # explicit host check
         raise ValueError(f"{name} must be finite and > 0 everywhere, got min {float(t.min())!r}")
     if dtype is not None and t is tau and tau.dtype != dtype:
         tau = tau.astype(dtype)
@@ -174,6 +175,8 @@ KINDS = {
     "finite": (_NAN, _INF),                       # upstream gradients, samples
     "logp": (_NAN, _LOGP_POSINF, _MASKED),        # log-probabilities: -inf allowed (masked)
     "probs": (_NAN, _INF, _NEG, _ZERO_ROW),       # probabilities: >= 0, 0 masks; not a whole row 0
+    "tau": ((lambda xp, a, ax: ~(xp.isfinite(a) & (a > 0)),
+             "{name} must be finite and > 0 everywhere, but {row} is not"),),
 }
 
 
@@ -221,13 +224,15 @@ def enter(named, tau=NO_TAU, axis=-1, reduced=None):
     xp = namespace(*arrays)
     dtype = np.result_type(*(_value(a).dtype for a in arrays))
     if tau is not NO_TAU:
-        tau = check_tau(tau, dtype, xp=xp)
+        tau = check_tau(tau, dtype, xp=xp, scan=False)
     shapes = [(n, _value(a).shape) for (n, _, _), a in zip(named, arrays)]
     if tau is not NO_TAU and not isinstance(tau, float):
         shapes.append(("tau", _value(tau).shape))
     main = next((n for n, _, k in named if k == "logits"), named[0][0])    # named in a K = 0 error
     ax = check_axis(broadcast_shapes(*shapes), axis, main)
     checks = [(a, n, k) for (n, _, k), a in zip(named, arrays)]
+    if tau is not NO_TAU and not isinstance(tau, float):
+        checks.append((tau, "tau", "tau"))
     if reduced is not None:
         full = broadcast_shapes(*shapes)
         batch = full[:len(full) + ax] + full[len(full) + ax + 1:]

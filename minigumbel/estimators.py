@@ -238,7 +238,7 @@ class Estimator:
         bad = sorted(set(options) - set(self.options))
         if bad:
             raise ValueError(f"option(s) {', '.join(bad)} do not apply to estimator {self.name!r}")
-        theta = _value(logits)
+        (theta,) = as_arrays(("logits", _value(logits)))      # array_like; no value scan (hot path)
         tau = self._tau(tau, theta.dtype)
         return self._sample(theta, rng, tau, **options)
 

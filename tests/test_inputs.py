@@ -312,3 +312,13 @@ def test_validation_costs_one_transfer_at_the_front_door_and_none_inside(transfe
         for call in unchecked:
             call()
     assert n() == 0, f"{n()} transfers in the unchecked variants"
+
+
+def test_an_array_tau_is_checked_in_the_same_single_transfer(transfers, cupy_backend):
+    x = cupy_backend.asarray(np.zeros((3, 4)))
+    tau = cupy_backend.asarray(np.array([[0.5], [1.0], [2.0]]))
+    with transfers() as n:
+        F.softmax(x, tau)
+    assert n() == 1, n()
+    with pytest.raises(ValueError, match=r"^tau must be finite and > 0 everywhere, but row tau\[1, :\] is not"):
+        F.softmax(x, cupy_backend.asarray(np.array([[0.5], [0.0], [2.0]])))
