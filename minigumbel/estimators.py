@@ -133,6 +133,7 @@ def st_backward(logits, dd, tau=1.0):
     """Straight-through: the softmax(θ/τ) VJP applied to dd = ∂f/∂d at the sample."""
     logits, dd = as_arrays(("logits", logits), ("dd", dd))
     _same_shape(dd, logits, "dd", "logits")
+    tau = check_tau(tau, logits.dtype)
     return softmax_vjp(dd, softmax(logits, tau), tau)
 
 
@@ -143,6 +144,7 @@ def st_gumbel_backward(logits, g, dd, tau=1.0):
     logits, g, dd = as_arrays(("logits", logits), ("g", g), ("dd", dd))
     _same_shape(g, logits, "g", "logits")
     _same_shape(dd, logits, "dd", "logits")
+    tau = check_tau(tau, logits.dtype)
     return softmax_vjp(dd, softmax(logits + g, tau), tau)
 
 
@@ -182,6 +184,7 @@ def gumbel_rao_backward(logits, d, dd, tau=1.0, k=10, rng=None):
     _same_shape(dd, logits, "dd", "logits")
     if rng is None:
         raise ValueError("rng is required: gumbel_rao_backward draws conditional Gumbel noise")
+    tau = check_tau(tau, logits.dtype)
     return _gumbel_rao_vjp(logits, conditional_gumbel(logits, d, rng, k), dd, tau)
 
 
