@@ -70,7 +70,8 @@ def call(fn, args, kwargs, where):
     out = kwargs.get("out")
     a = unwrap(args, where)
     kw = unwrap(kwargs, where)
-    r = fn(*a, **kw)
+    with np.errstate(all="ignore"):          # CuPy's kernels never warn about overflow or 0/0
+        r = fn(*a, **kw)
     if out is not None:
         return out
     return wrap(r)
