@@ -11,6 +11,7 @@ import sys
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.cupy
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
