@@ -9,17 +9,10 @@ from __future__ import annotations
 import numpy as np
 
 from . import functional as F
+from ._inputs import as_arrays, check_axis, check_values
 from .backend import namespace
 
 __all__ = ["RelaxedOneHotCategorical"]
-
-
-def _as_float(xp, a):
-    """An array of a floating dtype (autograd boxes pass through untouched)."""
-    if F._value(a) is not a:
-        return a
-    a = xp.asarray(a)
-    return a if xp.issubdtype(a.dtype, xp.floating) else a.astype(np.float64)
 
 
 class RelaxedOneHotCategorical:
@@ -28,42 +21,32 @@ class RelaxedOneHotCategorical:
     Exactly one of ``logits`` (θ, unnormalised log-probabilities; −inf masks a category) and
     ``probs`` (π ≥ 0, normalised along the last axis; 0 masks a category) is given.
     ``tau`` is a number or an array broadcastable to the batch shape plus a trailing 1
-    (e.g. shape (n, 1) for one temperature per row).
+    (e.g. shape (n, 1) for one temperature per row). Inputs are array_like; with ``validate_args``
+    (the default) NaN, +inf logits, |θ| > 1e30, negative or non-finite probs, K = 0 and an all-masked
+    row are ValueErrors naming the argument and the row, checked once here: the samplers then
+    run the unchecked functions.
     """
 
     def __init__(self, logits=None, probs=None, tau=1.0, validate_args=True):
         if (logits is None) == (probs is None):
             raise ValueError("give exactly one of logits= or probs=")
-        xp = namespace(logits if logits is not None else probs)
         if logits is None:
-            probs = _as_float(xp, probs)
+            (probs,) = as_arrays(("probs", probs))
+            xp = namespace(probs)
             if validate_args:
-                self._validate(xp, probs, "probs")
-                if bool(xp.any(F._value(probs) < 0)):
-                    raise ValueError("probs must be >= 0")
+                check_axis(F._value(probs).shape, -1, "probs")
+                check_values(-1, (probs, "probs", "probs"))
             # 0 -> -inf, a mask. The inner where keeps log away from 0 so that autograd's gradient
             # (1/p times a zero upstream) is 0 there, not 0/0 = NaN.
             positive = F._value(probs) > 0
             logits = xp.where(positive, xp.log(xp.where(positive, probs, 1.0)), -xp.inf)
-        logits = _as_float(xp, logits)
-        if validate_args:
-            self._validate(xp, logits, "logits")
-            raw = F._value(logits)
-            if bool(xp.any(raw == xp.inf)):
-                raise ValueError("logits must not contain +inf")
-            if bool(xp.any(xp.all(raw == -xp.inf, axis=-1))):
-                raise ValueError("logits: a row has every entry -inf (all categories masked)")
-        self.tau = F.check_tau(tau, F._value(logits).dtype)
+        (logits,) = as_arrays(("logits", logits))
+        if validate_args and probs is None:                  # (probs were checked above)
+            check_axis(F._value(logits).shape, -1, "logits")
+            check_values(-1, (logits, "logits", "logits"))
+        self.tau = F.check_tau(tau, F._value(logits).dtype, xp=namespace(logits))
         self.validate_args = validate_args
-        self.logits = F.log_softmax(logits, 1.0)   # normalised: log π, so exp(logits) sums to 1
-
-    @staticmethod
-    def _validate(xp, a, name):
-        a = F._value(a)
-        if a.ndim < 1 or a.shape[-1] < 1:
-            raise ValueError(f"{name} must have at least one category on the last axis, got shape {tuple(a.shape)}")
-        if bool(xp.any(xp.isnan(a))):
-            raise ValueError(f"{name} contains NaN")
+        self.logits = F._log_softmax(logits, 1.0)  # normalised: log π, so exp(logits) sums to 1
 
     @property
     def probs(self):
@@ -96,13 +79,13 @@ class RelaxedOneHotCategorical:
         :func:`minigumbel.functional.gumbel_softmax_vjp`, is the soft one: straight-through).
         """
         g = self._noise(rng, sample_shape)
-        return F.gumbel_softmax(self._expand(g.shape), g, self.tau, hard=hard)
+        return F._gumbel_softmax(self._expand(g.shape), g, self.tau, hard=hard)
 
     def sample(self, rng, sample_shape=()):
         """An exact one-hot sample of Cat(π) by Gumbel-max (no relaxation)."""
         g = self._noise(rng, sample_shape)
-        idx = F.gumbel_max(self._expand(g.shape), g)
-        return F.one_hot(idx, self.logits.shape[-1], dtype=self.logits.dtype)
+        idx = F._gumbel_max(self._expand(g.shape), g)
+        return F._one_hot(idx, self.logits.shape[-1], dtype=self.logits.dtype)
 
     def log_prob(self, y):
         """Concrete log-density of y (reduced over the last axis); −inf off the support.
@@ -110,10 +93,13 @@ class RelaxedOneHotCategorical:
         With ``validate_args`` (the default) the support is the simplex: rows with a negative
         entry or a sum off 1 by more than 1e3·K·ε are −inf. (``functional.concrete_log_prob``
         itself evaluates the formula for any positive y, as gradient checks wrt y need.)"""
+        y = as_arrays(("y", y), ("logits", self.logits))[0]      # a list goes where the logits live
+        if self.validate_args:
+            check_values(-1, (y, "y", "finite"))
         if y.shape[-1:] != self.logits.shape[-1:]:
             raise ValueError(f"y has {y.shape[-1:]} categories on its last axis, logits have "
                              f"{self.logits.shape[-1:]}")
-        lp = F.concrete_log_prob(y, self._expand(y.shape), self.tau)
+        lp = F._concrete_log_prob(y, self._expand(y.shape), self.tau)
         if not self.validate_args:
             return lp
         # the density lives on the simplex: a row with a negative entry or not summing to 1 is off

@@ -39,10 +39,12 @@ from typing import Any
 import numpy as np
 
 from .backend import namespace
-# the unchecked variants: these rules run inside training steps (no device→host validation there)
-from .functional import (_same_shape, _straight_through, _value, check_tau, one_hot, sample_gumbel,
-                         softmax_vjp)
-from .functional import _gumbel_max as gumbel_max, _log_softmax as log_softmax, _softmax as softmax
+from ._inputs import as_arrays, enter
+# the unchecked variants: these rules run inside training steps (no device→host validation there;
+# the rules convert array_like input and check shapes, estimate() also checks the logits' values)
+from .functional import _same_shape, _straight_through, _value, check_tau, sample_gumbel
+from .functional import (_gumbel_max as gumbel_max, _log_softmax as log_softmax, _one_hot as one_hot,
+                         _softmax as softmax, _softmax_vjp as softmax_vjp)
 
 __all__ = [
     "exact_grad", "reinforce_backward", "st_backward", "st_gumbel_backward", "conditional_gumbel",
@@ -83,6 +85,7 @@ def _check_batch(f_d, logits, name="f_d"):
 # i.e. J(π) F with J(π) = diag(π) − π πᵀ: exactly the softmax VJP at τ = 1 with upstream F.
 def exact_grad(logits, f_values):
     """The exact gradient J(π)F of E_{d~Cat(π)}[f(d)], F_k = f(e_k) given as ``f_values`` (..., K)."""
+    logits, f_values = as_arrays(("logits", logits), ("f_values", f_values))
     _same_shape(f_values, logits, "f_values", "logits")
     return softmax_vjp(f_values, softmax(logits), 1.0)
 
@@ -92,6 +95,7 @@ def exact_grad(logits, f_values):
 # A leave-one-out baseline (mean of the other samples' f) is independent of the sample it serves.
 def reinforce_backward(logits, d, f_d, baseline=0.0):
     """REINFORCE / score function: (f(d) − b)(d − π) with f_d = f(d) of shape (...)."""
+    logits, d, f_d = as_arrays(("logits", logits), ("d", d), ("f_d", f_d))   # f_d may be a float
     _same_shape(d, logits, "d", "logits")
     _check_batch(f_d, logits)
     return (f_d - baseline)[..., None] * (d - softmax(logits))
@@ -127,6 +131,7 @@ class RunningMean:
 # For linear f, dd = a is constant and E[J(π) a] = J(π) a = J(π) F (F_k = a_k): exact at τ = 1.
 def st_backward(logits, dd, tau=1.0):
     """Straight-through: the softmax(θ/τ) VJP applied to dd = ∂f/∂d at the sample."""
+    logits, dd = as_arrays(("logits", logits), ("dd", dd))
     _same_shape(dd, logits, "dd", "logits")
     return softmax_vjp(dd, softmax(logits, tau), tau)
 
@@ -135,6 +140,7 @@ def st_backward(logits, dd, tau=1.0):
 # y = softmax((θ + g)/τ) with g held fixed; ∂(θ + g)/∂θ = I so dθ = y ⊙ (dd − ⟨dd, y⟩) / τ.
 def st_gumbel_backward(logits, g, dd, tau=1.0):
     """Straight-through Gumbel-Softmax: the softmax((θ+g)/τ) VJP applied to dd."""
+    logits, g, dd = as_arrays(("logits", logits), ("g", g), ("dd", dd))
     _same_shape(g, logits, "g", "logits")
     _same_shape(dd, logits, "dd", "logits")
     return softmax_vjp(dd, softmax(logits + g, tau), tau)
@@ -145,6 +151,7 @@ def st_gumbel_backward(logits, g, dd, tau=1.0):
 # with log E = −h, h ~ Gumbel(0, 1): s_j = −logaddexp(−h_j − θ_j, −h_i − log Z). Noise g = s − θ.
 def conditional_gumbel(logits, d, rng, k=10):
     """k Gumbel vectors g (k, ..., K) drawn given argmax(θ + g) = d; a constant (no gradient)."""
+    logits, d = as_arrays(("logits", logits), ("d", d))
     _same_shape(d, logits, "d", "logits")
     k = check_k(k)
     xp = namespace(logits, d)
@@ -171,6 +178,7 @@ def _gumbel_rao_vjp(logits, g_cond, dd, tau):
 
 def gumbel_rao_backward(logits, d, dd, tau=1.0, k=10, rng=None):
     """Gumbel-Rao (Paulus et al. 2021): ST-GS backward averaged over k conditional Gumbels."""
+    logits, d, dd = as_arrays(("logits", logits), ("d", d), ("dd", dd))
     _same_shape(dd, logits, "dd", "logits")
     if rng is None:
         raise ValueError("rng is required: gumbel_rao_backward draws conditional Gumbel noise")
@@ -183,6 +191,7 @@ def gumbel_rao_backward(logits, d, dd, tau=1.0, k=10, rng=None):
 # softmax(θ + c) = π½). Its expectation equals J(π)F for quadratic f at τ = 1.
 def reinmax_backward(logits, d, dd, tau=1.0):
     """ReinMax: 2 J(π½) dd − ½ J(π) dd with π½ = (softmax(θ/τ) + d)/2; τ ≥ 1."""
+    logits, d, dd = as_arrays(("logits", logits), ("d", d), ("dd", dd))
     _same_shape(d, logits, "d", "logits")
     _same_shape(dd, logits, "dd", "logits")
     tau = check_reinmax_tau(tau, logits.dtype)
@@ -378,6 +387,7 @@ def estimate_samples(name, logits, f, rng, tau=1.0, n=1, **options):
     """n independent estimates at once: (values (n, ...), grads (n, ..., K)). See :func:`estimate`."""
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"n_samples must be an integer >= 1, got {n!r}")
+    (logits,), _, _ = enter([("logits", logits, "logits")])    # the front door: values checked here
     est, xp = get_estimator(name), namespace(logits)
     baseline = options.pop("baseline", 0.0) if est.needs == "f" else 0.0
     if est.needs == "all":

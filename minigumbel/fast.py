@@ -128,8 +128,7 @@ def _as_rows(a, name: str):
     """``a`` as a C-contiguous (rows, K) view (a copy only when ``a`` is not contiguous)."""
     if a.ndim == 0:
         raise ValueError(f"{name} must have at least one axis (the categories), got a scalar")
-    if a.dtype not in (np.float32, np.float64):
-        raise ValueError(f"{name} must be float32 or float64, got {a.dtype}")
+    F.float_dtype(a.dtype, name)                 # float32/float64; float16: the library's one error
     if a.shape[-1] == 0:
         raise ValueError(f"{name} has an empty last axis (no categories): shape {a.shape}")
     return np.ascontiguousarray(a).reshape(-1, a.shape[-1])

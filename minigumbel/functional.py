@@ -4,9 +4,16 @@ Notation (STYLE.md): ``logits`` θ, ``probs`` π = softmax θ, ``tau`` τ, ``g``
 ``y`` relaxed sample, ``d`` one-hot sample, and ``dx`` always means ∂L/∂x.
 
 Every function reduces over ``axis`` (default -1) and keeps the input dtype. ``-inf`` logits are
-masks: probability exactly 0, never sampled, zero gradient. A row whose every logit is ``-inf``
-is a ``ValueError``. τ may be a number or an array broadcastable against the logits (e.g. one
-temperature per row, shape (n, 1)); it must be finite and > 0.
+masks: probability exactly 0, never sampled, zero gradient. τ may be a number or an array
+broadcastable against the logits (e.g. one temperature per row, shape (n, 1)); finite and > 0.
+
+Inputs are array_like and broadcast by NumPy's rules (logits against noise, y against logits,
+τ against both); a backward rule returns its gradient in the broadcast shape, and
+:func:`sum_to_shape` (the VJP of broadcasting) reduces it to an input's own shape. Each public
+function converts and checks its input where it enters (one device→host transfer on CuPy:
+NaN, +inf logits, K = 0, an all -inf row, |θ| > 1e30 are ValueErrors naming the argument and
+the row; float16 is refused, see minigumbel._inputs), then calls a private unchecked variant
+(``_softmax``, ...) — the one internal callers use on the hot path.
 
 Numerical guarantees (README.md; enforced by tests/test_properties*.py): for
 logits finite or −inf (not a whole row −inf), |θ| ≤ 1e30, 1e-4 ≤ τ ≤ 1e4, K ≤ 100,000, float32
@@ -24,49 +31,17 @@ import numbers
 
 import numpy as np
 
-from .backend import namespace
+from ._inputs import _value, as_arrays, check_shape, check_tau, enter, float_dtype
+from .backend import namespace, to_numpy
 
 __all__ = [
     "sample_gumbel", "softmax", "softmax_vjp", "log_softmax", "log_softmax_vjp",
     "gumbel_max", "gumbel_softmax", "gumbel_softmax_vjp", "concrete_log_prob",
-    "concrete_log_prob_vjp", "one_hot", "check_tau",
+    "concrete_log_prob_vjp", "one_hot", "sum_to_shape", "check_tau",
 ]
 
 
 # ----------------------------------------------------------------------------- helpers
-
-def _value(x):
-    """The plain array behind an autograd box (a stop-gradient); ``x`` itself otherwise."""
-    while hasattr(x, "_value") and type(x).__module__.startswith("autograd"):
-        x = x._value
-    return x
-
-
-def check_tau(tau, dtype=None, name: str = "tau"):
-    """Validate a temperature and return it ready to broadcast (cast to ``dtype`` if an array).
-
-    A Python/NumPy number must be finite and > 0 (returned as a Python float, so it never changes
-    the logits' dtype); an array must be so everywhere. Anything else is a ValueError naming ``name``.
-    """
-    if isinstance(tau, numbers.Real) and not isinstance(tau, bool):
-        t = float(tau)
-        if not (math.isfinite(t) and t > 0.0):
-            raise ValueError(f"{name} must be a finite number > 0, got {tau!r}")
-        # A plain Python float: a NumPy scalar such as np.float64(0.5) is not "weak" under NEP 50
-        # and would turn float32 logits into float64 (tests/test_properties.py found it).
-        return t
-    if tau is None or isinstance(tau, (bool, str)):
-        raise ValueError(f"{name} must be a finite number > 0, got {tau!r}")
-    xp = namespace(tau)
-    t = _value(tau)
-    if getattr(t, "size", 1) == 0:
-        raise ValueError(f"{name} must be a finite number > 0, got an empty array")
-    if not bool(xp.all(xp.isfinite(t) & (t > 0))):  # explicit host check: validation only
-        raise ValueError(f"{name} must be finite and > 0 everywhere, got min {float(t.min())!r}")
-    if dtype is not None and t is tau and tau.dtype != dtype:
-        tau = tau.astype(dtype)
-    return tau
-
 
 def _same_shape(a, b, name_a: str, name_b: str) -> None:
     if a.shape != b.shape:
@@ -82,16 +57,8 @@ def _all_masked():
 
 def _row_max(xp, z, axis):
     """max over ``axis`` (keepdims), held constant for autograd. No check here (no device→host
-    sync on the hot path): an all-masked row is rejected where input enters (_check_masked)."""
+    sync on the hot path): an all -inf row is refused where input enters (_inputs.check_values)."""
     return xp.max(_value(z), axis=axis, keepdims=True)
-
-
-def _check_masked(logits, axis, name="logits"):
-    """ValueError when a row of ``logits`` is all −inf: one explicit host check, at the entry."""
-    xp = namespace(logits)
-    m = xp.max(_value(logits), axis=axis, keepdims=True)
-    if bool(xp.any(m == -xp.inf)):
-        raise _all_masked()
 
 
 def _uniform_bounds(dtype):
@@ -113,9 +80,8 @@ def sample_gumbel(rng, shape, dtype=np.float64):
     and [-6.6, 36.7] in float64. Its mean is γ ≈ 0.5772 and its variance π²/6.
     Guarantee: finite for *any* uniform the Generator returns (0.0, subnormals, 1 − ulp, even 1.0).
     """
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float64):
-        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    dtype = float_dtype(dtype)                    # float16: refused (README, "Numerical guarantees")
+    shape = check_shape(shape)
     xp = _rng_module(rng)
     u = rng.random(shape, dtype=dtype)
     xp.clip(u, *_uniform_bounds(dtype), out=u)    # u in (0, 1): both logs stay finite
@@ -143,12 +109,11 @@ def softmax(logits, tau=1.0, axis=-1):
 
     Guarantee: 0 ≤ y ≤ 1, finite, exactly 0 where θ = −inf, |Σ_i y_i − 1| ≤ (K + 8)·ε.
     """
-    _check_masked(logits, axis)
-    return _softmax(logits, check_tau(tau, logits.dtype), axis)
+    (logits,), tau, axis = enter([("logits", logits, "logits")], tau, axis)
+    return _softmax(logits, tau, axis)
 
 
 def _softmax(logits, tau=1.0, axis=-1):
-    """:func:`softmax` without input checks (internal callers, already validated)."""
     xp = namespace(logits, tau)
     z = logits / tau
     e = xp.exp(z - _row_max(xp, z, axis))   # shift by the row max: no overflow; -inf -> 0
@@ -160,13 +125,16 @@ def _softmax(logits, tau=1.0, axis=-1):
 #   dθ   = dz / τ.
 # Masked entries have y_j = 0 and so receive exactly 0. The K×K Jacobian is never formed.
 def softmax_vjp(dy, y, tau=1.0, axis=-1):
-    """∂L/∂θ for y = softmax(θ/τ), given dy = ∂L/∂y and the forward output y.
+    """∂L/∂θ for y = softmax(θ/τ), given dy = ∂L/∂y and the forward output y (broadcast shape).
 
     Guarantee: finite for finite dy, |dθ| ≤ 2·max|dy|/τ, exactly 0 where y = 0 (masked).
     """
+    (dy, y), tau, axis = enter([("dy", dy, "finite"), ("y", y, "finite")], tau, axis)
+    return _softmax_vjp(dy, y, tau, axis)
+
+
+def _softmax_vjp(dy, y, tau=1.0, axis=-1):
     xp = namespace(dy, y, tau)
-    _same_shape(dy, y, "dy", "y")
-    tau = check_tau(tau, y.dtype)
     return y * (dy - xp.sum(dy * y, axis=axis, keepdims=True)) / tau
 
 
@@ -175,12 +143,11 @@ def log_softmax(logits, tau=1.0, axis=-1):
 
     Guarantee: finite and ≤ 0 where θ is finite, exactly −inf where θ = −inf.
     """
-    _check_masked(logits, axis)
-    return _log_softmax(logits, check_tau(tau, logits.dtype), axis)
+    (logits,), tau, axis = enter([("logits", logits, "logits")], tau, axis)
+    return _log_softmax(logits, tau, axis)
 
 
 def _log_softmax(logits, tau=1.0, axis=-1):
-    """:func:`log_softmax` without input checks."""
     xp = namespace(logits, tau)
     z = logits / tau
     s = z - _row_max(xp, z, axis)
@@ -196,12 +163,42 @@ def log_softmax_vjp(dlogp, logp, tau=1.0, axis=-1):
 
     Guarantee: finite for finite dlogp, |dθ| ≤ (K + 1)·max|dlogp|/τ, exactly 0 where l = −inf.
     """
+    (dlogp, logp), tau, axis = enter([("dlogp", dlogp, "finite"), ("logp", logp, "logp")], tau, axis)
+    return _log_softmax_vjp(dlogp, logp, tau, axis)
+
+
+def _log_softmax_vjp(dlogp, logp, tau=1.0, axis=-1):
     xp = namespace(dlogp, logp, tau)
-    _same_shape(dlogp, logp, "dlogp", "logp")
-    tau = check_tau(tau, logp.dtype)
     y = xp.exp(logp)
     dz = dlogp - y * xp.sum(dlogp, axis=axis, keepdims=True)
     return xp.where(logp == -xp.inf, 0, dz / tau)
+
+
+# ----------------------------------------------------------------------------- broadcasting
+
+# b = broadcast_to(x, B) copies x_j to every b_i whose index maps to j (added leading axes
+# dropped, axes where x has length 1 set to 0). L sees x only through b, so
+#   ∂L/∂x_j = Σ_{i ↦ j} ∂L/∂b_i:  the sum of db over the added axes and (kept) over x's 1-axes.
+def sum_to_shape(dx, shape):
+    """The VJP of broadcasting: reduce a gradient ``dx`` taken in the broadcast shape to ``shape``,
+    the shape of the input that was broadcast (e.g. θ of shape (K,) against noise (B, N, K)).
+
+    ``shape`` must broadcast to ``dx.shape``; ValueError naming both shapes otherwise.
+    """
+    (dx,) = as_arrays(("dx", dx))
+    if isinstance(shape, numbers.Integral):
+        shape = (shape,)
+    shape = tuple(int(n) for n in shape)
+    raw = _value(dx)
+    lead = raw.ndim - len(shape)
+    if lead < 0 or any(n not in (1, m) for n, m in zip(shape, raw.shape[lead:])):
+        raise ValueError(f"shape {shape} does not broadcast to dx's shape {tuple(raw.shape)}: "
+                         "sum_to_shape reduces a gradient to the shape of an input that was broadcast")
+    xp = namespace(dx)
+    if lead:
+        dx = xp.sum(dx, axis=tuple(range(lead)))
+    ones = tuple(i for i, n in enumerate(shape) if n == 1 and raw.shape[lead + i] != 1)
+    return xp.sum(dx, axis=ones, keepdims=True) if ones else dx
 
 
 # ----------------------------------------------------------------------------- samplers
@@ -209,32 +206,47 @@ def log_softmax_vjp(dlogp, logp, tau=1.0, axis=-1):
 def one_hot(index, k: int, dtype=np.float64, axis: int = -1):
     """One-hot vectors: out[..., i, ...] = (index == i), the new axis of length k at ``axis``.
 
-    Entries are exactly 0.0 and 1.0 in ``dtype``; each vector sums to exactly 1.
+    ``index`` holds integers in [0, k); ``dtype`` any NumPy dtype but float16. Entries are exactly
+    0 and 1 in ``dtype``; each vector sums to exactly 1.
     """
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+        raise ValueError(f"k (the number of categories) must be an integer >= 1, got {k!r}")
+    (index,) = as_arrays(("index", index), integer=("index",))
+    if np.dtype(dtype) == np.float16:
+        float_dtype(dtype)                                     # the one float16 error
+    nd = _value(index).ndim
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral) or not -nd - 1 <= axis <= nd:
+        raise ValueError(f"axis {axis!r} is out of range for one-hot vectors of {nd + 1} dimensions")
+    raw = _value(index)
+    xp = namespace(raw)
+    if bool(to_numpy(xp.any((raw < 0) | (raw >= k)))):         # one device→host transfer
+        raise ValueError(f"index must lie in [0, {k}), got min {int(raw.min())}, max {int(raw.max())}")
+    return _one_hot(index, int(k), dtype, axis)
+
+
+def _one_hot(index, k, dtype=np.float64, axis=-1):
     xp = namespace(index)
     index = _value(index)
-    shape = (1,) * index.ndim + (int(k),)
-    out = (index[..., None] == xp.arange(int(k)).reshape(shape)).astype(dtype)
+    shape = (1,) * index.ndim + (k,)
+    out = (index[..., None] == xp.arange(k).reshape(shape)).astype(dtype)
     return out if axis in (-1, index.ndim) else xp.moveaxis(out, -1, axis)
 
 
 def gumbel_max(logits, g, axis=-1):
-    """index = argmax(θ + g) along ``axis``: an exact sample of Cat(softmax θ) (Gumbel 1954;
-    Maddison et al. 2017). Ties go to the lowest index; masked (-inf) entries never win.
-    NaN is not checked here (hot path): like ``argmax``, a NaN entry would win — validate first
-    (``RelaxedOneHotCategorical`` does)."""
-    _same_shape(logits, g, "logits", "g")
-    _check_masked(logits, axis)
+    """index = argmax(θ + g) along ``axis`` (θ and g broadcast): an exact sample of
+    Cat(softmax θ) (Gumbel 1954; Maddison et al. 2017). Ties go to the lowest index; masked
+    (-inf) entries never win. Integer indices of the broadcast shape without ``axis``."""
+    (logits, g), _, axis = enter([("logits", logits, "logits"), ("g", g, "noise")], axis=axis)
     return _gumbel_max(logits, g, axis)
 
 
 def _gumbel_max(logits, g, axis=-1):
-    """:func:`gumbel_max` without input checks."""
     return namespace(logits, g).argmax(_value(logits) + _value(g), axis=axis)
 
 
 def gumbel_softmax(logits, g, tau=1.0, hard=False, axis=-1, return_soft=False):
-    """Relaxed sample y = softmax((θ + g)/τ) (Jang et al. 2017; Maddison et al. 2017).
+    """Relaxed sample y = softmax((θ + g)/τ) (Jang et al. 2017; Maddison et al. 2017); θ, g and τ
+    broadcast (θ of shape (K,) against g of shape (N, K) gives N samples of one distribution).
 
     ``hard=True`` returns the exact one-hot vector of argmax(θ + g) — a true sample of
     Cat(softmax θ) — whose *gradient* is defined to be the soft one (straight-through):
@@ -245,14 +257,16 @@ def gumbel_softmax(logits, g, tau=1.0, hard=False, axis=-1, return_soft=False):
     (lowest index on ties, never masked, even when y_soft rounds two entries equal). τ → 0 limit:
     max|y_soft − y_hard| ≤ (K − 1)·exp(−δ/τ), δ = the gap between the two largest θ + g. K = 1 gives 1.
     """
-    _same_shape(logits, g, "logits", "g")
-    _check_masked(logits, axis)
-    y_soft = _softmax(logits + g, check_tau(tau, _value(logits).dtype), axis)
+    (logits, g), tau, axis = enter([("logits", logits, "logits"), ("g", g, "noise")], tau, axis)
+    return _gumbel_softmax(logits, g, tau, hard, axis, return_soft)
+
+
+def _gumbel_softmax(logits, g, tau=1.0, hard=False, axis=-1, return_soft=False):
+    y_soft = _softmax(logits + g, tau, axis)
     if not hard:
         return (y_soft, y_soft) if return_soft else y_soft
-    xp = namespace(logits, g)
-    idx = xp.argmax(_value(logits) + _value(g), axis=axis)
-    y_hard = one_hot(idx, logits.shape[axis], dtype=_value(y_soft).dtype, axis=axis)
+    idx = _gumbel_max(logits, g, axis)
+    y_hard = _one_hot(idx, _value(y_soft).shape[axis], dtype=_value(y_soft).dtype, axis=axis)
     y = _straight_through(y_soft, y_hard)
     return (y, y_soft) if return_soft else y
 
@@ -282,11 +296,12 @@ def _st_primitive():
 
 
 # y = softmax(s/τ), s = θ + g, and ∂s/∂θ = I: the softmax VJP is the whole rule,
-#   dθ_j = y_j (dy_j − ⟨dy, y⟩) / τ      (and dg = dθ).
+#   dθ_j = y_j (dy_j − ⟨dy, y⟩) / τ      (and dg = dθ), in the broadcast shape of θ and g.
 # For hard=True the forward value is one-hot(argmax y) but the backward is defined as this same
 # rule evaluated at the soft y: that *is* the straight-through Gumbel-Softmax estimator.
 def gumbel_softmax_vjp(dy, y_soft, tau=1.0, axis=-1):
-    """∂L/∂θ for y = gumbel_softmax(θ, g, τ, hard) (either value of ``hard``), given the soft y.
+    """∂L/∂θ for y = gumbel_softmax(θ, g, τ, hard) (either value of ``hard``), given the soft y,
+    in the broadcast shape of θ and g: ``sum_to_shape(dθ, θ.shape)`` for a broadcast θ.
 
     Guarantee: as :func:`softmax_vjp` — finite, |dθ| ≤ 2·max|dy|/τ, exactly 0 on masked entries.
     """
@@ -305,17 +320,15 @@ def _lgamma_int(xp, k, kmax):
 def _concrete_terms(y, logits, tau, axis):
     """Shared forward pieces of the Concrete log-density (see concrete_log_prob)."""
     xp = namespace(y, logits, tau)
-    _same_shape(y, logits, "y", "logits")
-    tau = check_tau(tau, logits.dtype)
     logp = _log_softmax(logits, 1.0, axis)                      # log π
     mask = _value(logits) == -xp.inf                            # masked categories
     tiny = np.finfo(_value(y).dtype).tiny
     # log y on the support; y underflowed to 0 is read as the smallest normal number, masked
     # entries get log y = 0 so that 0 · (−inf) never appears (their terms are removed below).
-    logy = xp.log(xp.where(mask, 1.0, xp.maximum(y, tiny)))
+    logy = xp.log(xp.where(mask, 1.0, xp.maximum(y, tiny)))    # (broadcast shape)
     a = xp.where(mask, -xp.inf, logp - tau * logy)              # a_i = log π_i − τ log y_i
     k = xp.sum(~mask, axis=axis, keepdims=True)                 # K on the support, per row
-    return xp, tau, logp, mask, logy, a, k
+    return xp, logp, mask, logy, a, k
 
 
 def concrete_log_prob(y, logits, tau=1.0, axis=-1):
@@ -324,25 +337,30 @@ def concrete_log_prob(y, logits, tau=1.0, axis=-1):
         log p(y) = lgamma(K) + (K−1) log τ + Σ_i [log π_i − (τ+1) log y_i] − K logsumexp_i(a_i),
         a_i = log π_i − τ log y_i.
 
-    Computed in log space throughout. Masked categories (θ_i = −inf) are left out and K counts
-    the rest. The result is reduced over ``axis``; it is −inf when y puts mass on a masked
-    category (off the support).
+    y, θ and τ broadcast (y of shape (N, K) against θ of shape (K,)). Computed in log space.
+    Masked categories (θ_i = −inf) are left out and K counts the rest. The result is reduced over
+    ``axis``; it is −inf when y puts mass on a masked category or has a negative entry.
 
     Guarantees: finite for every y on the support (y ≥ 0, 0 on masked entries; an entry that
     underflowed to 0 is read as the smallest normal number), exactly −inf off it, exactly 0 when a
     single category is unmasked (the point mass y = e_i).
     """
-    _check_masked(logits, axis)
-    xp, tau, logp, mask, logy, a, k = _concrete_terms(y, logits, tau, axis)
+    (y, logits), tau, axis = enter([("y", y, "finite"), ("logits", logits, "logits")], tau, axis)
+    return _concrete_log_prob(y, logits, tau, axis)
+
+
+def _concrete_log_prob(y, logits, tau=1.0, axis=-1):
+    xp, logp, mask, logy, a, k = _concrete_terms(y, logits, tau, axis)
     am = xp.max(_value(a), axis=axis, keepdims=True)
     lse = am + xp.log(xp.sum(xp.exp(a - am), axis=axis, keepdims=True))
     body = xp.where(mask, 0.0, logp - (tau + 1.0) * logy)
-    kf = k.astype(_value(y).dtype)
+    kf = k.astype(_value(logy).dtype)
     # a float τ stays a Python float (math.log): a NumPy float64 scalar would upcast float32 rows
     log_tau = math.log(tau) if isinstance(tau, float) else xp.log(tau)
-    out = (_lgamma_int(xp, k, _value(y).shape[axis]).astype(kf.dtype) + (kf - 1.0) * log_tau
+    out = (_lgamma_int(xp, k, _value(logy).shape[axis]).astype(kf.dtype) + (kf - 1.0) * log_tau
            + xp.sum(body, axis=axis, keepdims=True) - kf * lse)
-    off = xp.any(mask & (_value(y) > 0), axis=axis, keepdims=True)
+    yv = _value(y)
+    off = xp.any((mask & (yv > 0)) | (yv < 0), axis=axis, keepdims=True)
     out = xp.where(off, -xp.inf, out)
     return xp.squeeze(out, axis=axis)
 
@@ -353,16 +371,28 @@ def concrete_log_prob(y, logits, tau=1.0, axis=-1):
 #   ∂/∂y_i = −(τ+1)/y_i + K s_i τ / y_i = (K τ s_i − τ − 1) / y_i.
 # Masked categories get 0 in both.
 def concrete_log_prob_vjp(dlp, y, logits, tau=1.0, axis=-1):
-    """(∂L/∂y, ∂L/∂θ) for lp = concrete_log_prob(y, θ, τ), given dlp = ∂L/∂lp (reduced shape).
+    """(∂L/∂y, ∂L/∂θ) for lp = concrete_log_prob(y, θ, τ), given dlp = ∂L/∂lp (the reduced shape,
+    or anything that broadcasts to it, e.g. a Python float); both in the broadcast shape of y, θ.
+
+    ∂L/∂y is the ambient gradient of the formula, which extends the density off the simplex (it
+    is defined for any positive y): Σ_i y_i ∂lp/∂y_i = −K (the formula is homogeneous of degree
+    −K in y), not 0. It is not a gradient *along* the simplex: for one, project it onto the
+    tangent space {v: Σ_i v_i = 0} as dy − mean(dy) (over unmasked entries, leaving masked at 0).
 
     Guarantees: ∂L/∂θ finite, |∂L/∂θ| ≤ K·|dlp|, both exactly 0 on masked entries. ∂L/∂y is the
     exact (Kτs_i − τ − 1)/y_i: finite while (Kτ + τ + 1)·|dlp|/y_i is representable; it grows
     without bound as y_i → 0 (a property of the density) and may overflow for underflowed y_i.
     """
-    xp, tau, logp, mask, logy, a, k = _concrete_terms(y, logits, tau, axis)
+    (y, logits, dlp), tau, axis = enter([("y", y, "finite"), ("logits", logits, "logits")], tau, axis,
+                                        reduced=("dlp", dlp))
+    return _concrete_log_prob_vjp(dlp, y, logits, tau, axis)
+
+
+def _concrete_log_prob_vjp(dlp, y, logits, tau=1.0, axis=-1):
+    xp, logp, mask, logy, a, k = _concrete_terms(y, logits, tau, axis)
     s = _softmax(a, 1.0, axis)                                  # masked a_i = −inf -> s_i = 0
     c = xp.expand_dims(xp.asarray(dlp), axis)    # asarray: cupy.expand_dims refuses a scalar
-    kf = k.astype(y.dtype)
+    kf = k.astype(_value(logy).dtype)
     dlogits = xp.where(mask, 0.0, c * (1.0 - kf * s))
     dy = xp.where(mask, 0.0, c * (kf * tau * s - tau - 1.0) / xp.exp(logy))
     return dy, dlogits

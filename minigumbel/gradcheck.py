@@ -148,6 +148,26 @@ def _functional_cases():
                  lambda yy, tau=tau, axis=axis: F.concrete_log_prob(yy, theta, tau, axis),
                  lambda d, tau=tau, axis=axis, y=y_ax: F.concrete_log_prob_vjp(d, y, theta, tau, axis)[0], y_ax),
             ]
+    return cases + _broadcast_cases(F, rng)
+
+
+def _broadcast_cases(F, rng):
+    """Broadcast θ — (K,), (1, K), (B, 1, K) against noise (B, N, K) — reduced by sum_to_shape."""
+    g = F.sample_gumbel(rng, (2, 3, 5))                                       # (B, N, K)
+    y = F.softmax(rng.normal(scale=0.5, size=g.shape), 1.0)                   # interior points
+    cases = []
+    for shape in ((5,), (1, 5), (2, 1, 5)):
+        theta = rng.normal(size=shape)
+        cases += [
+            (f"sum_to_shape {shape} <- (2, 3, 5)", lambda t: t + np.zeros(g.shape),
+             lambda d, shape=shape: F.sum_to_shape(d, shape), theta),
+            (f"gumbel_softmax_vjp, θ {shape} broadcast", lambda t: F.gumbel_softmax(t, g, 0.5),
+             lambda d, theta=theta: F.sum_to_shape(F.gumbel_softmax_vjp(d, F.gumbel_softmax(theta, g, 0.5), 0.5),
+                                                   theta.shape), theta),
+            (f"concrete_log_prob_vjp (wrt logits), θ {shape} broadcast", lambda t: F.concrete_log_prob(y, t, 0.5),
+             lambda d, theta=theta: F.sum_to_shape(F.concrete_log_prob_vjp(d, y, theta, 0.5)[1], theta.shape),
+             theta),
+        ]
     return cases
 
 

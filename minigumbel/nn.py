@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from .backend import namespace
-from .functional import _log_softmax as log_softmax, _value, log_softmax_vjp, one_hot
+# the unchecked variants: these run inside every training step (no validation on the hot path)
+from .functional import _log_softmax as log_softmax, _log_softmax_vjp as log_softmax_vjp, _one_hot as one_hot, _value
 from .gradcheck import three_way
 
 __all__ = [

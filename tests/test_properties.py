@@ -400,18 +400,18 @@ def test_out_of_domain_logits(bad, xa, pos):
     x[row, col] = {"nan": np.nan, "+inf": np.inf, "all masked": -np.inf}[bad]
     with pytest.raises(ValueError, match="NaN|inf"):
         RelaxedOneHotCategorical(logits=x)           # validate_args: checked once, at construction
-    calls = (lambda: F.softmax(x), lambda: F.log_softmax(x), lambda: F.gumbel_softmax(x, np.zeros_like(x), 0.5))
-    if bad == "all masked":
-        for call in calls + (lambda: F.gumbel_max(x, np.zeros_like(x)),):
-            with pytest.raises(ValueError, match="-inf"):
-                call()
-        return
-    # the functional layer (the hot path) does not scan for NaN: the bad row comes out all NaN,
-    # visibly, and the other rows are untouched (never a plausible finite value for the bad row)
-    with np.errstate(invalid="ignore"):
-        for call in calls:
-            y = call()
-            assert np.all(np.isnan(y[row])) and not np.any(np.isnan(np.delete(y, row, axis=0))), y
+    # every public function refuses the row where input enters, naming the argument and the row
+    # (issue 16: before, the functional layer returned that row all NaN)
+    zeros = np.zeros_like(x)
+    calls = (lambda: F.softmax(x), lambda: F.log_softmax(x), lambda: F.gumbel_softmax(x, zeros, 0.5),
+             lambda: F.gumbel_max(x, zeros), lambda: F.concrete_log_prob(np.full_like(x, 0.5), x, 0.5),
+             lambda: F.concrete_log_prob_vjp(1.0, np.full_like(x, 0.5), x, 0.5))
+    word = {"nan": "NaN", "+inf": r"\+inf", "all masked": "every entry -inf"}[bad]
+    for call in calls:
+        with pytest.raises(ValueError, match=rf"^logits.*{word}|^logits.*row logits\[{row}, :\]"):
+            call()
+        with pytest.raises(ValueError, match=rf"row logits\[{row}, :\]"):
+            call()
 
 
 def test_the_profile_asked_for_is_the_one_loaded(pytestconfig):

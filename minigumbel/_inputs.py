@@ -1,0 +1,243 @@
+"""Where input enters: array_like conversion and the checks of minigumbel's public functions.
+
+Each public function converts its array arguments once (NumPy's array_like: lists, tuples,
+scalars, 0-d arrays), on the backend the other arguments live on — a list given with CuPy arrays
+becomes a CuPy array — and checks their values with ONE device→host transfer, then calls a
+private, unchecked variant. Internal callers (a training step, an estimator's own draw) call the
+unchecked variants directly, so validation costs nothing on the hot path.
+
+dtype policy (README, "Numerical guarantees"): float32 and float64 are computed in that dtype;
+integer and bool input becomes float64, as in NumPy's own functions; **float16 is refused
+everywhere** with :func:`float16_error`; complex, string and object input is a TypeError.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from .backend import namespace, to_numpy
+
+BIG = 1e30          # |finite logit| bound of the documented domain (README, "The domain")
+
+
+def _value(x):
+    """The plain array behind an autograd box (a stop-gradient); ``x`` itself otherwise."""
+    while hasattr(x, "_value") and type(x).__module__.startswith("autograd"):
+        x = x._value
+    return x
+
+
+def _is_array(x) -> bool:
+    """A NumPy/CuPy array or an autograd box (not a list, tuple, Python or NumPy scalar)."""
+    return isinstance(x, np.ndarray) or type(x).__module__.startswith(("cupy", "autograd"))
+
+
+def float16_error(name: str) -> ValueError:
+    """The one error for float16, wherever it enters (arrays, dtype= arguments)."""
+    return ValueError(
+        f"{name} is float16, which minigumbel does not support: with 11 significant bits the row sums, "
+        "the Gumbel noise's tail and the gradients lose the guarantees stated for float32/float64 "
+        f"(README, 'Numerical guarantees'); pass float32 instead, e.g. {name}.astype(numpy.float32)")
+
+
+def float_dtype(dtype, name: str = "dtype") -> np.dtype:
+    """``dtype`` as a NumPy dtype, if it is float32 or float64 (float16: :func:`float16_error`)."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise ValueError(f"{name} must be float32 or float64, got {dtype!r}") from None
+    if dt == np.float16:
+        raise float16_error(name)
+    if dt not in (np.float32, np.float64):
+        raise ValueError(f"{name} must be float32 or float64, got {dt}")
+    return dt
+
+
+def as_arrays(*named, integer=()):
+    """Convert ``(name, value)`` pairs to arrays of one backend: the arrays' (a list goes where
+    the arrays are; NumPy when there are none). Integer/bool become float64 except for the names
+    in ``integer`` (which must hold integers). Autograd boxes pass through unchanged."""
+    xp = namespace(*(v for _, v in named))    # lists, tuples and scalars do not vote
+    out = []
+    for name, v in named:
+        if not _is_array(v):
+            try:
+                v = xp.asarray(v)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"{name} must be array_like of real numbers, got {type(v).__name__}: {exc}") from None
+        dt = _value(v).dtype
+        if name in integer:
+            if dt.kind not in "iu":
+                raise TypeError(f"{name} must hold integers, got dtype {dt}")
+        elif dt == np.float16:
+            raise float16_error(name)
+        elif dt.kind in "biu":
+            v = v.astype(np.float64)
+        elif dt.kind != "f":
+            raise TypeError(f"{name} must hold real numbers, got dtype {dt}")
+        out.append(v)
+    return out
+
+
+def check_tau(tau, dtype=None, name: str = "tau", xp=None):
+    """Validate a temperature and return it ready to broadcast (cast to ``dtype`` if an array).
+
+    A Python/NumPy number must be finite and > 0 (returned as a Python float, so it never changes
+    the logits' dtype); an array (or list, converted on ``xp``) must be so everywhere. Anything
+    else is a ValueError naming ``name``.
+    """
+    if isinstance(tau, numbers.Real) and not isinstance(tau, bool):
+        t = float(tau)
+        if not (math.isfinite(t) and t > 0.0):
+            raise ValueError(f"{name} must be a finite number > 0, got {tau!r}")
+        # A plain Python float: a NumPy scalar such as np.float64(0.5) is not "weak" under NEP 50
+        # and would turn float32 logits into float64 (tests/test_properties.py found it).
+        return t
+    if tau is None or isinstance(tau, (bool, str)):
+        raise ValueError(f"{name} must be a finite number > 0, got {tau!r}")
+    if isinstance(tau, (list, tuple)):
+        tau = (xp or np).asarray(tau, dtype=dtype or np.float64)
+    t = _value(tau)
+    if not hasattr(t, "dtype") or t.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must be a finite number > 0 or an array of them, got {type(tau).__name__}")
+    if t.size == 0:
+        raise ValueError(f"{name} must be a finite number > 0, got an empty array")
+    if not bool(namespace(t).all(namespace(t).isfinite(t) & (t > 0))):   # explicit host check
+        raise ValueError(f"{name} must be finite and > 0 everywhere, got min {float(t.min())!r}")
+    if dtype is not None and t is tau and tau.dtype != dtype:
+        tau = tau.astype(dtype)
+    return tau
+
+
+def broadcast_shapes(*named) -> tuple:
+    """NumPy's broadcast shape of ``(name, shape)`` pairs; a ValueError naming every shape if none."""
+    shapes = [tuple(s) for _, s in named]
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        pass
+    listed = " and ".join(f"{n} has shape {s}" for n, s in zip((n for n, _ in named), shapes))
+    raise ValueError(f"{listed}; they do not broadcast (NumPy's rule: trailing axes equal, or 1)")
+
+
+def check_shape(shape):
+    """A shape as a tuple of ints ≥ 0 (an int is a 1-D shape); ValueError naming it otherwise."""
+    dims = (shape,) if isinstance(shape, numbers.Integral) else shape
+    try:
+        dims = tuple(dims)
+    except TypeError:
+        raise ValueError(f"shape must be an int or a tuple of ints, got {shape!r}") from None
+    if not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 0 for n in dims):
+        raise ValueError(f"shape must be an int or a tuple of ints >= 0, got {shape!r}")
+    return tuple(int(n) for n in dims)
+
+
+def check_axis(shape, axis, name: str = "logits") -> int:
+    """``axis`` as a negative index into ``shape``; ValueError for a scalar, a bad axis or K = 0."""
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"axis must be an integer, got {axis!r}")
+    nd = len(shape)
+    if nd == 0:
+        raise ValueError(f"{name} is a scalar: it needs an axis of categories, e.g. shape (K,) or (n, K)")
+    if not -nd <= axis < nd:
+        raise ValueError(f"axis {axis} is out of range for {name} of shape {tuple(shape)}")
+    axis = int(axis) - nd if axis >= 0 else int(axis)
+    if shape[axis] == 0:
+        raise ValueError(f"{name} has shape {tuple(shape)}: K = 0 categories along axis {axis}; "
+                         "at least one category is needed")
+    return axis
+
+
+# What each kind of argument may not hold: (test, message) pairs. A test maps the plain array
+# (and its axis) to a bool mask; the message gets the argument's name and the row.
+_NAN = (lambda xp, a, ax: xp.isnan(a), "{name} contains NaN in {row}")
+_POSINF = (lambda xp, a, ax: a == xp.inf,
+           "{name} has +inf in {row}: an infinite logit cannot make a category certain here; use "
+           "finite logits (|θ| <= 1e30), and -inf to mask a category (probability exactly 0)")
+_INF = (lambda xp, a, ax: xp.isinf(a), "{name} must be finite, but {row} contains an infinity")
+_BIG = (lambda xp, a, ax: xp.isfinite(a) & (xp.abs(a) > BIG),
+        "{name} has an entry with |value| > 1e30 in {row}, outside the domain where the guarantees "
+        "hold (README, 'The domain'): rescale it")
+_MASKED = (lambda xp, a, ax: xp.all(a == -xp.inf, axis=ax, keepdims=True) if ax is not None else a == -xp.inf,
+           "{name}: {row} has every entry -inf (all categories masked); at least one category needs "
+           "a finite logit")
+_NEG = (lambda xp, a, ax: a < 0, "{name} has a negative entry in {row}; probabilities must be >= 0")
+_ZERO_ROW = (lambda xp, a, ax: xp.all(a == 0, axis=ax, keepdims=True),
+             "{name}: {row} is all 0 (every category masked); at least one category needs mass")
+_LOGP_POSINF = (lambda xp, a, ax: a == xp.inf, "{name} has +inf in {row}; log-probabilities are <= 0")
+
+KINDS = {
+    "logits": (_NAN, _POSINF, _BIG, _MASKED),     # finite or -inf (the mask); not a whole row -inf
+    "noise": (_NAN, _INF, _BIG),                  # Gumbel noise g: finite
+    "finite": (_NAN, _INF),                       # upstream gradients, samples
+    "logp": (_NAN, _LOGP_POSINF, _MASKED),        # log-probabilities: -inf allowed (masked)
+    "probs": (_NAN, _INF, _NEG, _ZERO_ROW),       # probabilities: >= 0, 0 masks; not a whole row 0
+}
+
+
+def _row(name, idx, ax):
+    """'row logits[1, :]' for the entry ``idx`` of an array reduced along ``ax``."""
+    if ax is None:
+        return f"entry {name}[{', '.join(map(str, idx))}]" if idx else f"{name} (a scalar)"
+    cells = [str(i) for i in idx]
+    cells[ax] = ":"
+    return f"row {name}[{', '.join(cells)}]"
+
+
+def check_values(axis, *checks) -> None:
+    """Check ``(array, name, kind[, own axis])`` (kinds in :data:`KINDS`) with ONE device→host
+    transfer for all of them; on failure, a ValueError naming the argument and its first bad row."""
+    tests = []                                    # (mask, message, name, axis of this array)
+    for a, name, kind, *own in checks:
+        raw = _value(a)
+        xp = namespace(raw)
+        ax = axis if axis is not None and raw.ndim >= -axis else None   # a broadcast arg may lack it
+        ax = own[0] if own else ax
+        for test, message in KINDS[kind]:
+            tests.append((test(xp, raw, ax), message, name, ax))
+    if not tests:
+        return
+    xp = namespace(tests[0][0])
+    flags = to_numpy(xp.stack([xp.any(m) for m, *_ in tests]))          # the one transfer
+    for flag, (mask, message, name, ax) in zip(flags, tests):
+        if flag:
+            idx = tuple(int(i) for i in np.argwhere(to_numpy(mask))[0])
+            raise ValueError(message.format(name=name, row=_row(name, idx, ax)))
+
+
+NO_TAU = object()     # enter(): the function takes no temperature
+
+
+def enter(named, tau=NO_TAU, axis=-1, reduced=None):
+    """The front door of a function reducing over ``axis``: ``named`` is ``(name, value, kind)``
+    triples. Converts (:func:`as_arrays`), broadcasts the shapes with τ's (ValueError naming both
+    shapes), checks the axis, K ≥ 1 and the values. Returns (arrays, τ, axis as a negative index).
+    ``reduced`` = (name, value): an upstream gradient of the reduced shape (the broadcast shape
+    without ``axis``, or anything broadcasting to it), converted, checked finite, appended."""
+    extra = [reduced] if reduced is not None else []
+    arrays = as_arrays(*((n, v) for n, v, _ in named), *extra)
+    xp = namespace(*arrays)
+    dtype = np.result_type(*(_value(a).dtype for a in arrays))
+    if tau is not NO_TAU:
+        tau = check_tau(tau, dtype, xp=xp)
+    shapes = [(n, _value(a).shape) for (n, _, _), a in zip(named, arrays)]
+    if tau is not NO_TAU and not isinstance(tau, float):
+        shapes.append(("tau", _value(tau).shape))
+    main = next((n for n, _, k in named if k == "logits"), named[0][0])    # named in a K = 0 error
+    ax = check_axis(broadcast_shapes(*shapes), axis, main)
+    checks = [(a, n, k) for (n, _, k), a in zip(named, arrays)]
+    if reduced is not None:
+        full = broadcast_shapes(*shapes)
+        batch = full[:len(full) + ax] + full[len(full) + ax + 1:]
+        try:
+            fits = np.broadcast_shapes(_value(arrays[-1]).shape, batch) == batch
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(f"{reduced[0]} has shape {tuple(_value(arrays[-1]).shape)}, which does not "
+                             f"broadcast to the reduced shape {batch}")
+        checks.append((arrays[-1], reduced[0], "finite", None))
+    check_values(ax, *checks)
+    return arrays, tau, ax
