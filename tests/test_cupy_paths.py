@@ -89,6 +89,18 @@ def test_compare_on_cupy(cupy_backend):
     assert "softmax" in r.output and "reinmax" in r.output
 
 
+def test_cupy_without_nvrtc_is_exit_2_naming_the_fix(cupy_backend, monkeypatch):
+    import minigumbel.backend as B
+
+    def no_nvrtc(*args, **kwargs):
+        raise RuntimeError("CuPy failed to load libnvrtc.so.12")
+    monkeypatch.setattr(B, "_CUPY", None)
+    monkeypatch.setattr(cupy_backend.xp, "exp", no_nvrtc)
+    _one_error_line(run("train", "--backend", "cupy", *SHORT), "libnvrtc", "cupy-cuda12x[ctk]", "CUDA toolkit")
+    r = run("train", "--backend", "auto", *SHORT)
+    assert r.exit_code == 0 and "numpy float64" in r.output, r.output     # auto falls back to NumPy
+
+
 # ----------------------------------------------------------------------------- checkpoints
 
 @pytest.mark.parametrize("flag", ["--checkpoint", "--resume"])

@@ -3,7 +3,7 @@
 The input space is the documented domain: logits finite or -inf (never a whole row of -inf),
 |finite logits| up to 1e30 (the float32 value nearest 1e30 for float32), τ from 1e-4 to 1e4
 (one number, or one per row), K from 1 to 100,000, float32 and float64, axis -1 or 0, every
-backend (CuPy cases are skipped, not passed, without a GPU). Each test checks guarantees, never
+backend (CuPy cases run on the strict CuPy stand-in without a GPU, tests/cupy_standin). Each test checks guarantees, never
 values produced by the code under test. Tolerances are worst-case floating-point bounds with
 ε = machine epsilon of the dtype (see ``sum_tol``).
 

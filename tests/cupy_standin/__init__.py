@@ -43,7 +43,7 @@ import types
 
 from . import cudart, devarray, functions, rand
 
-__all__ = ["install", "uninstall", "module", "transfers", "counting", "NAMES", "is_standin"]
+__all__ = ["install", "uninstall", "module", "transfers", "counting", "NAMES"]
 
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "names.json")) as _f:
     NAMES = json.load(_f)
@@ -88,10 +88,6 @@ def uninstall() -> None:
             del sys.modules[name]
     sys.modules.update(_saved)
     _saved.clear()
-
-
-def is_standin(mod) -> bool:
-    return mod is module
 
 
 def transfers() -> int:

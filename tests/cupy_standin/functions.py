@@ -16,7 +16,7 @@ import types
 
 import numpy as np
 
-from .devarray import SYNCING, _transfer, call, ndarray, unwrap, wrap
+from .devarray import SYNCING, _transfer, call, ndarray, wrap
 
 UFUNCS: dict = {}
 FUNCTIONS: dict = {}       # name -> stand-in implementation (what __array_function__ may call)

@@ -2,6 +2,7 @@
 
     python tests/cupy_standin/make_names.py            # rewrite names.json from the installed CuPy
     python tests/cupy_standin/make_names.py --check    # exit 1 if names.json differs from it
+                                                       # (3: no CuPy here; 4: another CuPy version)
 
 CuPy imports without a GPU (only its first CUDA call fails), so this runs on any machine with a
 ``cupy-cuda12x``/``cupy-cuda13x`` wheel installed. Recorded per level: the module's names, and
@@ -52,6 +53,9 @@ def main(argv):
     if "--check" in argv:
         with open(PATH) as f:
             old = json.load(f)
+        if old["cupy_version"] != names["cupy_version"]:
+            print(f"names.json is from CuPy {old['cupy_version']}, CuPy {names['cupy_version']} is installed")
+            return 4
         if old != names:
             for key in names:
                 if old.get(key) == names[key]:
