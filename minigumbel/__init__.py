@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 _LAZY = {
     **dict.fromkeys(("Backend", "BackendUnavailable", "get_backend", "namespace", "to_numpy"), "backend"),
     **dict.fromkeys(("concrete_log_prob", "concrete_log_prob_vjp", "gumbel_max", "gumbel_softmax",
-                     "gumbel_softmax_vjp", "log_softmax", "log_softmax_vjp", "one_hot", "sample_gumbel",
+                     "gumbel_softmax_vjp", "log_softmax", "log_softmax_vjp", "one_hot", "sample_gumbel", "sum_to_shape",
                      "softmax", "softmax_vjp"), "functional"),
     "RelaxedOneHotCategorical": "distributions",
 }
