@@ -60,8 +60,9 @@ def as_arrays(*named, integer=()):
     the arrays are; NumPy when there are none). Integer/bool become float64 except for the names
     in ``integer`` (which must hold integers). Autograd boxes pass through unchanged."""
     xp = namespace(*(v for _, v in named))    # lists, tuples and scalars do not vote
-    out = []
+    out, weak = [], []
     for name, v in named:
+        weak.append(isinstance(v, (int, float)))   # a Python number takes the arrays' dtype (NEP 50)
         if not _is_array(v):
             try:
                 v = xp.asarray(v)
@@ -78,6 +79,10 @@ def as_arrays(*named, integer=()):
         elif dt.kind != "f":
             raise TypeError(f"{name} must hold real numbers, got dtype {dt}")
         out.append(v)
+    strong = [_value(v).dtype for v, w in zip(out, weak) if not w and _value(v).dtype.kind == "f"]
+    if strong and any(weak):
+        dt = np.result_type(*strong)
+        out = [v.astype(dt) if w and _value(v).dtype.kind == "f" else v for v, w in zip(out, weak)]
     return out
 
 

@@ -322,3 +322,13 @@ def test_an_array_tau_is_checked_in_the_same_single_transfer(transfers, cupy_bac
     assert n() == 1, n()
     with pytest.raises(ValueError, match=r"^tau must be finite and > 0 everywhere, but row tau\[1, :\] is not"):
         F.softmax(x, cupy_backend.asarray(np.array([[0.5], [0.0], [2.0]])))
+
+
+def test_a_python_number_takes_the_arrays_dtype():
+    """As NumPy's weak scalars (NEP 50): a Python float upstream gradient or noise keeps float32."""
+    x = np.zeros((2, 3), np.float32)
+    y = np.full((2, 3), 1 / 3, np.float32)
+    assert all(a.dtype == np.float32 for a in F.concrete_log_prob_vjp(1.0, y, x, 0.5))
+    assert F.gumbel_softmax(x, 0.0, 0.5).dtype == np.float32
+    assert F.softmax_vjp(1.0, y).dtype == np.float32
+    assert E.reinforce_backward(x[0], np.array([0, 1, 0], np.float32), 0.5).dtype == np.float32
