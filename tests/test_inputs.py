@@ -23,7 +23,8 @@ from minigumbel.distributions import RelaxedOneHotCategorical
 
 KINDS = ("list", "tuple", "float64", "float32", "float16", "int", "device")
 BAD = (-np.inf, np.nan, np.inf, 1e31, -1e31)
-prop = settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+prop = settings(max_examples=settings.default.max_examples,          # 60 in the "ci" profile
+               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
 @st.composite
