@@ -183,3 +183,23 @@ def test_cli_train_json_and_compare_columns(tmp_path):
     for col in ("test -ELBO hard", "test -ELBO soft", "test IW (S=100)", "train -ELBO", "KL", "seconds",
                 "independent-pixel baseline"):
         assert col in r.output
+
+
+def test_figure_data_and_drawing(tmp_path):
+    pytest.importorskip("matplotlib")
+    from minigumbel import figures, plotting
+    d = figures.vae_data(steps=3, eval_every=3, runs=(("softmax", {}), ("gumbel", {})), n_show=4)
+    assert set(d["curves"]) == {"softmax", "gumbel"} and d["side"] == 8
+    assert list(d["curves"]["gumbel"]["step"]) == [0, 3]
+    assert len(d["images"]) == 5 and all(v.shape == (4, 64) for v in d["images"].values())
+    assert all(0 <= v.min() and v.max() <= 1 for v in d["images"].values())
+    assert np.array_equal(d["images"]["test digits"], VAETask().test_x[:4])
+    out = plotting.draw("vae", d, tmp_path / "vae.png")
+    assert out.stat().st_size > 1000
+
+
+def test_bench_vae_part_times_hand_and_autograd():
+    r = CliRunner().invoke(main, ["bench", "--parts", "vae", "--repeats", "2", "--json", "--dtype", "float64"])
+    assert r.exit_code == 0, r.output
+    cases = json.loads(r.output)["vae_step"]["cases"]
+    assert set(cases) == {"hand", "autograd"} and all(c["median_ms"] > 0 for c in cases.values())
