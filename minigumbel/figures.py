@@ -236,13 +236,14 @@ def vae_data(seed=0, steps=3000, eval_every=100, runs=VAE_RUNS, n_show=10, backe
     x = task.test_x[:n_show]
     images["test digits"] = x
     rng = task.backend.rng([seed, 7])
-    for name, label in (("softmax", "softmax-trained, hard code d ~ q"), ("softmax", "softmax-trained, soft code"),
-                        ("gumbel", "gumbel-trained, hard code d ~ q")):
+    for name, soft, label in (("softmax", False, "softmax-trained, hard code d ~ q"),
+                              ("softmax", True, "softmax-trained, soft code softmax(θ/τ)"),
+                              ("gumbel", False, "gumbel-trained, hard code d ~ q")):
         if name not in models:
             continue
         run, tau = models[name]
         logits = task._encode(run.params, x)                                   # (n, L, K)
-        z = softmax(logits, tau) if "soft" in label else task._hard_codes(logits, rng, 1)[0]
+        z = softmax(logits, tau) if soft else task._hard_codes(logits, rng, 1)[0]
         images[label] = task.decode_probs(run.params, z)
     if "gumbel" in models:
         prior = one_hot(rng.integers(0, task.classes, size=(n_show, task.latents)), task.classes, task.dtype)

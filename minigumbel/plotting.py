@@ -267,7 +267,7 @@ def _vae(fig, d):
                   label=f"softmax, its soft code: {c['soft'][-1]:.1f}")
     ax_c.axhline(d["pixel_baseline"], color="0.5", lw=2.0, alpha=0.6,
                  label=f"independent pixels: {d['pixel_baseline']:.1f}")
-    ax_c.set_ylim(top=min(45.0, ax_c.get_ylim()[1]))
+    ax_c.set_ylim(0, min(45.0, ax_c.get_ylim()[1]))
     ax_c.set_xlabel("training step")
     ax_c.set_ylabel("test −ELBO with hard codes d ~ q (nats per image)")
     ax_c.legend(fontsize=8, loc="upper right", title="estimator: final value")

@@ -127,6 +127,8 @@ class TrainConfig:
         _count(self.world_seed, "world_seed", 0)
         if self.checkpoint_every is not None:
             _count(self.checkpoint_every, "checkpoint_every", 1)
+        if self.data_dir is not None and not (isinstance(self.data_dir, str) and os.path.isdir(self.data_dir)):
+            raise ValueError(f"data_dir: {self.data_dir!r} is not a folder (it should hold the MNIST IDX files)")
         if self.samples > 1 and self.task != "vae":
             raise ValueError("samples > 1 (several codes per image) applies to the vae task only")
         if self.baseline == "loo" and self.batch_size < 2 and self.samples < 2:

@@ -56,8 +56,8 @@ class VAETask:
     """The categorical VAE as a task of minigumbel.train (same interface as the pointer tasks)."""
     name, loss_name, has_accuracy = "vae", "-ELBO", False
     # OpenBLAS threads its GEMMs above M·N·K = 2^18 (here: every layer at batch 100). On the 2-core
-    # dev machine shared with other jobs, a default-setting step took 22–54 ms median, 55–121 ms mean;
-    # with one BLAS thread 2.5–4.5 ms median (/tmp/vae_step2.py, interleaved runs, load average 4–7).
+    # dev machine shared with other jobs, a step with its default 2 threads took 10.9 ms median and
+    # 32 ms mean, with one BLAS thread 5.7 and 6.4 ms (benchmarks/vae_blas_threads.py, load ≈ 4.3).
     # minigumbel.train runs the vae under threadpoolctl's limit of this many BLAS threads.
     blas_threads = 1
 

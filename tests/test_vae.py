@@ -194,6 +194,9 @@ def test_figure_data_and_drawing(tmp_path):
     assert len(d["images"]) == 5 and all(v.shape == (4, 64) for v in d["images"].values())
     assert all(0 <= v.min() and v.max() <= 1 for v in d["images"].values())
     assert np.array_equal(d["images"]["test digits"], VAETask().test_x[:4])
+    # the hard-code row decodes codes drawn from q, not the soft code softmax(θ/τ)
+    assert not np.allclose(d["images"]["softmax-trained, hard code d ~ q"],
+                           d["images"]["softmax-trained, soft code softmax(θ/τ)"])
     out = plotting.draw("vae", d, tmp_path / "vae.png")
     assert out.stat().st_size > 1000
 
