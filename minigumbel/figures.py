@@ -195,7 +195,8 @@ def training_data(run):
             "loss_name": _LOSS_NAMES.get(config.get("task"), "loss")}
 
 
-_LOSS_NAMES = {"argmax": "regret", "query": "payload MSE", "bottleneck": "reconstruction MSE"}
+_LOSS_NAMES = {"argmax": "regret", "query": "payload MSE", "bottleneck": "reconstruction MSE",
+               "vae": "−ELBO (nats per image)"}
 
 
 # ----------------------------------------------------------------------------- vae
