@@ -24,11 +24,11 @@ VAE_SPEC = {"batch": 100, "dim": 64, "hidden": [256, 128], "latents": 8, "classe
 def bench_vae_step(backend, dtype="float64", repeats=20, seed=0, libs=(), estimator="gumbel") -> dict:
     """Median step times of hand vs autograd (NumPy) vs PyTorch CPU for the reference VAE."""
     from .bench import round_robin, run_other
-    from .train import Run, TrainConfig, _blas_threads
+    from .train import Run, TrainConfig
     grads = ("hand", "autograd") if backend.name == "numpy" else ("hand",)
     runs = {g: Run(TrainConfig.for_task("vae", backend=backend.name, dtype=dtype, seed=seed, grad=g,
                                          estimator=estimator, anneal="constant")) for g in grads}
-    with _blas_threads(runs["hand"]):
+    with runs["hand"].task.threads_limit():
         cases = round_robin({g: r.train_step for g, r in runs.items()}, repeats, sync=backend.synchronize)
     spec = {**VAE_SPEC, "dim": runs["hand"].task.dim, "n_train": runs["hand"].task.n_train}
     for lib in libs:

@@ -22,6 +22,7 @@ Bernoulli fitted on the training images: a code that does not beat it carries no
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 
@@ -58,7 +59,7 @@ class VAETask:
     # OpenBLAS threads its GEMMs above M·N·K = 2^18 (here: every layer at batch 100). On the 2-core
     # dev machine shared with other jobs, a step with its default 2 threads took 10.9 ms median and
     # 32 ms mean, with one BLAS thread 5.7 and 6.4 ms (benchmarks/vae_blas_threads.py, load ≈ 4.3).
-    # minigumbel.train runs the vae under threadpoolctl's limit of this many BLAS threads.
+    # minigumbel.train runs the vae under threads_limit(): threadpoolctl's limit of this many BLAS threads.
     blas_threads = 1
 
     def __init__(self, latents=8, classes=8, samples=1, data="digits", data_dir=None, dtype=np.float64,
@@ -84,6 +85,17 @@ class VAETask:
     def __repr__(self):
         return (f"VAETask(latents={self.latents}, classes={self.classes}, samples={self.samples}, "
                 f"data={self.data!r}, dtype={self.dtype.name})")
+
+    def threads_limit(self):
+        """A context limiting NumPy's BLAS to ``blas_threads`` threads (threadpoolctl, which the 'data'
+        extra's scikit-learn brings); a no-op on CuPy or without threadpoolctl."""
+        if self.backend.name != "numpy":
+            return contextlib.nullcontext()
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            return contextlib.nullcontext()
+        return threadpool_limits(self.blas_threads, user_api="blas")
 
     @property
     def code_size(self):
