@@ -38,6 +38,8 @@ TEXT = {
     ("estimators", "--estimators"): ["", "nope", "st,nope"],
     ("estimators", "--gr-k"): ["", "0", "-1", "2.5", "a"],
     ("compare", "--estimators"): ["", "nope", "gumbel,exact"],
+    ("train", "--data-dir"): ["", "{tmp}/no/such/folder"],
+    ("compare", "--data-dir"): ["", "{tmp}/no/such/folder"],
     ("bench", "--sizes"): ["", "4", "0x4", "4x0", "ax4", "4x-1", "4x4x4"],
     ("bench", "--against"): ["", "nope", "torch,nope"],
     ("bench", "--parts"): ["", "nope", "gumbel,nope"],
