@@ -9,6 +9,8 @@ import os
 
 import click
 
+from minigumbel.lab import PROBLEMS
+
 from .common import FilePath, backend_option, quiet_option, seed_option
 
 FIGURES = ("temperature", "leakage", "estimators", "schedules", "training")
@@ -51,17 +53,19 @@ def _size(ctx, param, value):
               help="temperature: samples per τ [20000]; estimators: estimates per point [10000].")
 @click.option("--seeds", "n_seeds", type=click.IntRange(min=1), default=None,
               help="leakage: number of runs per estimator, seeds --seed, --seed+1, … [3].")
+@click.option("--problem", type=click.Choice(PROBLEMS), default=None,
+              help="estimators: the lab problem [quadratic]; cubic shows ST-Gumbel's bias as τ → 0.")
 @seed_option
 @backend_option
 @quiet_option
-def plot(figure, out, fmt, run_json, size, dpi, steps, samples, n_seeds, seed, backend, quiet):
+def plot(figure, out, fmt, run_json, size, dpi, steps, samples, n_seeds, problem, seed, backend, quiet):
     """Draw FIGURE and save it to --out.
 
     \b
     temperature  Gumbel-Softmax samples for π = (0.1, 0.2, 0.3, 0.4) at τ = 0.1, 0.5, 1, 10
     leakage      soft vs hard held-out loss on the bottleneck task: softmax, gumbel, st-gumbel
                  (the runs of `minigumbel compare`: 3 seeds x 1500 steps, about a minute on 2 cores)
-    estimators   bias and variance of each gradient estimator vs τ (quadratic problem)
+    estimators   bias and variance of each gradient estimator vs τ (quadratic problem; --problem)
     schedules    the temperature schedules over training steps
     training     the curves of a run saved by `minigumbel train --json run.json` (--from)
     """
@@ -85,6 +89,10 @@ def plot(figure, out, fmt, run_json, size, dpi, steps, samples, n_seeds, seed, b
             raise click.BadParameter(f"{opt} applies to the {' and '.join(SIZE_OPTIONS[opt])} figures only",
                                      param_hint=opt)
     kw = {KWARG.get((opt, figure), opt[2:]): v for opt, v in given.items() if v is not None}
+    if problem is not None:
+        if figure != "estimators":
+            raise click.BadParameter("--problem applies to the estimators figure only", param_hint="--problem")
+        kw["problem"] = problem
     if figure == "training":
         data = figures.figure_data("training", run=run_json)
     elif figure == "leakage":

@@ -60,13 +60,11 @@ def check_k(k) -> int:
 
 
 def check_reinmax_tau(tau, dtype=None):
-    """ReinMax is defined for τ ≥ 1 (Liu et al. 2023, sec. 5); smaller τ is a ValueError."""
-    tau = check_tau(tau, dtype)
-    t = _value(tau)
-    if not bool(namespace(t).all(t >= 1.0)):        # explicit host check: validation only
-        got = repr(tau) if isinstance(tau, numbers.Real) else f"min {float(t.min())!r}"
-        raise ValueError(f"tau must be >= 1 for reinmax (the rule is defined for tau >= 1), got {got}")
-    return tau
+    """ReinMax's τ: any finite τ > 0 (the rule is defined for all of them). Liu et al. (2023)
+    recommend τ ≥ 1: the Heun step that makes ReinMax second-order is derived with π½ the midpoint
+    of π and d, i.e. softmax(θ/τ) = π at τ = 1 (exact for quadratic f there); for τ < 1 π½ leans
+    towards argmax θ. ``minigumbel estimators --tau 0.5`` shows what that costs."""
+    return check_tau(tau, dtype)
 
 
 def _check_batch(f_d, logits, name="f_d"):
@@ -178,9 +176,12 @@ def gumbel_rao_backward(logits, d, dd, tau=1.0, k=10, rng=None):
 # Liu et al. (2023) ReinMax (Heun's method): π = softmax θ, π½ = (softmax(θ/τ) + d)/2 and
 #   dθ = 2 J(π½) dd − ½ J(π) dd,   J(p) = diag(p) − p pᵀ.
 # It is the VJP of 2·softmax(θ + c) − ½·softmax(θ) with c = log π½ − θ held constant (so that
-# softmax(θ + c) = π½). Its expectation equals J(π)F for quadratic f at τ = 1.
+# softmax(θ + c) = π½). Its expectation equals J(π)F for quadratic f at τ = 1 (not at other τ, and
+# not for cubic f). Defined for every τ > 0; the authors recommend τ ≥ 1 (see check_reinmax_tau).
 def reinmax_backward(logits, d, dd, tau=1.0):
-    """ReinMax: 2 J(π½) dd − ½ J(π) dd with π½ = (softmax(θ/τ) + d)/2; τ ≥ 1."""
+    """ReinMax: 2 J(π½) dd − ½ J(π) dd with π½ = (softmax(θ/τ) + d)/2; any τ > 0 (authors: τ ≥ 1).
+
+    Biased in general: exact in expectation for quadratic f at τ = 1 only."""
     _same_shape(d, logits, "d", "logits")
     _same_shape(dd, logits, "dd", "logits")
     tau = check_reinmax_tau(tau, logits.dtype)
@@ -440,3 +441,13 @@ def _gradcheck_case(name, tau=1.5, masked=False, **options):
 GRADCHECK_CASES = [_gradcheck_case(n) for n in ("exact", "reinforce", "st", "st-gumbel", "reinmax")]
 GRADCHECK_CASES += [_gradcheck_case("gumbel-rao", k=4), _gradcheck_case("gumbel-rao", masked=True, k=4),
                     _gradcheck_case("reinmax", masked=True), _gradcheck_case("reinforce", masked=True)]
+
+
+# ----------------------------------------------------------------------------- 2021-2024 estimators
+
+from .estimators_recent import RECENT  # noqa: E402  (it subclasses Estimator, defined above)
+
+ESTIMATORS.update({e.name: e for e in RECENT})
+GRADCHECK_CASES += [_gradcheck_case(n) for n in ("gst-1.0", "gst-p", "decoupled")]
+GRADCHECK_CASES += [_gradcheck_case("gumbel-rao-total", k=4), _gradcheck_case("gumbel-rao-total", masked=True, k=4),
+                    _gradcheck_case("gst-p", masked=True), _gradcheck_case("gst-1.0", masked=True)]

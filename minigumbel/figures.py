@@ -11,8 +11,9 @@ deterministic given its ``seed``.
   draws near uniform.
 - ``leakage``: soft (training-time pointer) vs hard (argmax pointer) held-out loss over training on
   the ``bottleneck`` task for ``softmax``, ``gumbel`` and ``st-gumbel`` (the runs of ``minigumbel compare``).
-- ``estimators``: bias norm and total variance of each gradient estimator vs τ on the quadratic
-  problem of the estimator lab (the computation of ``minigumbel estimators``).
+- ``estimators``: bias norm and total variance of each gradient estimator vs τ on a problem of the
+  estimator lab (quadratic by default; ``problem="cubic"`` shows straight-through Gumbel's bias
+  staying as τ → 0), the computation of ``minigumbel estimators``.
 - ``schedules``: the temperature schedules of :mod:`minigumbel.schedules` over training steps.
 - ``training``: the curves of one ``minigumbel train --json`` run.
 """
@@ -33,7 +34,8 @@ FIGURES = ("temperature", "leakage", "estimators", "schedules", "training")
 PROBS = (0.1, 0.2, 0.3, 0.4)
 TAUS = (0.1, 0.5, 1.0, 10.0)
 LEAKAGE_ESTIMATORS = ("softmax", "gumbel", "st-gumbel")
-LAB_ESTIMATORS = ("reinforce", "st", "st-gumbel", "gumbel-rao", "reinmax", "softmax", "gumbel")
+LAB_ESTIMATORS = ("reinforce", "st", "st-gumbel", "gumbel-rao", "reinmax", "softmax", "gumbel", "gst-1.0", "gst-p",
+                  "decoupled")
 LAB_TAUS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 
 
@@ -118,7 +120,7 @@ def estimators_data(seed=0, taus=LAB_TAUS, samples=10_000, names=LAB_ESTIMATORS,
     SAMPLES --gr-k GR_K --seed SEED`` (same computation, same random streams). Alternatively pass
     ``table``, the parsed output of that command with ``--json``. Returns {"problem", "k", "seed",
     "samples", "exact_norm", "series": {estimator: {"tau", "bias_norm", "bias_se", "variance"}
-    (arrays over the τ where the estimator is defined: reinmax needs τ ≥ 1)}}.
+    (arrays over τ)}}.
     """
     if table is None:
         table = _lab_table(seed, taus, samples, names, problem, k, gr_k, backend)
@@ -138,6 +140,9 @@ def _lab_table(seed, taus, samples, names, problem, k, gr_k, backend):
     from .lab import table
     _count(samples, "samples", 2)
     taus = [float(check_tau(t)) for t in taus]
+    from .lab import PROBLEMS
+    if problem not in PROBLEMS:
+        raise ValueError(f"problem must be one of {', '.join(PROBLEMS)}, got {problem!r}")
     unknown = [n for n in names if n not in ESTIMATORS or n == "exact"]
     if unknown:
         raise ValueError(f"names: unknown estimator(s) {', '.join(unknown)}")
