@@ -3,9 +3,14 @@
 Because every rule is a deterministic function of an explicit draw, its expectation can be
 computed exactly by enumerating the K one-hot vectors (weights π) — that is how the tests check
 unbiasedness (REINFORCE), exactness for linear f (ST) and quadratic f (ReinMax at τ = 1).
+Every estimator here except ``exact`` and ``reinforce`` is biased. Straight-through Gumbel-Softmax
+(st-gumbel, and so gumbel-rao and decoupled, which share its expectation) stays biased as τ → 0:
+its expectation tends to a trapezoid rule across each decision boundary, exact for f of degree ≤ 2
+and not otherwise (``minigumbel estimators --problem cubic --tau 0.2,0.05,0.02``).
 Shapes: ``logits`` (..., K); ``d``, ``dd``, ``g`` (..., K); ``f_d`` (...). ``dd`` is ∂f/∂z at the
 point z handed to f. Papers: Williams (1992); Bengio, Léonard & Courville (2013); Jang, Gu & Poole
-(2017); Maddison, Mnih & Teh (2017); Paulus, Maddison & Krause (2021); Liu et al. (2023).
+(2017); Maddison, Mnih & Teh (2017); Paulus, Maddison & Krause (2021); Liu et al. (2023); and in
+estimators_recent.py Fan et al. (2022, GST) and Shah et al. (2024, decoupled ST-Gumbel).
 
 How a training loop uses an estimator ``est = ESTIMATORS[name]`` (the interface):
 
@@ -27,7 +32,8 @@ How a training loop uses an estimator ``est = ESTIMATORS[name]`` (the interface)
 ``draw`` is a :class:`Draw`; the surrogate must be given logits with the value ``sample`` saw.
 ``estimate(name, logits, f, rng, tau, n_samples, **options)`` wraps all this for a function
 ``f(z) -> (value (n, ...), dvalue_dz (n, ..., K))`` evaluated on a leading sample axis n.
-Options: ``k`` (gumbel-rao, default 10); ``baseline`` (reinforce): a number, ``"none"``,
+Options: ``k`` (gumbel-rao, gumbel-rao-total; default 10); ``tau_forward`` (decoupled);
+``baseline`` (reinforce): a number, ``"none"``,
 ``"loo"`` (leave-one-out over the n_samples) or a :class:`RunningMean`.
 """
 from __future__ import annotations
@@ -122,7 +128,9 @@ class RunningMean:
 # were y = softmax(θ/τ):  dθ = J(y) dd / τ = y ⊙ (dd − ⟨dd, y⟩) / τ  (the softmax VJP).
 # For linear f, dd = a is constant and E[J(π) a] = J(π) a = J(π) F (F_k = a_k): exact at τ = 1.
 def st_backward(logits, dd, tau=1.0):
-    """Straight-through: the softmax(θ/τ) VJP applied to dd = ∂f/∂d at the sample."""
+    """Straight-through: the softmax(θ/τ) VJP applied to dd = ∂f/∂d at the sample.
+
+    Exact in expectation for linear f at τ = 1 only; biased otherwise."""
     _same_shape(dd, logits, "dd", "logits")
     return softmax_vjp(dd, softmax(logits, tau), tau)
 
@@ -130,7 +138,10 @@ def st_backward(logits, dd, tau=1.0):
 # Jang et al. (2017) ST Gumbel-Softmax: d = one-hot(argmax(θ + g)), backward through the relaxed
 # y = softmax((θ + g)/τ) with g held fixed; ∂(θ + g)/∂θ = I so dθ = y ⊙ (dd − ⟨dd, y⟩) / τ.
 def st_gumbel_backward(logits, g, dd, tau=1.0):
-    """Straight-through Gumbel-Softmax: the softmax((θ+g)/τ) VJP applied to dd."""
+    """Straight-through Gumbel-Softmax: the softmax((θ+g)/τ) VJP applied to dd.
+
+    Biased, also as τ → 0: the limit of its expectation is exact for f of degree ≤ 2 in d only
+    (on the lab's cubic problem its bias stays near half the gradient's norm at τ = 0.05)."""
     _same_shape(g, logits, "g", "logits")
     _same_shape(dd, logits, "dd", "logits")
     return softmax_vjp(dd, softmax(logits + g, tau), tau)
@@ -166,7 +177,11 @@ def _gumbel_rao_vjp(logits, g_cond, dd, tau):
 
 
 def gumbel_rao_backward(logits, d, dd, tau=1.0, k=10, rng=None):
-    """Gumbel-Rao (Paulus et al. 2021): ST-GS backward averaged over k conditional Gumbels."""
+    """Gumbel-Rao (Paulus et al. 2021): ST-GS backward averaged over k conditional Gumbels.
+
+    The conditional noise is a constant (no gradient through it): so E[estimate] = E[ST-GS] for
+    every k, bias included, and k = 1 has ST-GS's distribution. ``gumbel-rao-total`` is the other
+    reading (gradient through the draws): lower variance, another (much larger) bias."""
     _same_shape(dd, logits, "dd", "logits")
     if rng is None:
         raise ValueError("rng is required: gumbel_rao_backward draws conditional Gumbel noise")
