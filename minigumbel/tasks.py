@@ -24,7 +24,7 @@ from .functional import one_hot
 from .gradcheck import three_way
 from .nn import init_mlp, mlp_backward, mlp_forward
 
-__all__ = ["PointerTask", "ArgmaxTask", "QueryTask", "BottleneckTask", "TASKS", "make_task",
+__all__ = ["PointerTask", "ArgmaxTask", "QueryTask", "BottleneckTask", "VAETask", "TASKS", "POINTER_TASKS", "make_task",
            "sq_error", "sq_error_backward", "GRADCHECK_CASES"]
 
 
@@ -90,6 +90,14 @@ class PointerTask:
         """MLP parameters drawn on the host (same initial values on every backend), then moved."""
         p = init_mlp(rng, sizes, self.dtype, prefix)
         return {k: self.backend.asarray(v) for k, v in p.items()}
+
+    def logits_loss(self, logits):
+        """A loss term on the logits themselves, with an exact gradient (the vae's KL); none here."""
+        return None
+
+    def per_choice(self, values):
+        """A per-example value as the estimators see it (the vae repeats it per latent)."""
+        return values
 
     def hard_metrics(self, params, batch) -> dict:
         """Hard evaluation: point with one-hot(argmax logits). Values are 0-d device arrays."""
@@ -233,11 +241,14 @@ class BottleneckTask(PointerTask):
         return mlp_backward(sq_error_backward(dlosses, diff), dec_cache)
 
 
-TASKS = {t.name: t for t in (ArgmaxTask, QueryTask, BottleneckTask)}
+from .vae import VAETask  # noqa: E402  (the categorical VAE: same interface, its own module)
+
+TASKS = {t.name: t for t in (ArgmaxTask, QueryTask, BottleneckTask, VAETask)}
+POINTER_TASKS = ("argmax", "query", "bottleneck")
 
 
 def make_task(name, **kw) -> PointerTask:
-    """The task ``name`` ("argmax", "query", "bottleneck") built with ``kw``."""
+    """The task ``name`` ("argmax", "query", "bottleneck", "vae") built with ``kw``."""
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; choose one of {', '.join(TASKS)}")
     return TASKS[name](**kw)
@@ -280,4 +291,4 @@ def _check_half(task_name, half):
     return case
 
 
-GRADCHECK_CASES = [_check_half(t, h) for t in TASKS for h in ("scores", "readout")]
+GRADCHECK_CASES = [_check_half(t, h) for t in POINTER_TASKS for h in ("scores", "readout")]

@@ -31,9 +31,10 @@ from .estimators import ESTIMATORS, RunningMean, loo_baseline
 from .functional import _value
 from .optim import OPTIMIZERS, make_optimizer
 from .schedules import SCHEDULES, make_schedule
+from .data import DATASETS
 from .tasks import TASKS, make_task
 
-__all__ = ["TrainConfig", "train", "prepare", "run_training", "evaluate", "TRAIN_ESTIMATORS", "BASELINES", "NonFiniteLoss",
+__all__ = ["TrainConfig", "TASK_DEFAULTS", "train", "prepare", "run_training", "evaluate", "TRAIN_ESTIMATORS", "BASELINES", "NonFiniteLoss",
            "CheckpointError", "Run"]
 
 TRAIN_ESTIMATORS = ("softmax", "gumbel", "st-gumbel", "st", "reinforce", "gumbel-rao", "reinmax", "gst-1.0", "gst-p",
@@ -44,6 +45,12 @@ DTYPES = ("float32", "float64")
 # fields that may change between a checkpoint and the run resuming it (they do not change the numbers;
 # `steps` only with the constant and exp schedules, whose τ path does not depend on the run's length)
 RESUME_MAY_DIFFER = ("steps", "grad", "eval_every", "checkpoint", "checkpoint_every", "resume", "log_every")
+
+
+# the reference setup of the categorical VAE (Jang et al. 2017 on the 8x8 digits; issue 13): Adam lr 1e-3,
+# batch 100, 3000 steps, τ = max(0.5, exp(−3·10⁻⁴ t)) updated every step. TrainConfig.for_task uses it.
+TASK_DEFAULTS = {"vae": dict(steps=3000, batch_size=100, lr=1e-3, tau=1.0, anneal="exp", tau_min=0.5,
+                             anneal_rate=3e-4, anneal_every=1)}
 
 
 class NonFiniteLoss(ValueError):
@@ -80,6 +87,17 @@ class TrainConfig:
     checkpoint_every: int | None = None   # default: eval_every
     resume: str | None = None       # continue from this checkpoint
     log_every: int = 10             # how often on_step is called (and losses read back)
+    # the vae task (minigumbel.vae); hidden, n_items and eval_size do not apply to it
+    latents: int = 8                # L categorical latents ...
+    classes: int = 8                # ... of K classes each
+    samples: int = 1                # codes per image (reinforce's loo baseline: over an image's codes)
+    data: str = "digits"            # digits (scikit-learn) | mnist (IDX files in data_dir)
+    data_dir: str | None = None
+
+    @classmethod
+    def for_task(cls, task, **kw) -> "TrainConfig":
+        """A config with the task's reference defaults (TASK_DEFAULTS), overridden by ``kw``."""
+        return cls(task=task, **{**TASK_DEFAULTS.get(task, {}), **kw})
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad field."""
@@ -91,6 +109,7 @@ class TrainConfig:
         _choice(self.grad, "grad", GRADS)
         _choice(self.dtype, "dtype", DTYPES)
         _choice(self.baseline, "baseline", BASELINES)
+        _choice(self.data, "data", DATASETS)
         for name in ("tau", "tau_min", "lr"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0):
@@ -102,11 +121,16 @@ class TrainConfig:
                      "anneal_every"):
             _count(getattr(self, name), name, 1)
         _count(self.n_items, "n_items", 2)
+        _count(self.latents, "latents", 1)
+        _count(self.classes, "classes", 2)
+        _count(self.samples, "samples", 1)
         _count(self.seed, "seed", 0)
         _count(self.world_seed, "world_seed", 0)
         if self.checkpoint_every is not None:
             _count(self.checkpoint_every, "checkpoint_every", 1)
-        if self.baseline == "loo" and self.batch_size < 2:
+        if self.samples > 1 and self.task != "vae":
+            raise ValueError("samples > 1 (several codes per image) applies to the vae task only")
+        if self.baseline == "loo" and self.batch_size < 2 and self.samples < 2:
             raise ValueError("baseline 'loo' (leave-one-out over the batch) needs batch_size >= 2")
         if self.grad == "autograd" and self.backend == "cupy":
             raise ValueError("grad='autograd' works on the numpy backend only (autograd traces NumPy); "
@@ -153,8 +177,13 @@ class Run:
         if c.grad == "autograd" and self.backend.name != "numpy":
             raise ValueError("grad='autograd' works on the numpy backend only; "
                              f"backend {c.backend!r} resolved to {self.backend.name!r}")
-        self.task = make_task(c.task, n_items=c.n_items, hidden=c.hidden, dtype=c.dtype,
-                              backend=self.backend, world_seed=c.world_seed)
+        if c.task == "vae":
+            self.task = make_task("vae", latents=c.latents, classes=c.classes, samples=c.samples, data=c.data,
+                                  data_dir=c.data_dir, dtype=c.dtype, backend=self.backend,
+                                  world_seed=c.world_seed, seed=c.seed)
+        else:
+            self.task = make_task(c.task, n_items=c.n_items, hidden=c.hidden, dtype=c.dtype,
+                                  backend=self.backend, world_seed=c.world_seed)
         self.est = ESTIMATORS[c.estimator]
         self.options = ({"k": c.gr_k} if c.estimator in ("gumbel-rao", "gumbel-rao-total") else
                         {"tau_forward": c.tau_forward} if c.estimator == "decoupled" else {})
@@ -163,7 +192,8 @@ class Run:
         self.optimizer = make_optimizer(c.optimizer, c.lr)
         self.rng = self.backend.rng([c.seed, 1])
         self.running = RunningMean() if c.baseline == "running" else None
-        self.eval_batch = self.task.batch(self.backend.rng([c.world_seed, 2]), c.eval_size)
+        # the vae task evaluates on its fixed test set instead
+        self.eval_batch = None if c.task == "vae" else self.task.batch(self.backend.rng([c.world_seed, 2]), c.eval_size)
         self.step = 0
         self.history = {"config": c.to_dict(), "loss": [], "tau": [], "eval": []}
 
@@ -181,17 +211,25 @@ class Run:
     def hand_step(self, batch, tau):
         """(loss, grads) with the hand-derived backward passes."""
         task, est, xp = self.task, self.est, self.backend.xp
-        logits, scores_cache = task.scores(self.params, batch)          # (B, N)
+        logits, scores_cache = task.scores(self.params, batch)          # (B, N); vae (B, L, K) or (S, B, L, K)
         draw = est.sample(logits, self.rng, tau, **self.options)
-        losses, readout_cache = task.readout(self.params, batch, draw.z)  # (B,)
-        dlosses = xp.full(losses.shape, 1.0 / losses.shape[0], dtype=losses.dtype)   # d mean / dL_b
+        losses, readout_cache = task.readout(self.params, batch, draw.z)  # (B,); vae (B,) or (S, B)
+        weight = 1.0 / losses.size                                      # d mean / dL_b
+        dlosses = xp.full(losses.shape, weight, dtype=losses.dtype)
         grads, dz = task.readout_backward(dlosses, readout_cache)
-        if est.needs == "f":     # REINFORCE: (L_b − b)(d − π) per example, times dmean/dL_b
-            dlogits = est.backward(draw, losses, self._baseline(losses)) * dlosses[:, None]
+        if est.needs == "f":     # REINFORCE: (L_b − b)(d − π) per example (per latent), times dmean/dL_b
+            b = self._baseline(losses)
+            dlogits = est.backward(draw, task.per_choice(losses), task.per_choice(b)) * weight
         else:
             dlogits = est.backward(draw, dz)
+        loss = xp.mean(losses)
+        extra = task.logits_loss(logits)     # vae: the KL, with its exact gradient for every estimator
+        if extra is not None:
+            penalty, penalty_cache = extra
+            dlogits = dlogits + task.logits_loss_backward(dlosses, penalty_cache)
+            loss = loss + xp.mean(penalty)
         grads.update(task.scores_backward(dlogits, scores_cache))
-        return xp.mean(losses), grads
+        return loss, grads
 
     def autograd_step(self, batch, tau):
         """(loss, grads) from autograd through the same forward code (NumPy only)."""
@@ -206,7 +244,12 @@ class Run:
             losses, _ = task.readout(params, batch, z)
             loss = anp.mean(losses)
             if est.needs == "f":   # a term of value exactly 0 whose gradient is the score function
-                loss = loss + anp.mean(est.surrogate(logits, draw, losses, baseline=self._baseline(losses)))
+                b = self._baseline(losses)
+                term = est.surrogate(logits, draw, task.per_choice(losses), baseline=task.per_choice(b))
+                loss = loss + anp.sum(term) / losses.size
+            extra = task.logits_loss(logits)
+            if extra is not None:
+                loss = loss + anp.mean(extra[0])
             return loss
         return value_and_grad(objective)(self.params)
 
@@ -257,6 +300,8 @@ class Run:
         if self.running is not None:
             self.running.value, self.running.count = ck["extra"].get("running", [0.0, 0])
         self.step = ck["step"]
+        if hasattr(self.task, "seek"):      # the vae's epoch stream continues where it stopped
+            self.task.seek(self.step)
         self.history.update({k: ck["history"][k] for k in ("loss", "tau", "eval")})
 
 
@@ -265,6 +310,8 @@ class Run:
 def evaluate(run: Run, tau: float) -> dict:
     """Hard metrics (one-hot argmax pointer) and the soft loss on the fixed held-out set, as floats."""
     task, est, batch = run.task, run.est, run.eval_batch
+    if hasattr(task, "evaluate"):          # the vae: its own test-set metrics (minigumbel.vae)
+        return task.evaluate(run.params, est, tau, run.options, run.config.world_seed)
     logits, _ = task.scores(run.params, batch)
     noise = run.backend.rng([run.config.world_seed, 3])                # the same noise every time
     draw = est.sample(logits, noise, tau, **run.options)
@@ -349,6 +396,8 @@ def _loop(run: Run, on_step) -> dict:
                 break
     flush()
     hist["final"] = hist["eval"][-1]
+    if hasattr(run.task, "final_metrics"):  # the vae: IW bound, train −ELBO, pixel baseline (once, at the end)
+        hist["final"] = {**hist["final"], **run.task.final_metrics(run.params, c.world_seed)}
     hist["steps_done"] = run.step
     hist["seconds"] = time.perf_counter() - start
     return hist
