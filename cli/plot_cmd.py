@@ -13,7 +13,7 @@ from minigumbel.lab import PROBLEMS
 
 from .common import FilePath, backend_option, quiet_option, seed_option
 
-FIGURES = ("temperature", "leakage", "estimators", "schedules", "training")
+FIGURES = ("temperature", "leakage", "estimators", "schedules", "training", "vae-gradients")
 # the size options and the figures they apply to; KWARG: the data function's argument where it differs
 SIZE_OPTIONS = {"--steps": ("leakage", "schedules"), "--samples": ("temperature", "estimators"),
                 "--seeds": ("leakage",)}
@@ -42,7 +42,8 @@ def _size(ctx, param, value):
 @click.option("--format", "fmt", type=click.Choice(["png", "svg"]), default=None,
               help="Image format [default: from the --out suffix, else png].")
 @click.option("--from", "run_json", type=click.Path(exists=True, dir_okay=False),
-              help="training: the file written by `minigumbel train --json PATH`.")
+              help="training: the file written by `minigumbel train --json PATH`; vae-gradients: the "
+                   "output of `minigumbel estimators --problem vae --json`.")
 @click.option("--size", callback=_size, default=None, metavar="WxH",
               help="Image size in pixels, e.g. 1200x800 [default: per figure].")
 @click.option("--dpi", type=click.IntRange(min=50, max=600), default=100, show_default=True,
@@ -68,6 +69,8 @@ def plot(figure, out, fmt, run_json, size, dpi, steps, samples, n_seeds, problem
     estimators   bias and variance of each gradient estimator vs τ (quadratic problem; --problem)
     schedules    the temperature schedules over training steps
     training     the curves of a run saved by `minigumbel train --json run.json` (--from)
+    vae-gradients  cosine and bias of each estimator vs the exact VAE gradient along training
+                 (--from the output of `minigumbel estimators --problem vae --json`)
     """
     try:
         import matplotlib  # noqa: F401  (only to fail early, before any computing)
@@ -81,8 +84,11 @@ def plot(figure, out, fmt, run_json, size, dpi, steps, samples, n_seeds, problem
     if figure == "training" and run_json is None:
         raise click.BadParameter("the training figure needs --from run.json "
                                  "(written by `minigumbel train --json run.json`)", param_hint="--from")
-    if figure != "training" and run_json is not None:
-        raise click.BadParameter("--from applies to the training figure only", param_hint="--from")
+    if figure == "vae-gradients" and run_json is None:
+        raise click.BadParameter("the vae-gradients figure needs --from FILE (written by "
+                                 "`minigumbel estimators --problem vae --json > FILE`)", param_hint="--from")
+    if figure not in ("training", "vae-gradients") and run_json is not None:
+        raise click.BadParameter("--from applies to the training and vae-gradients figures only", param_hint="--from")
     given = {"--steps": steps, "--samples": samples, "--seeds": n_seeds}
     for opt, value in given.items():
         if value is not None and figure not in SIZE_OPTIONS[opt]:
@@ -93,8 +99,11 @@ def plot(figure, out, fmt, run_json, size, dpi, steps, samples, n_seeds, problem
         if figure != "estimators":
             raise click.BadParameter("--problem applies to the estimators figure only", param_hint="--problem")
         kw["problem"] = problem
-    if figure == "training":
-        data = figures.figure_data("training", run=run_json)
+    if figure in ("training", "vae-gradients"):
+        try:
+            data = figures.figure_data(figure, run=run_json)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--from") from None
     elif figure == "leakage":
         data = _leakage_with_progress(seed, backend, quiet, {"n_seeds": 3, **kw})
     else:

@@ -16,6 +16,9 @@ deterministic given its ``seed``.
   staying as τ → 0), the computation of ``minigumbel estimators``.
 - ``schedules``: the temperature schedules of :mod:`minigumbel.schedules` over training steps.
 - ``training``: the curves of one ``minigumbel train --json`` run.
+- ``vae-gradients``: cosine and relative bias of each estimator against the exact gradient of the
+  digits VAE's expected reconstruction, at checkpoints along training (``minigumbel estimators
+  --problem vae --json``; minigumbel.lab_vae).
 """
 from __future__ import annotations
 
@@ -28,9 +31,9 @@ from .backend import get_backend, to_numpy
 from .functional import check_tau, gumbel_softmax, sample_gumbel
 
 __all__ = ["FIGURES", "PROBS", "TAUS", "LEAKAGE_ESTIMATORS", "LEAKAGE_CONFIG", "LAB_ESTIMATORS", "temperature_data",
-           "leakage_data", "estimators_data", "schedules_data", "training_data", "figure_data"]
+           "leakage_data", "estimators_data", "schedules_data", "training_data", "vae_gradients_data", "figure_data"]
 
-FIGURES = ("temperature", "leakage", "estimators", "schedules", "training")
+FIGURES = ("temperature", "leakage", "estimators", "schedules", "training", "vae-gradients")
 PROBS = (0.1, 0.2, 0.3, 0.4)
 TAUS = (0.1, 0.5, 1.0, 10.0)
 LEAKAGE_ESTIMATORS = ("softmax", "gumbel", "st-gumbel")
@@ -201,6 +204,36 @@ def training_data(run):
 _LOSS_NAMES = {"argmax": "regret", "query": "payload MSE", "bottleneck": "reconstruction MSE"}
 
 
+# ----------------------------------------------------------------------------- vae gradients
+
+def vae_gradients_data(result):
+    """Series per (estimator, τ) from ``minigumbel estimators --problem vae --json`` (a path or the
+    parsed dict): {"meta": the run's settings, "series": {(estimator, τ): {"step" (C,), "cosine",
+    "rel_bias" (bias norm / ‖∇‖), "rel_se", "norm_ratio"}}, "exact_norm" (C,), "steps" (C,)}."""
+    if isinstance(result, (str, os.PathLike)):
+        with open(result, encoding="utf-8") as fh:
+            try:
+                result = json.load(fh)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{os.fspath(result)} is not JSON ({exc})") from None
+    if not isinstance(result, dict) or not all(k in result for k in ("rows", "steps", "exact_norm", "codes")):
+        raise ValueError("expected the JSON written by `minigumbel estimators --problem vae --json`")
+    norm = dict(zip(result["steps"], result["exact_norm"]))
+    series = {}
+    for row in result["rows"]:
+        s = series.setdefault((row["estimator"], row["tau"]),
+                              {"step": [], "cosine": [], "rel_bias": [], "rel_se": [], "norm_ratio": []})
+        s["step"].append(row["step"])
+        s["cosine"].append(row["cosine"])
+        s["rel_bias"].append(row["bias_norm"] / norm[row["step"]])
+        s["rel_se"].append(row["bias_se"] / norm[row["step"]])
+        s["norm_ratio"].append(row["norm_ratio"])
+    series = {key: {k: np.array(v, dtype=np.float64) for k, v in s.items()} for key, s in series.items()}
+    meta = {k: result.get(k) for k in ("latents", "classes", "codes", "images", "samples", "train_estimator", "seed")}
+    return {"meta": meta, "series": series, "steps": np.array(result["steps"]),
+            "exact_norm": np.array(result["exact_norm"], dtype=np.float64)}
+
+
 def figure_data(name, seed=0, backend="numpy", run=None, **kw):
     """The data of figure ``name`` (one of FIGURES); ``kw`` go to its ``*_data`` function and
     ``run`` (a path or dict of a ``minigumbel train --json`` run) to the training figure's."""
@@ -214,4 +247,6 @@ def figure_data(name, seed=0, backend="numpy", run=None, **kw):
         return schedules_data(**kw)
     if name == "training":
         return training_data(run)
+    if name == "vae-gradients":
+        return vae_gradients_data(run)
     raise ValueError(f"unknown figure {name!r}; choose one of {', '.join(FIGURES)}")
