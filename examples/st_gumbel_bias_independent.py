@@ -7,7 +7,7 @@ y ⊙ (∂f(d) − ⟨∂f(d), y⟩)/τ with y = softmax((θ + g)/τ); soft Gumb
 gradient at y. Written here with NumPy alone, so the library's code is not its own referee.
 
     python examples/st_gumbel_bias_independent.py              # 5,000,000 draws per τ (~1 min)
-    python examples/st_gumbel_bias_independent.py --draws 100000
+    python examples/st_gumbel_bias_independent.py --quick      # 200,000 draws per τ
 """
 from __future__ import annotations
 
@@ -20,7 +20,10 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--draws", type=int, default=5_000_000, help="Gumbel draws per τ")
     ap.add_argument("--taus", default="0.2,0.05,0.02")
+    ap.add_argument("--quick", action="store_true", help="200,000 draws per τ (a smoke test)")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.draws = 200_000
     rng0 = np.random.default_rng([0, 2])             # minigumbel.lab.make_problem("cubic", 5, seed=0)
     theta, a = rng0.normal(size=5), rng0.normal(size=5)
     pi = np.exp(theta - theta.max())

@@ -214,6 +214,7 @@ def _vae_gradients(fig, d):
         ax_c.set_ylabel("cos(mean estimate, exact ∇)")
         ax_b.set_ylabel("bias norm / ‖∇‖ (log scale)")
         ax_b.set_yscale("log")
+        _plain_log_labels(ax_b)
         ax_b.set_xlabel("training step")
         ax_c.set_xticks(d["steps"])
         ax_b.set_xticks(d["steps"])
