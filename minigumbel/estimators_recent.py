@@ -66,8 +66,8 @@ def gst_shift(logits, d, gap=1.0):
 
 # The rule is the softmax(s̃/τ) VJP: ∂s̃/∂θ = I because c is a constant, so
 #   dθ = ỹ ⊙ (dd − ⟨dd, ỹ⟩)/τ,  ỹ = softmax((θ + c)/τ)   (ST-Gumbel's rule with g replaced by c).
-# Its expectation Σ_i π_i rule(e_i) is a deterministic function of θ: exact for no f in general
-# (tests/test_estimators_recent.py shows a linear f where it is biased).
+# Its expectation Σ_i π_i rule(e_i) is a finite sum (enumeration): not exact even for linear f
+# (tests/test_estimators_recent.py), unlike ST at τ = 1.
 def gst_backward(logits, d, dd, tau=1.0, gap=1.0):
     """Gapped straight-through: the softmax((θ + c)/τ) VJP applied to dd, c = :func:`gst_shift`."""
     _same_shape(dd, logits, "dd", "logits")

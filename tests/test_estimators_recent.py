@@ -113,6 +113,8 @@ def test_bad_gap_and_tau_forward_are_value_errors():
 def test_decoupled_is_st_gumbel_at_the_backward_tau_bit_for_bit(tau_forward):
     # With τ_f = τ_b (None) it must reduce to ST-Gumbel exactly; with τ_f ≠ τ_b too, because the hard
     # sample argmax softmax((θ+g)/τ_f) = argmax(θ + g) does not depend on τ_f. Same seed, same numbers.
+    # (No enumeration test: the rule depends on the continuous noise g, so its expectation - ST-GS's
+    # at τ_b, exact for no f in general - has no finite sum; the cubic test below measures it.)
     f = _problem("cubic", 5, 5)
     opts = {} if tau_forward is None else {"tau_forward": tau_forward}
     v1, g1 = E.estimate_samples("decoupled", THETA, f, np.random.default_rng(6), 0.5, 50, **opts)
