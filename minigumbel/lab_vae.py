@@ -93,7 +93,7 @@ def gradient_quality(names, taus, latents=2, classes=8, steps=2000, every=500, t
            "samples": samples, "train_estimator": train_estimator, "seed": seed, "backend": be.name,
            "steps": [], "exact_norm": [], "recon": [], "rows": []}
     while True:
-        logits = task._encode(run.params, x)                                  # (B, L, K)
+        logits, _ = task.scores(run.params, {"x": x})                         # (B, L, K): samples = 1
         value, exact = exact_reconstruction_grad(task, run.params, x, logits)
         exact = be.to_numpy(exact).reshape(-1)
         out["steps"].append(run.step)
