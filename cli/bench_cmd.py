@@ -7,7 +7,7 @@ from .common import FilePath, backend_option, choice_list, write_json, echo_json
 
 CPU_SIZES = "64x16,256x256,1024x1024,4096x1024"
 GPU_SIZES = CPU_SIZES + ",16384x1024,65536x1024"
-PARTS = ("gumbel", "train", "startup")
+PARTS = ("gumbel", "train", "startup", "vae")
 
 
 def _ms(s: dict) -> tuple[str, str]:
@@ -27,7 +27,8 @@ def _ms(s: dict) -> tuple[str, str]:
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="Threads of the fused NumPy helpers [default: $MINIGUMBEL_THREADS or the usable CPUs].")
 @click.option("--parts", default="gumbel,train,startup", show_default=True,
-              help="Which parts to run: gumbel (fwd+bwd), train (one training step), startup (--help).")
+              help="Which parts to run: gumbel (fwd+bwd), train (one training step), startup (--help), "
+                   "vae (one step of the digits VAE: hand vs autograd vs PyTorch; needs the 'data' extra).")
 @click.option("--save", type=FilePath(writable=True), default=None,
               help="Also write the JSON result to this file.")
 @seed_option
@@ -84,6 +85,10 @@ def _measure(result, be, B, parts, shapes, dtype, tau, repeats, seed, threads, l
     if "train" in parts:
         say("timing one training step ...")
         result["train_step"] = B.bench_train_step(be, dtype, repeats, seed, libs)
+    if "vae" in parts:
+        from minigumbel.bench_vae import bench_vae_step
+        say("timing one VAE training step ...")
+        result["vae_step"] = bench_vae_step(be, dtype, repeats, seed, libs)
     if "startup" in parts:
         say("timing minigumbel --help ...")
         result["startup"] = B.bench_startup(min(repeats, 10))
@@ -108,12 +113,14 @@ def _print(result: dict) -> None:
             click.echo(f"fused: {bw['achieved_GBps']:.0f} GB/s over {bw['bytes'] / 1e6:.0f} MB read+written = "
                        f"{peak}, {100 * bw['fraction_of_copy']:.0f}% of a measured device copy "
                        f"({bw['copy_GBps']:.0f} GB/s)")
-    ts = result.get("train_step")
-    if ts:
+    for ts in (result.get("train_step"), result.get("vae_step")):
+        if not ts:
+            continue
         click.echo(f"\nOne training step: task {ts['task']}, {ts['config']}")
-        lines = [[name, *_ms(s)] if "error" not in s else [name, "-", s["error"]]
+        hand = ts["cases"]["hand"]["median_ms"]
+        lines = [[name, *_ms(s), f"{s['median_ms'] / hand:.2f}"] if "error" not in s else [name, "-", s["error"], "-"]
                  for name, s in ts["cases"].items()]
-        click.echo(table(lines, ["case", "median ms", "min–max ms"]))
+        click.echo(table(lines, ["case", "median ms", "min–max ms", "× hand"]))
     st = result.get("startup")
     if st:
         click.echo(f"\n`{st['command']}`: median {st['median_ms']:.0f} ms (min {st['min_ms']:.0f}, "

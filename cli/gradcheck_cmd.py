@@ -9,7 +9,8 @@ import click
 from .common import echo_json, json_flag, table
 
 # modules that expose GRADCHECK_CASES: callables returning a GradCheck or a list of them
-CASE_MODULES = ("minigumbel.gradcheck", "minigumbel.nn", "minigumbel.estimators", "minigumbel.tasks")
+CASE_MODULES = ("minigumbel.gradcheck", "minigumbel.nn", "minigumbel.losses", "minigumbel.estimators",
+                "minigumbel.tasks", "minigumbel.vae")
 
 
 def collect():

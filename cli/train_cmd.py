@@ -1,6 +1,7 @@
 """`minigumbel train` and `minigumbel compare`: thin wrappers that build a TrainConfig and call train()."""
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 
@@ -9,39 +10,65 @@ import click
 from minigumbel.schedules import SCHEDULES
 from minigumbel.tasks import TASKS
 from minigumbel.optim import OPTIMIZERS
-from minigumbel.train import BASELINES, DTYPES, GRADS, TRAIN_ESTIMATORS, TrainConfig
+from minigumbel.data import DATASETS
+from minigumbel.train import BASELINES, DTYPES, GRADS, TASK_DEFAULTS, TRAIN_ESTIMATORS, TrainConfig
 
 from .common import FilePath, backend_option, choice_list, write_json, echo_json, json_flag, progress, quiet_option, seed_option, table
 
 POSITIVE = click.FloatRange(min=0.0, min_open=True)
 
 
+def _default(defaults, key):
+    """'[default: X; vae: Y]' for an option whose default depends on the task."""
+    vae = TASK_DEFAULTS["vae"][key]
+    return f"[default: {defaults[key]}; vae: {vae}]"
+
+
 def training_options(task, steps, tau, anneal):
-    """The options train and compare share (their defaults differ only in steps, τ and anneal)."""
+    """The options train and compare share (their defaults differ only in steps, τ and anneal).
+
+    Options listed in TASK_DEFAULTS take the task's reference default when not given (the vae
+    task: Adam lr 1e-3, batch 100, 3000 steps, τ = max(0.5, exp(−3e-4·t)) every step)."""
+    defaults = {"steps": steps, "tau": tau, "anneal": anneal, "tau_min": 0.5, "anneal_rate": 1e-3,
+                "anneal_every": 100, "batch_size": 64, "lr": 1e-2}
+    d = functools.partial(_default, defaults)
     opts = [
-        click.option("--task", type=click.Choice(list(TASKS)), default=task, show_default=True, help="Pointer task."),
-        click.option("--tau", type=POSITIVE, default=tau, show_default=True, help="(Initial) temperature τ > 0."),
-        click.option("--anneal", type=click.Choice(SCHEDULES), default=anneal, show_default=True,
-                     help="Temperature schedule (exp: Jang et al. 2017)."),
-        click.option("--tau-min", type=POSITIVE, default=0.5, show_default=True, help="Final τ of an annealing schedule."),
-        click.option("--anneal-rate", type=click.FloatRange(min=0.0), default=1e-3, show_default=True,
-                     help="exp schedule: τ = max(τ_min, τ0·exp(−rate·t))."),
-        click.option("--anneal-every", type=click.IntRange(min=1), default=100, show_default=True,
-                     help="exp schedule: update τ every this many steps."),
-        click.option("--steps", type=click.IntRange(min=1), default=steps, show_default=True),
-        click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True),
-        click.option("--lr", type=POSITIVE, default=1e-2, show_default=True, help="Learning rate of the optimizer."),
+        click.option("--task", type=click.Choice(list(TASKS)), default=task, show_default=True,
+                     help="Pointer task, or vae (a categorical VAE on handwritten digits)."),
+        click.option("--tau", type=POSITIVE, default=None, help=f"(Initial) temperature τ > 0. {d('tau')}"),
+        click.option("--anneal", type=click.Choice(SCHEDULES), default=None,
+                     help=f"Temperature schedule (exp: Jang et al. 2017). {d('anneal')}"),
+        click.option("--tau-min", type=POSITIVE, default=None, help=f"Final τ of an annealing schedule. {d('tau_min')}"),
+        click.option("--anneal-rate", type=click.FloatRange(min=0.0), default=None,
+                     help=f"exp schedule: τ = max(τ_min, τ0·exp(−rate·t)). {d('anneal_rate')}"),
+        click.option("--anneal-every", type=click.IntRange(min=1), default=None,
+                     help=f"exp schedule: update τ every this many steps. {d('anneal_every')}"),
+        click.option("--steps", type=click.IntRange(min=1), default=None, help=d("steps")),
+        click.option("--batch-size", type=click.IntRange(min=1), default=None, help=d("batch_size")),
+        click.option("--lr", type=POSITIVE, default=None, help=f"Learning rate of the optimizer. {d('lr')}"),
         click.option("--optimizer", type=click.Choice(list(OPTIMIZERS)), default="adam", show_default=True),
-        click.option("--hidden", type=click.IntRange(min=1), default=32, show_default=True, help="MLP width."),
+        click.option("--hidden", type=click.IntRange(min=1), default=32, show_default=True,
+                     help="MLP width (pointer tasks; the vae's widths are fixed: 256, 128)."),
         click.option("--n-items", type=click.IntRange(min=2), default=10, show_default=True,
-                     help="Items to point at (the code size K for bottleneck)."),
+                     help="Items to point at (the code size K for bottleneck; vae: see -K)."),
+        click.option("--latents", "-L", type=click.IntRange(min=1), default=8, show_default=True,
+                     help="vae: number of categorical latent variables L."),
+        click.option("--classes", "-K", type=click.IntRange(min=2), default=8, show_default=True,
+                     help="vae: classes K of each latent."),
+        click.option("--samples", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="vae: codes drawn per image per step (reinforce --baseline loo averages the "
+                          "other codes of the same image when ≥ 2)."),
+        click.option("--data", type=click.Choice(DATASETS), default="digits", show_default=True,
+                     help="vae: scikit-learn's 8x8 digits (the 'data' extra) or MNIST IDX files in --data-dir."),
+        click.option("--data-dir", default=None, metavar="DIR",
+                     help="vae --data mnist: folder with train-images-idx3-ubyte and t10k-images-idx3-ubyte (.gz ok)."),
         click.option("--grad", type=click.Choice(GRADS), default="hand", show_default=True,
                      help="Gradient source: hand-derived backward passes or autograd (NumPy only)."),
         click.option("--dtype", type=click.Choice(DTYPES), default="float64", show_default=True),
         click.option("--eval-every", type=click.IntRange(min=1), default=100, show_default=True,
                      help="Hard evaluation on the held-out set every this many steps."),
         click.option("--eval-size", type=click.IntRange(min=1), default=1000, show_default=True,
-                     help="Size of the fixed held-out set."),
+                     help="Size of the fixed held-out set (pointer tasks; the vae uses its test set)."),
         click.option("--gr-k", type=click.IntRange(min=1), default=10, show_default=True,
                      help="gumbel-rao, gumbel-rao-total: conditional Gumbel vectors per sample."),
         click.option("--tau-forward", type=POSITIVE, default=None,
@@ -53,9 +80,16 @@ def training_options(task, steps, tau, anneal):
     ]
 
     def decorate(f):
+        @functools.wraps(f)
+        def with_task_defaults(**kw):
+            task_defaults = TASK_DEFAULTS.get(kw["task"], {})
+            for key, value in defaults.items():
+                if kw.get(key) is None:
+                    kw[key] = task_defaults.get(key, value)
+            return f(**kw)
         for opt in reversed(opts):
-            f = opt(f)
-        return f
+            with_task_defaults = opt(with_task_defaults)
+        return with_task_defaults
     return decorate
 
 
@@ -63,6 +97,8 @@ def _show(record):
     if record is None:
         return ""
     ev = record["eval"]
+    if "test_nelbo_hard" in ev:
+        return f"-ELBO {record['loss']:.4g}  τ {record['tau']:.3g}  test hard {ev['test_nelbo_hard']:.4g}"
     key = "accuracy" if "accuracy" in ev else "hard_loss"
     label = "acc" if key == "accuracy" else "hard"
     return f"loss {record['loss']:.4g}  τ {record['tau']:.3g}  {label} {ev[key]:.4g}"
@@ -110,6 +146,8 @@ def train(quiet, json_path, **kw):
 
 def _summary(config, history, backend_name):
     final = history["final"]
+    if config.task == "vae":
+        return _vae_summary(config, history, backend_name)
     task = TASKS[config.task]
     loss_name = task.loss_name
     tail = history["loss"][-100:]
@@ -124,6 +162,25 @@ def _summary(config, history, backend_name):
     click.echo(f"minigumbel train: {config.task} task, estimator {config.estimator}, {steps} steps, "
                f"{backend_name} {config.dtype}, grad {config.grad}, {history['seconds']:.1f} s")
     click.echo(table(rows, ["metric (held-out set of %d)" % config.eval_size, "value"]))
+
+
+def _vae_summary(config, history, backend_name):
+    from minigumbel.vae import EVAL_SAMPLES, IW_SAMPLES
+    f = history["final"]
+    tail = history["loss"][-100:]
+    rows = [[f"test -ELBO, hard codes d ~ q ({EVAL_SAMPLES} per image)", f"{f['test_nelbo_hard']:.3f}"],
+            [f"test -ELBO, {config.estimator}'s training code", f"{f['test_nelbo_soft']:.3f}"],
+            [f"test -log p(x), importance-weighted (S = {IW_SAMPLES})", f"{f['test_iw_nll']:.3f}"],
+            ["train -ELBO, hard codes", f"{f['train_nelbo']:.3f}"],
+            ["test KL(q || uniform)", f"{f['kl']:.3f}"],
+            ["test reconstruction term, hard codes", f"{f['test_recon_hard']:.3f}"],
+            ["independent-pixel baseline (test NLL)", f"{f['pixel_baseline_nll']:.3f}"],
+            [f"training loss (mean of last {len(tail)} steps)", f"{sum(tail) / len(tail):.3f}"],
+            ["final τ", f"{history['tau'][-1]:.4g}"]]
+    click.echo(f"minigumbel train: vae on {config.data} (L = {config.latents}, K = {config.classes}), estimator "
+               f"{config.estimator}, {len(history['loss'])} steps, {backend_name} {config.dtype}, grad {config.grad}, "
+               f"{history['seconds']:.1f} s")
+    click.echo(table(rows, ["metric (nats per image)", "value"]))
 
 
 # ----------------------------------------------------------------------------- compare
@@ -170,7 +227,10 @@ def compare(estimators, seeds, seed, quiet, as_json, **kw):
     with progress(configs, label=f"compare on {kw['task']}", quiet=quiet,
                   item_show_func=lambda it: it and f"{it[0]} seed {it[1]}") as bar:
         for e, s, c in bar:
-            finals[e].append(run_train(c)["final"])
+            hist = run_train(c)
+            finals[e].append({**hist["final"], "seconds": hist["seconds"]})
+    if kw["task"] == "vae":
+        return _vae_compare(kw, names, seed, seeds, configs, finals, as_json)
     results = []
     for e in names:
         soft = [f["soft_loss"] for f in finals[e]]
@@ -200,3 +260,26 @@ def _compare_table(kw, seed, seeds, results):
                f"{seed}..{seed + seeds - 1}; mean ± sd over seeds, on a held-out set of {kw['eval_size']}")
     click.echo(table(rows, headers))
     click.echo("soft = the estimator's own training-time pointer; hard = one-hot argmax, as used at test time.")
+
+
+VAE_COLUMNS = (("test_nelbo_hard", "test -ELBO hard"), ("test_nelbo_soft", "test -ELBO soft"),
+               ("test_iw_nll", "test IW (S=100)"), ("train_nelbo", "train -ELBO"), ("kl", "KL"),
+               ("seconds", "seconds"))
+
+
+def _vae_compare(kw, names, seed, seeds, configs, finals, as_json):
+    results = [{"estimator": e, **{key: _mean_sd([f[key] for f in finals[e]]) for key, _ in VAE_COLUMNS}}
+               for e in names]
+    baseline = finals[names[0]][0]["pixel_baseline_nll"]
+    if as_json:
+        echo_json({"task": "vae", "seeds": list(range(seed, seed + seeds)), "pixel_baseline_nll": baseline,
+                   "config": {k: v for k, v in configs[0][2].to_dict().items() if k not in ("estimator", "seed")},
+                   "results": results})
+        return
+    rows = [[r["estimator"]] + [_fmt(r[key], 1 if key == "seconds" else 2) for key, _ in VAE_COLUMNS] for r in results]
+    sched = f"τ {kw['tau']:g}" + (f" → {kw['tau_min']:g} ({kw['anneal']})" if kw["anneal"] != "constant" else "")
+    click.echo(f"minigumbel compare: vae on {kw['data']} (L = {kw['latents']}, K = {kw['classes']}), {kw['steps']} "
+               f"steps, {sched}, seeds {seed}..{seed + seeds - 1}; mean ± sd over seeds, nats per image")
+    click.echo(table(rows, ["estimator"] + [h for _, h in VAE_COLUMNS]))
+    click.echo(f"independent-pixel baseline (test NLL): {baseline:.2f}. hard = codes d ~ q (10 per image); soft = "
+               "the estimator's own training-time code; IW = importance-weighted bound on -log p(x).")

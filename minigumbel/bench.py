@@ -364,6 +364,9 @@ def check_targets(result: dict) -> list[dict]:
     ts = result.get("train_step", {}).get("cases", {})
     add("train step: autograd / hand", _ratio(ts, "autograd", "hand"), ">= 3", lambda v: v >= 3)
     add("train step: hand / torch CPU", _ratio(ts, "hand", "torch"), "<= 1.5", lambda v: v <= 1.5)
+    vs = result.get("vae_step", {}).get("cases", {})
+    for label in ("torch (1 thread)", "torch (default threads)"):
+        add(f"vae step: hand / {label} CPU", _ratio(vs, "hand", label), "<= 1.5", lambda v: v <= 1.5)
     st = result.get("startup")
     if st:
         add("minigumbel --help wall time (s)", st["median_ms"] / 1e3, "<= 0.3", lambda v: v <= 0.3)

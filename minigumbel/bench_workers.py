@@ -97,6 +97,43 @@ def _torch_train_worker(dtype, repeats, device, spec) -> dict:
             "threads": torch.get_num_threads(), "train": round_robin({"t": step}, repeats, sync=sync)["t"]}
 
 
+def _torch_vae_worker(dtype, repeats, device, spec) -> dict:
+    """The reference categorical VAE's training step in PyTorch (minigumbel.bench_vae): same sizes,
+    Gumbel-Softmax code, BCE-with-logits + analytic KL to the uniform prior, Adam."""
+    import math
+    import torch
+    import torch.nn.functional as tF
+    if spec.get("threads"):
+        torch.set_num_threads(int(spec["threads"]))
+    dev = torch.device("cuda" if device == "cuda" else "cpu")
+    tdt = getattr(torch, dtype)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else None
+    gen = torch.Generator(device=dev).manual_seed(0)
+    torch.manual_seed(0)
+    d, (h1, h2), n_l, n_k, b = spec["dim"], spec["hidden"], spec["latents"], spec["classes"], spec["batch"]
+    nn = torch.nn
+    enc = nn.Sequential(nn.Linear(d, h1), nn.ReLU(), nn.Linear(h1, h2), nn.ReLU(), nn.Linear(h2, n_l * n_k))
+    dec = nn.Sequential(nn.Linear(n_l * n_k, h2), nn.ReLU(), nn.Linear(h2, h1), nn.ReLU(), nn.Linear(h1, d))
+    model = nn.ModuleList([enc, dec]).to(dtype=tdt, device=dev)
+    opt = torch.optim.Adam(model.parameters(), lr=spec["lr"])
+    data = (torch.rand(spec["n_train"], d, dtype=tdt, device=dev, generator=gen) < 0.4).to(tdt)   # binary images
+
+    def step():
+        x = data[torch.randint(0, spec["n_train"], (b,), device=dev, generator=gen)]      # (B, D)
+        logits = enc(x).view(b, n_l, n_k)                                                  # (B, L, K)
+        z = tF.gumbel_softmax(logits, tau=spec["tau"])
+        recon = tF.binary_cross_entropy_with_logits(dec(z.view(b, -1)), x, reduction="none").sum(-1)
+        logq = tF.log_softmax(logits, -1)
+        kl = (logq.exp() * logq).sum((-2, -1)) + n_l * math.log(n_k)
+        loss = (recon + kl).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return {"library": "torch", "version": torch.__version__, "device": str(dev),
+            "threads": torch.get_num_threads(), "train": round_robin({"t": step}, repeats, sync=sync)["t"]}
+
+
 def _main(argv=None) -> None:
     """Subprocess entry: ``python -m minigumbel.bench torch|jax --sizes ... ``; prints JSON."""
     import argparse
@@ -107,13 +144,14 @@ def _main(argv=None) -> None:
     p.add_argument("--tau", type=float, default=1.0)
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    p.add_argument("--what", default="gumbel", choices=["gumbel", "train"])
+    p.add_argument("--what", default="gumbel", choices=["gumbel", "train", "vae"])
     p.add_argument("--spec", default="{}", help="JSON sizes of the training step (--what train)")
     a = p.parse_args(argv)
-    if a.what == "train":
+    if a.what in ("train", "vae"):
         if a.library != "torch":
-            raise SystemExit("--what train: only torch")
-        print(json.dumps(_torch_train_worker(a.dtype, a.repeats, a.device, json.loads(a.spec))))
+            raise SystemExit(f"--what {a.what}: only torch")
+        worker = _torch_train_worker if a.what == "train" else _torch_vae_worker
+        print(json.dumps(worker(a.dtype, a.repeats, a.device, json.loads(a.spec))))
         return
     worker = _torch_worker if a.library == "torch" else _jax_worker
     print(json.dumps(worker(parse_sizes(a.sizes, allow_empty=True), a.dtype, a.tau, a.repeats, a.device)))

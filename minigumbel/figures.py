@@ -19,6 +19,8 @@ deterministic given its ``seed``.
 - ``vae-gradients``: cosine and relative bias of each estimator against the exact gradient of the
   digits VAE's expected reconstruction, at checkpoints along training (``minigumbel estimators
   --problem vae --json``; minigumbel.lab_vae).
+- ``vae``: the categorical VAE on the 8 × 8 digits (minigumbel.vae) trained by every estimator:
+  test −ELBO curves, test digits beside their reconstructions from hard and soft codes, prior samples.
 """
 from __future__ import annotations
 
@@ -31,9 +33,10 @@ from .backend import get_backend, to_numpy
 from .functional import check_tau, gumbel_softmax, sample_gumbel
 
 __all__ = ["FIGURES", "PROBS", "TAUS", "LEAKAGE_ESTIMATORS", "LEAKAGE_CONFIG", "LAB_ESTIMATORS", "temperature_data",
-           "leakage_data", "estimators_data", "schedules_data", "training_data", "vae_gradients_data", "figure_data"]
+           "leakage_data", "estimators_data", "schedules_data", "training_data", "vae_data", "VAE_RUNS",
+           "vae_gradients_data", "figure_data"]
 
-FIGURES = ("temperature", "leakage", "estimators", "schedules", "training", "vae-gradients")
+FIGURES = ("temperature", "leakage", "estimators", "schedules", "training", "vae", "vae-gradients")
 PROBS = (0.1, 0.2, 0.3, 0.4)
 TAUS = (0.1, 0.5, 1.0, 10.0)
 LEAKAGE_ESTIMATORS = ("softmax", "gumbel", "st-gumbel")
@@ -232,6 +235,57 @@ def vae_gradients_data(result):
     meta = {k: result.get(k) for k in ("latents", "classes", "codes", "images", "samples", "train_estimator", "seed")}
     return {"meta": meta, "series": series, "steps": np.array(result["steps"]),
             "exact_norm": np.array(result["exact_norm"], dtype=np.float64)}
+# ----------------------------------------------------------------------------- vae
+
+# (estimator, TrainConfig overrides of the reference setup): reinforce with its running-mean
+# baseline; reinmax at τ ≥ 1 (its authors' recommendation, so the schedule is floored at 1)
+VAE_RUNS = (("softmax", {}), ("gumbel", {}), ("st-gumbel", {}), ("st", {}),
+            ("reinforce", {"baseline": "running"}), ("gumbel-rao", {}), ("reinmax", {"tau_min": 1.0}))
+
+
+def vae_data(seed=0, steps=3000, eval_every=100, runs=VAE_RUNS, n_show=10, backend="numpy", on_step=None):
+    """Train the reference VAE (``TrainConfig.for_task("vae")``) once per entry of ``runs``.
+
+    Returns {"steps", "seed", "pixel_baseline" (test NLL), "curves": {estimator: {"step" (E,),
+    "hard" (E,), "soft" (E,) test −ELBO}}, "final": {estimator: final metrics}, "side" (image side),
+    "images": {row label: (n_show, D) pixel values in [0, 1]}}. The image rows: ``n_show`` test digits;
+    their reconstructions (decoder probabilities) by the softmax-trained model from a hard code d ~ q
+    and from its soft training-time code softmax(θ/τ); by the gumbel-trained model from a hard code;
+    and decoder probabilities of codes drawn from the uniform prior (gumbel model).
+    """
+    from .functional import one_hot, softmax
+    from .train import TrainConfig, prepare, run_training
+    steps = _count(steps, "steps")
+    curves, finals, models = {}, {}, {}
+    for name, extra in runs:
+        c = TrainConfig.for_task("vae", estimator=name, seed=seed, steps=steps, backend=backend,
+                                 eval_every=min(_count(eval_every, "eval_every"), steps), **extra)
+        run = prepare(c)
+        cb = None if on_step is None else (lambda rec, name=name: on_step(name, seed, rec))
+        hist = run_training(run, cb)
+        curves[name] = {k: np.array([e[key] for e in hist["eval"]]) for k, key in
+                        (("step", "step"), ("hard", "test_nelbo_hard"), ("soft", "test_nelbo_soft"))}
+        finals[name] = hist["final"]
+        models[name] = (run, hist["tau"][-1])
+    images = {}
+    any_run = next(iter(models.values()))[0]
+    task = any_run.task
+    x = task.test_x[:n_show]
+    images["test digits"] = x
+    rng = task.backend.rng([seed, 7])
+    for name, label in (("softmax", "softmax-trained, hard code d ~ q"), ("softmax", "softmax-trained, soft code"),
+                        ("gumbel", "gumbel-trained, hard code d ~ q")):
+        if name not in models:
+            continue
+        run, tau = models[name]
+        logits = task._encode(run.params, x)                                   # (n, L, K)
+        z = softmax(logits, tau) if "soft" in label else task._hard_codes(logits, rng, 1)[0]
+        images[label] = task.decode_probs(run.params, z)
+    if "gumbel" in models:
+        prior = one_hot(rng.integers(0, task.classes, size=(n_show, task.latents)), task.classes, task.dtype)
+        images["gumbel-trained, codes from the uniform prior"] = task.decode_probs(models["gumbel"][0].params, prior)
+    return {"steps": steps, "seed": seed, "pixel_baseline": task.baseline_nll, "curves": curves, "final": finals,
+            "side": int(round(task.dim ** 0.5)), "images": {k: to_numpy(v) for k, v in images.items()}}
 
 
 def figure_data(name, seed=0, backend="numpy", run=None, **kw):
@@ -249,4 +303,6 @@ def figure_data(name, seed=0, backend="numpy", run=None, **kw):
         return training_data(run)
     if name == "vae-gradients":
         return vae_gradients_data(run)
+    if name == "vae":
+        return vae_data(seed=seed, backend=backend, **kw)
     raise ValueError(f"unknown figure {name!r}; choose one of {', '.join(FIGURES)}")

@@ -17,7 +17,8 @@ __all__ = ["draw", "parse_size", "DEFAULT_SIZES", "FORMATS", "INSTALL_HINT"]
 FORMATS = ("png", "svg")
 INSTALL_HINT = "pip install 'minigumbel[plot]'"
 DEFAULT_SIZES = {"temperature": (1400, 700), "leakage": (1500, 550), "estimators": (1400, 600),
-                 "schedules": (900, 550), "training": (1400, 500), "vae-gradients": (1500, 800)}
+                 "schedules": (900, 550), "training": (1400, 500), "vae": (1600, 640),
+                 "vae-gradients": (1500, 800)}
 
 # one entry per series: grays, line styles and markers, so that grayscale prints stay readable
 _STYLE = {
@@ -279,5 +280,40 @@ def _training(fig, d):
     fig.suptitle("Training run: " + ", ".join(fmt.format(c[k]) for k, fmt in shown.items() if k in c))
 
 
+def _vae(fig, d):
+    ax_img, ax_c = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.3, 1.0]})
+    side, rows = d["side"], list(d["images"].items())
+    n = rows[0][1].shape[0]
+    pad = 1
+    grid = np.ones((len(rows) * (side + pad) - pad, n * (side + pad) - pad))  # white gaps between digits
+    for i, (_, imgs) in enumerate(rows):
+        for j in range(n):
+            grid[i * (side + pad):i * (side + pad) + side, j * (side + pad):j * (side + pad) + side] = \
+                1.0 - imgs[j].reshape(side, side)                                # dark ink on white
+    ax_img.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax_img.set_yticks([i * (side + pad) + side / 2 for i in range(len(rows))], [label for label, _ in rows],
+                      fontsize=9)
+    ax_img.set_xticks([])
+    ax_img.grid(False)
+    ax_img.set_title("test digits, and decoder outputs (pixel probabilities) for their codes")
+    for name, c in d["curves"].items():
+        st = _style(name)
+        ax_c.plot(c["step"], c["hard"], color=st["color"], ls=st["ls"], marker=st["marker"],
+                  markevery=max(1, len(c["step"]) // 8), ms=5, lw=1.4, label=f"{name}: {c['hard'][-1]:.1f}")
+    if "softmax" in d["curves"]:
+        c = d["curves"]["softmax"]
+        ax_c.plot(c["step"], c["soft"], color="0.0", ls=(0, (1, 2)), lw=1.2,
+                  label=f"softmax, its soft code: {c['soft'][-1]:.1f}")
+    ax_c.axhline(d["pixel_baseline"], color="0.5", lw=2.0, alpha=0.6,
+                 label=f"independent pixels: {d['pixel_baseline']:.1f}")
+    ax_c.set_ylim(top=min(45.0, ax_c.get_ylim()[1]))
+    ax_c.set_xlabel("training step")
+    ax_c.set_ylabel("test −ELBO with hard codes d ~ q (nats per image)")
+    ax_c.legend(fontsize=8, loc="upper right", title="estimator: final value")
+    ax_c.set_title("test −ELBO over training (10 hard codes per image)")
+    fig.suptitle(f"Categorical VAE (L = 8 × K = 8) on the 8 × 8 digits, {d['steps']} steps, seed {d['seed']}; "
+                 "reinforce: running-mean baseline, reinmax: τ = 1")
+
+
 _DRAW = {"temperature": _temperature, "leakage": _leakage, "estimators": _estimators,
-         "schedules": _schedules, "training": _training, "vae-gradients": _vae_gradients}
+         "schedules": _schedules, "training": _training, "vae": _vae, "vae-gradients": _vae_gradients}

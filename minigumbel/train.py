@@ -17,6 +17,7 @@ Generator), so the two differ only in hard vs relaxed pointing. Checkpoints: see
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -347,8 +348,21 @@ def run_training(run: Run, on_step=None) -> dict:
     after the losses up to them were checked, so the last checkpoint on disk is a good one.
     """
     # overflow in a diverging run is reported once, as NonFiniteLoss, not as a stream of warnings
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), _blas_threads(run):
         return _loop(run, on_step)
+
+
+def _blas_threads(run):
+    """Limit NumPy's BLAS to ``task.blas_threads`` threads for the run (the vae: 1) when threadpoolctl
+    is installed (scikit-learn, the vae's 'data' extra, brings it); a no-op otherwise."""
+    n = getattr(run.task, "blas_threads", None)
+    if n is None or run.backend.name != "numpy":
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(n, user_api="blas")
 
 
 def _loop(run: Run, on_step) -> dict:

@@ -33,7 +33,8 @@ from .functional import log_softmax, one_hot, sample_gumbel, softmax
 from .losses import bce_with_logits, bce_with_logits_backward, categorical_kl_uniform, categorical_kl_uniform_backward
 from .nn import init_mlp, mlp_backward, mlp_forward
 
-__all__ = ["VAETask", "pixel_baseline_nll", "EVAL_SAMPLES", "IW_SAMPLES", "HIDDEN", "ENUMERATION_LIMIT"]
+__all__ = ["VAETask", "pixel_baseline_nll", "EVAL_SAMPLES", "IW_SAMPLES", "HIDDEN", "ENUMERATION_LIMIT",
+           "GRADCHECK_CASES"]
 
 EVAL_SAMPLES = 10          # hard codes per test image for the −ELBO
 IW_SAMPLES = 100           # importance samples per test image (Burda et al. 2016)
@@ -54,6 +55,11 @@ def pixel_baseline_nll(train, test):
 class VAETask:
     """The categorical VAE as a task of minigumbel.train (same interface as the pointer tasks)."""
     name, loss_name, has_accuracy = "vae", "-ELBO", False
+    # OpenBLAS threads its GEMMs above M·N·K = 2^18 (here: every layer at batch 100). On the 2-core
+    # dev machine shared with other jobs, a default-setting step took 22–54 ms median, 55–121 ms mean;
+    # with one BLAS thread 2.5–4.5 ms median (/tmp/vae_step2.py, interleaved runs, load average 4–7).
+    # minigumbel.train runs the vae under threadpoolctl's limit of this many BLAS threads.
+    blas_threads = 1
 
     def __init__(self, latents=8, classes=8, samples=1, data="digits", data_dir=None, dtype=np.float64,
                  backend="numpy", world_seed=0, seed=0, hidden=HIDDEN, images=None):
@@ -254,3 +260,56 @@ class VAETask:
     def posterior(self, params, x):
         """q(z | x) (B, L, K)."""
         return softmax(self._encode(params, x))
+
+
+# ----------------------------------------------------------------------------- gradient checks
+
+def _tiny_task(**kw):
+    """L = 2 latents of K = 3 on 5 random 6-pixel binary images (train) and 4 (test), widths (5, 4)."""
+    rng = np.random.default_rng(11)
+    images = ((rng.random((5, 6)) < 0.4).astype(float), (rng.random((4, 6)) < 0.4).astype(float))
+    return VAETask(latents=2, classes=3, hidden=(5, 4), images=images, **kw)
+
+
+def _check_half(half):
+    """Hand backward of the encoder (wrt its parameters) or of the decoder + reconstruction term
+    (wrt its parameters and the code z), float64, against autograd and finite differences."""
+    def case():
+        from .gradcheck import three_way
+        task = _tiny_task()
+        rng = np.random.default_rng(0)
+        # nonzero biases: with zero biases a unit whose inputs are all 0 sits exactly on ReLU's kink
+        params = {k: v + 0.1 * rng.standard_normal(v.shape) for k, v in task.init_params(rng).items()}
+        params["z"] = rng.dirichlet(np.ones(3), size=(4, 2))                     # (B, L, K) relaxed codes
+        batch = task.batch(size=4)
+        if half == "scores":
+            keys = [k for k in sorted(params) if k.startswith("enc.")]
+            fwd, bwd = (lambda p: task.scores(p, batch)), task.scores_backward
+        else:
+            keys = [k for k in sorted(params) if k.startswith("dec.")] + ["z"]
+            fwd = lambda p: task.readout(p, batch, p["z"])                       # noqa: E731
+
+            def bwd(dlosses, cache):
+                grads, dz = task.readout_backward(dlosses, cache)
+                return {**grads, "z": dz}
+        sizes = np.cumsum([params[k].size for k in keys])[:-1]
+
+        def unflat(theta):
+            return {**params, **{k: a.reshape(params[k].shape) for k, a in zip(keys, np.split(theta, sizes))}}
+        cache = fwd(params)[1]
+        flat = np.concatenate([params[k].ravel() for k in keys])
+        return three_way(f"vae.{half}", lambda t: fwd(unflat(t))[0],
+                         lambda d: np.concatenate([bwd(d, cache)[k].ravel() for k in keys]), flat)
+    return case
+
+
+def _check_kl_term():
+    from .gradcheck import three_way
+    task = _tiny_task(samples=3)
+    theta = np.random.default_rng(1).normal(size=(3, 4, 2, 3))                   # (S, B, L, K)
+    cache = task.logits_loss(theta)[1]
+    return three_way("vae.logits_loss (KL per image)", lambda t: task.logits_loss(t)[0],
+                     lambda d: task.logits_loss_backward(d, cache), theta)
+
+
+GRADCHECK_CASES = [_check_half("scores"), _check_half("readout"), _check_kl_term]

@@ -1,0 +1,205 @@
+"""The categorical VAE task: hand == autograd for every estimator, finite differences, the bounds
+against an exact enumeration, the batch stream, learning, resume, CLI."""
+import itertools
+import json
+import math
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from minigumbel.gradcheck import finite_difference_vjp
+from minigumbel.train import TRAIN_ESTIMATORS, Run, TrainConfig, train
+from minigumbel.vae import GRADCHECK_CASES, VAETask, _tiny_task, pixel_baseline_nll
+from minigumbel_cli.main import main
+
+pytest.importorskip("sklearn")          # the digits (the 'data' extra, part of the test extra)
+
+SMALL = dict(batch_size=8, latents=3, classes=4)
+
+
+def _config(**kw):
+    kw = {**SMALL, **kw}
+    if kw.get("estimator") == "reinmax":
+        kw.setdefault("tau_min", 1.0)
+    return TrainConfig.for_task("vae", **kw)
+
+
+def _step(grad, **kw):
+    run = Run(_config(grad=grad, **kw))
+    batch = run.task.batch(run.rng, run.config.batch_size)
+    return (run.hand_step if grad == "hand" else run.autograd_step)(batch, run.config.tau)
+
+
+def _rel(g1, g2):
+    return max(np.max(np.abs(g1[k] - g2[k])) for k in g2) / max(np.max(np.abs(v)) for v in g2.values())
+
+
+@pytest.mark.parametrize("case", GRADCHECK_CASES, ids=lambda c: getattr(c, "__name__", "half"))
+def test_task_halves_three_way(case):
+    r = case()
+    assert r.ok, str(r)
+
+
+@pytest.mark.parametrize("extra", [{}, {"samples": 3}], ids=["S1", "S3"])
+@pytest.mark.parametrize("estimator", TRAIN_ESTIMATORS)
+def test_one_step_hand_gradients_equal_autograd(estimator, extra):
+    kw = dict(estimator=estimator, tau=1.3, **extra)
+    if estimator == "reinforce":
+        kw["baseline"] = "loo" if extra else "running"
+    loss_h, g_h = _step("hand", **kw)
+    loss_a, g_a = _step("autograd", **kw)
+    assert loss_h == loss_a and sorted(g_h) == sorted(g_a)
+    assert _rel(g_h, g_a) < 1e-12            # float64 round-off (observed ≤ 4e-16)
+
+
+def test_negative_control_a_wrong_kl_gradient_is_caught(monkeypatch):
+    _, g_a = _step("autograd", estimator="gumbel", tau=1.3)
+    right = VAETask.logits_loss_backward
+    monkeypatch.setattr(VAETask, "logits_loss_backward", lambda self, d, c: 1.01 * right(self, d, c))
+    _, g_wrong = _step("hand", estimator="gumbel", tau=1.3)
+    assert _rel(g_wrong, g_a) > 1e-5
+
+
+@pytest.mark.parametrize("estimator", ["softmax", "gumbel"])
+def test_one_step_gradient_matches_finite_differences(estimator):
+    """Noise fixed, the -ELBO estimate is smooth in the parameters: check both ends of the model."""
+    run = Run(_config(estimator=estimator, tau=1.3))
+    batch = run.task.batch(run.rng, 8)
+    state = run.rng.bit_generator.state
+    _, grads = run.hand_step(batch, 1.3)
+    for name in ("enc.b2", "dec.b2"):
+        base = run.params[name].copy()
+
+        def loss_at(w):
+            run.params[name] = w
+            run.rng.bit_generator.state = state
+            return np.asarray(run.hand_step(batch, 1.3)[0])
+        fd = finite_difference_vjp(loss_at, base, np.array(1.0))
+        run.params[name] = base
+        assert np.allclose(grads[name], fd, rtol=1e-5, atol=1e-7), (name, np.max(np.abs(grads[name] - fd)))
+
+
+def _exact_log_px(task, params, x):
+    """log p(x) = log Σ_c p(x | c) p(c) over all K^L codes, written out with loops."""
+    out = []
+    for xi in x:
+        terms = []
+        for code in itertools.product(range(task.classes), repeat=task.latents):
+            z = np.eye(task.classes)[list(code)][None]                          # (1, L, K)
+            p = task.decode_probs(params, z)[0]
+            terms.append(np.sum(xi * np.log(p) + (1 - xi) * np.log(1 - p)) - task.latents * math.log(task.classes))
+        out.append(np.logaddexp.reduce(terms))
+    return np.array(out)
+
+
+def test_bounds_against_exact_enumeration():
+    task = _tiny_task()
+    rng = np.random.default_rng(2)
+    params = {k: v + 0.3 * rng.standard_normal(v.shape) for k, v in task.init_params(rng).items()}
+    x = task.test_x
+    nll = -np.mean(_exact_log_px(task, params, x))
+    logits = task._encode(params, x)
+    # the exact −ELBO: E_q[recon] by enumeration + KL; −ELBO ≥ −log p(x), with equality iff q = posterior
+    nelbo = np.mean(task.expected_reconstruction(params, x, logits) + task.logits_loss(logits)[0])
+    assert nelbo > nll
+    # IW with S = 4000 converges to −log p(x) from above (gap here: −ELBO − NLL ≈ 0.73); over 5
+    # seeds it gave 4.08–4.13 around NLL = 4.09 (sd ≈ 0.02): tolerance 0.1 = 5 sd, far below the gap
+    iw = float(task.iw_nll(params, x, np.random.default_rng(0), 4000))
+    assert nll - 0.1 < iw < nll + 0.1 and iw < nelbo - 0.5
+    # the hard −ELBO estimate: sd 0.03 with 10 codes per image, so ≈ 0.002 with 2000; tolerance 0.02
+    hard = float(task._nelbo(params, x, np.random.default_rng(1), 2000)[0])
+    assert abs(hard - nelbo) < 0.02
+
+
+def test_expected_reconstruction_refuses_huge_enumerations():
+    task = _tiny_task()
+    task.latents, task.classes = 8, 8
+    with pytest.raises(ValueError, match="8\\^8"):
+        task.expected_reconstruction({}, task.test_x, np.zeros((4, 8, 8)))
+
+
+def test_pixel_baseline_formula():
+    train = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 0.0]])
+    test = np.array([[1.0, 1.0]])
+    p = np.array([2.5 / 4, 0.5 / 4])                       # add-½: (count + ½) / (N + 1)
+    assert math.isclose(pixel_baseline_nll(train, test), -np.sum(np.log(p)))
+
+
+def test_batches_walk_fresh_epoch_orders_and_seek_resumes():
+    task = _tiny_task(seed=3)                              # 5 training images
+    seen = np.concatenate([task.batch(size=2)["x"] for _ in range(5)])     # 10 rows = two epochs
+    rows = lambda a: sorted(map(tuple, a))                 # noqa: E731
+    assert rows(seen[:5]) == rows(task.train_x) and rows(seen[5:]) == rows(task.train_x)
+    other = _tiny_task(seed=3)
+    other.seek(3)
+    assert np.array_equal(other.batch(size=2)["x"], seen[6:8])
+
+
+def test_softmax_leaks_gumbel_beats_the_pixel_baseline():
+    """200 steps of the reference setup: the seed question on real data. Deterministic softmax's
+    soft code is far better than its hard code; gumbel's hard code beats the pixel baseline."""
+    soft = train(TrainConfig.for_task("vae", estimator="softmax", steps=200, eval_every=200))["final"]
+    gum = train(TrainConfig.for_task("vae", estimator="gumbel", steps=200, eval_every=200))["final"]
+    assert soft["test_nelbo_hard"] > soft["test_nelbo_soft"] + 5       # observed 40.1 vs 10.7
+    assert gum["test_nelbo_hard"] < gum["pixel_baseline_nll"] - 1      # observed 23.3 vs 25.2
+    assert gum["test_iw_nll"] < gum["test_nelbo_hard"]
+
+
+def test_stop_and_resume_equals_uninterrupted_run(tmp_path):
+    kw = dict(estimator="reinforce", baseline="running", steps=24, eval_every=8)
+    full = train(_config(**kw))
+    ck = str(tmp_path / "run.npz")
+    train(_config(**kw, checkpoint=ck), on_step=lambda r: r["step"] < 8)
+    resumed = train(_config(**kw, checkpoint=ck, resume=ck))
+    assert resumed["loss"] == full["loss"] and resumed["final"] == full["final"]
+
+
+def test_training_runs_on_every_backend(backend):
+    hist = train(_config(backend=backend.name, steps=3, eval_every=3))
+    assert np.isfinite(hist["final"]["test_nelbo_hard"])
+
+
+@pytest.mark.parametrize("kw, needle", [(dict(task="argmax", samples=2), "vae task only"),
+                                        (dict(task="vae", data="cifar"), "unknown data"),
+                                        (dict(task="vae", latents=0), "latents"),
+                                        (dict(task="vae", classes=1), "classes")])
+def test_bad_config(kw, needle):
+    with pytest.raises(ValueError, match=needle):
+        TrainConfig(**kw).validate()
+
+
+def test_cli_train_json_and_compare_columns(tmp_path):
+    out = tmp_path / "run.json"
+    r = CliRunner().invoke(main, ["train", "--task", "vae", "--steps", "4", "--eval-every", "2", "-L", "2", "-K", "3",
+                                  "--json", str(out), "-q"])
+    assert r.exit_code == 0, r.output
+    hist = json.loads(out.read_text())
+    assert hist["config"]["lr"] == 1e-3 and hist["config"]["batch_size"] == 100 and hist["config"]["anneal_every"] == 1
+    assert {"test_nelbo_hard", "test_nelbo_soft", "test_iw_nll", "train_nelbo", "kl"} <= set(hist["final"])
+    r = CliRunner().invoke(main, ["compare", "--task", "vae", "--steps", "2", "--seeds", "1", "-L", "2", "-K", "3",
+                                  "--estimators", "softmax,st", "-q"])
+    assert r.exit_code == 0, r.output
+    for col in ("test -ELBO hard", "test -ELBO soft", "test IW (S=100)", "train -ELBO", "KL", "seconds",
+                "independent-pixel baseline"):
+        assert col in r.output
+
+
+def test_figure_data_and_drawing(tmp_path):
+    pytest.importorskip("matplotlib")
+    from minigumbel import figures, plotting
+    d = figures.vae_data(steps=3, eval_every=3, runs=(("softmax", {}), ("gumbel", {})), n_show=4)
+    assert set(d["curves"]) == {"softmax", "gumbel"} and d["side"] == 8
+    assert list(d["curves"]["gumbel"]["step"]) == [0, 3]
+    assert len(d["images"]) == 5 and all(v.shape == (4, 64) for v in d["images"].values())
+    assert all(0 <= v.min() and v.max() <= 1 for v in d["images"].values())
+    assert np.array_equal(d["images"]["test digits"], VAETask().test_x[:4])
+    out = plotting.draw("vae", d, tmp_path / "vae.png")
+    assert out.stat().st_size > 1000
+
+
+def test_bench_vae_part_times_hand_and_autograd():
+    r = CliRunner().invoke(main, ["bench", "--parts", "vae", "--repeats", "2", "--json", "--dtype", "float64"])
+    assert r.exit_code == 0, r.output
+    cases = json.loads(r.output)["vae_step"]["cases"]
+    assert set(cases) == {"hand", "autograd"} and all(c["median_ms"] > 0 for c in cases.values())
