@@ -13,32 +13,49 @@ from minigumbel.lab import table as table_of
 
 from .common import backend_option, choice_list, echo_json, float_list, json_flag, progress, quiet_option, seed_option, table
 
-DEFAULT_ESTIMATORS = "reinforce,st,st-gumbel,gumbel-rao,reinmax,softmax,gumbel"
+DEFAULT_ESTIMATORS = "reinforce,st,st-gumbel,gumbel-rao,reinmax,softmax,gumbel,gst-1.0,gst-p,decoupled"
 
 
 @click.command()
-@click.option("--problem", type=click.Choice(PROBLEMS), default="quadratic", show_default=True,
-              help="The function f of the one-hot sample (see the help text above).")
+@click.option("--problem", type=click.Choice(PROBLEMS + ("vae",)), default="quadratic", show_default=True,
+              help="The function f of the one-hot sample, or vae (see the help text above).")
 @click.option("--k", "k", type=click.IntRange(min=2, max=1000), default=5, show_default=True,
               help="Number of categories K.")
 @click.option("--tau", "taus", default="0.1,0.5,1,2", show_default=True, help="Comma-separated temperatures τ > 0.")
-@click.option("--samples", type=click.IntRange(min=2), default=10_000, show_default=True,
-              help="Gradient estimates drawn per estimator and τ.")
+@click.option("--samples", type=click.IntRange(min=2), default=None,
+              help="Gradient estimates drawn per estimator and τ  [default: 10000; vae: 200].")
 @click.option("--estimators", "names", default=DEFAULT_ESTIMATORS, show_default=True,
               help="Comma-separated estimators (see minigumbel.estimators.ESTIMATORS).")
 @click.option("--gr-k", "gr_k", default="1,10,100", show_default=True,
-              help="Comma-separated numbers of conditional Gumbel samples for gumbel-rao (one row each).")
+              help="Comma-separated numbers of conditional Gumbel samples for gumbel-rao and "
+                   "gumbel-rao-total (one row each; vae: one value, default 10).")
+@click.option("--latents", type=click.IntRange(min=1), default=None, help="vae: latents L [2].")
+@click.option("--classes", type=click.IntRange(min=2), default=None, help="vae: classes K [8]; K^L <= 4096.")
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="vae: training steps [2000].")
+@click.option("--every", type=click.IntRange(min=1), default=None, help="vae: measure every this many steps [500].")
+@click.option("--images", type=click.IntRange(min=1), default=None, help="vae: test images measured on [32].")
+@click.option("--train-estimator", default=None, help="vae: the estimator that trains the model [st-gumbel].")
 @seed_option
 @backend_option
 @json_flag
 @quiet_option
-def estimators(problem, k, taus, samples, names, gr_k, seed, backend, as_json, quiet):
+def estimators(problem, k, taus, samples, names, gr_k, latents, classes, steps, every, images, train_estimator,
+               seed, backend, as_json, quiet):
     """Bias norm (± its Monte-Carlo standard error), total variance, cosine of the mean estimate
     to the exact gradient, and time per estimate, for each estimator × τ.
 
     Problems: linear f = a·z; quadratic f = ½zᵀAz + a·z; cubic f = (a·z)³; pointer f = ‖Pᵀz − P_t‖²,
     with θ, a, A, P drawn from --seed. The s.e. is sqrt(total variance / samples): a bias norm
-    of that size is indistinguishable from 0. ReinMax is defined for τ ≥ 1 only (rows skipped).
+    of that size is indistinguishable from 0. ‖mean‖/‖∇‖ near 0 is a vanishing gradient (softmax
+    at small τ), whatever its cosine. Straight-through Gumbel (st-gumbel, gumbel-rao, decoupled)
+    stays biased as τ → 0 unless f is linear or quadratic: try --problem cubic --tau 0.2,0.05,0.02.
+    ReinMax is computed at every τ; its authors recommend τ ≥ 1 (it is second-order, and exact for
+    quadratic f, at τ = 1).
+
+    --problem vae: train the digits VAE (L latents of K classes) with --train-estimator and, every
+    --every steps, compare each estimator with the exact gradient of the expected reconstruction wrt
+    the encoder logits on --images test images (all K^L codes enumerated). Rows per checkpoint step;
+    bias is shown relative to ‖∇‖.
     """
     import numpy as np
     from minigumbel.backend import get_backend
@@ -55,6 +72,15 @@ def estimators(problem, k, taus, samples, names, gr_k, seed, backend, as_json, q
     if not ks:
         raise click.BadParameter(f"expected comma-separated integers >= 1, got {gr_k!r}", param_hint="--gr-k")
 
+    vae_opts = {"latents": latents, "classes": classes, "steps": steps, "every": every, "images": images,
+                "train_estimator": train_estimator}
+    if problem == "vae":
+        return _vae(chosen, tau_list, ks, samples or 200, seed, backend, as_json, quiet,
+                    **{key: v for key, v in vae_opts.items() if v is not None})
+    given = [f"--{key.replace('_', '-')}" for key, v in vae_opts.items() if v is not None]
+    if given:
+        raise click.BadParameter(f"{', '.join(given)} apply to --problem vae only", param_hint=given[0])
+    samples = samples or 10_000
     be = get_backend(backend)
     cells, _ = plan(chosen, tau_list, ks)
     with progress(length=len(cells) * samples, label="estimating", quiet=quiet) as bar:
@@ -62,15 +88,51 @@ def estimators(problem, k, taus, samples, names, gr_k, seed, backend, as_json, q
     if as_json:
         echo_json(result)
         return
-    rows, skipped, exact = result["rows"], result["skipped"], np.array(result["exact_grad"])
+    rows, exact = result["rows"], np.array(result["exact_grad"])
     click.echo(f"problem {problem}, K = {k}, seed {seed}, {samples} estimates per row, backend {be.name}")
     click.echo(f"logits θ      = [{', '.join(f'{v:+.3f}' for v in result['logits'])}]")
     click.echo(f"exact ∇θ E[f] = [{', '.join(f'{v:+.3f}' for v in exact)}]   (‖∇‖ = {np.linalg.norm(exact):.4f})\n")
     body = [[r["estimator"], f"{r['tau']:g}", f"{r['bias_norm']:.4f} ± {r['bias_se']:.4f}", f"{r['variance']:.4g}",
-             f"{r['cosine']:+.4f}", f"{r['time_us']:.2f}"] for r in rows]
-    click.echo(table(body, ["estimator", "τ", "bias norm ± s.e.", "total variance", "cos(mean, exact)", "µs/estimate"]))
-    if skipped:
-        click.echo("\nskipped: reinmax at τ < 1 (the rule is defined for τ ≥ 1)")
+             f"{r['cosine']:+.4f}", f"{r['norm_ratio']:.3f}", f"{r['time_us']:.2f}"] for r in rows]
+    click.echo(table(body, ["estimator", "τ", "bias norm ± s.e.", "total variance", "cos(mean, exact)",
+                            "‖mean‖/‖∇‖", "µs/estimate"]))
     click.echo("\nbias norm = ‖mean estimate − exact‖; s.e. = sqrt(total variance / samples) is the size of the "
                "Monte-Carlo error of the mean:\na bias norm of about that size is indistinguishable from 0. "
                "Only µs/estimate depends on the machine.")
+
+
+def _vae(names, taus, ks, samples, seed, backend, as_json, quiet, **kw):
+    """`--problem vae`: the gradient quality of each estimator along a VAE's training (lab_vae)."""
+    from minigumbel.lab_vae import gradient_quality
+    from minigumbel.train import TRAIN_ESTIMATORS
+    if kw.get("train_estimator", "st-gumbel") not in TRAIN_ESTIMATORS:
+        raise click.BadParameter(f"choose one of {', '.join(TRAIN_ESTIMATORS)}", param_hint="--train-estimator")
+    if click.get_current_context().get_parameter_source("gr_k") == click.core.ParameterSource.DEFAULT:
+        ks = [10]                          # the toy problems' default 1,10,100 is three full VAE runs' worth
+    if len(ks) > 1:
+        raise click.BadParameter("--problem vae takes one k", param_hint="--gr-k")
+    if "exact" in names:
+        raise click.BadParameter("exact is what the vae rows are measured against", param_hint="--estimators")
+    steps, every = kw.get("steps", 2000), kw.get("every", 500)
+    kw.setdefault("images", 32)
+    cells = len(names) * len(taus) * (steps // every + 1 + (steps % every > 0))
+    try:
+        with progress(length=cells * samples, label="vae gradients", quiet=quiet) as bar:
+            r = gradient_quality(names, taus, samples=samples, gr_k=ks[0], seed=seed, backend=backend,
+                                 tick=bar.update, **kw)
+    except ValueError as exc:              # K^L too large, data missing: one Error line
+        raise click.BadParameter(str(exc), param_hint="--problem vae") from None
+    if as_json:
+        echo_json(r)
+        return
+    click.echo(f"vae: L = {r['latents']} latents × K = {r['classes']} classes ({r['codes']} codes enumerated), "
+               f"trained by {r['train_estimator']}, seed {seed}; {r['images']} test images, {samples} estimates "
+               f"per row of ∂E[−log p(x|z)]/∂θ (all images' encoder logits)")
+    norm = dict(zip(r["steps"], r["exact_norm"]))
+    body = [[row["step"], row["estimator"], f"{row['tau']:g}",
+             f"{row['bias_norm'] / norm[row['step']]:.3f} ± {row['bias_se'] / norm[row['step']]:.3f}",
+             f"{row['variance']:.4g}", f"{row['cosine']:+.3f}", f"{row['norm_ratio']:.3f}"] for row in r["rows"]]
+    click.echo(table(body, ["step", "estimator", "τ", "bias/‖∇‖ ± s.e.", "total variance", "cos(mean, exact)",
+                            "‖mean‖/‖∇‖"]))
+    click.echo("\n‖∇‖ per step: " + ", ".join(f"{s}: {n:.3f}" for s, n in norm.items())
+               + "; mean E[−log p(x|z)] per image: " + ", ".join(f"{v:.2f}" for v in r["recon"]))

@@ -9,9 +9,11 @@ import os
 
 import click
 
+from minigumbel.lab import PROBLEMS
+
 from .common import FilePath, backend_option, quiet_option, seed_option
 
-FIGURES = ("temperature", "leakage", "estimators", "schedules", "training", "vae")
+FIGURES = ("temperature", "leakage", "estimators", "schedules", "training", "vae", "vae-gradients")
 # the size options and the figures they apply to; KWARG: the data function's argument where it differs
 SIZE_OPTIONS = {"--steps": ("leakage", "schedules", "vae"), "--samples": ("temperature", "estimators"),
                 "--seeds": ("leakage",)}
@@ -40,7 +42,8 @@ def _size(ctx, param, value):
 @click.option("--format", "fmt", type=click.Choice(["png", "svg"]), default=None,
               help="Image format [default: from the --out suffix, else png].")
 @click.option("--from", "run_json", type=click.Path(exists=True, dir_okay=False),
-              help="training: the file written by `minigumbel train --json PATH`.")
+              help="training: the file written by `minigumbel train --json PATH`; vae-gradients: the "
+                   "output of `minigumbel estimators --problem vae --json`.")
 @click.option("--size", callback=_size, default=None, metavar="WxH",
               help="Image size in pixels, e.g. 1200x800 [default: per figure].")
 @click.option("--dpi", type=click.IntRange(min=50, max=600), default=100, show_default=True,
@@ -51,19 +54,23 @@ def _size(ctx, param, value):
               help="temperature: samples per τ [20000]; estimators: estimates per point [10000].")
 @click.option("--seeds", "n_seeds", type=click.IntRange(min=1), default=None,
               help="leakage: number of runs per estimator, seeds --seed, --seed+1, … [3].")
+@click.option("--problem", type=click.Choice(PROBLEMS), default=None,
+              help="estimators: the lab problem [quadratic]; cubic shows ST-Gumbel's bias as τ → 0.")
 @seed_option
 @backend_option
 @quiet_option
-def plot(figure, out, fmt, run_json, size, dpi, steps, samples, n_seeds, seed, backend, quiet):
+def plot(figure, out, fmt, run_json, size, dpi, steps, samples, n_seeds, problem, seed, backend, quiet):
     """Draw FIGURE and save it to --out.
 
     \b
     temperature  Gumbel-Softmax samples for π = (0.1, 0.2, 0.3, 0.4) at τ = 0.1, 0.5, 1, 10
     leakage      soft vs hard held-out loss on the bottleneck task: softmax, gumbel, st-gumbel
                  (the runs of `minigumbel compare`: 3 seeds x 1500 steps, about a minute on 2 cores)
-    estimators   bias and variance of each gradient estimator vs τ (quadratic problem)
+    estimators   bias and variance of each gradient estimator vs τ (quadratic problem; --problem)
     schedules    the temperature schedules over training steps
     training     the curves of a run saved by `minigumbel train --json run.json` (--from)
+    vae-gradients  cosine and bias of each estimator vs the exact VAE gradient along training
+                 (--from the output of `minigumbel estimators --problem vae --json`)
     vae          the categorical VAE on the 8x8 digits, trained by every estimator: test -ELBO
                  curves, reconstructions from hard and soft codes, prior samples (7 runs of
                  3000 steps: a few minutes on 2 cores; needs the 'data' extra)
@@ -80,16 +87,26 @@ def plot(figure, out, fmt, run_json, size, dpi, steps, samples, n_seeds, seed, b
     if figure == "training" and run_json is None:
         raise click.BadParameter("the training figure needs --from run.json "
                                  "(written by `minigumbel train --json run.json`)", param_hint="--from")
-    if figure != "training" and run_json is not None:
-        raise click.BadParameter("--from applies to the training figure only", param_hint="--from")
+    if figure == "vae-gradients" and run_json is None:
+        raise click.BadParameter("the vae-gradients figure needs --from FILE (written by "
+                                 "`minigumbel estimators --problem vae --json > FILE`)", param_hint="--from")
+    if figure not in ("training", "vae-gradients") and run_json is not None:
+        raise click.BadParameter("--from applies to the training and vae-gradients figures only", param_hint="--from")
     given = {"--steps": steps, "--samples": samples, "--seeds": n_seeds}
     for opt, value in given.items():
         if value is not None and figure not in SIZE_OPTIONS[opt]:
             raise click.BadParameter(f"{opt} applies to the {' and '.join(SIZE_OPTIONS[opt])} figures only",
                                      param_hint=opt)
     kw = {KWARG.get((opt, figure), opt[2:]): v for opt, v in given.items() if v is not None}
-    if figure == "training":
-        data = figures.figure_data("training", run=run_json)
+    if problem is not None:
+        if figure != "estimators":
+            raise click.BadParameter("--problem applies to the estimators figure only", param_hint="--problem")
+        kw["problem"] = problem
+    if figure in ("training", "vae-gradients"):
+        try:
+            data = figures.figure_data(figure, run=run_json)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--from") from None
     elif figure == "leakage":
         data = _leakage_with_progress(seed, backend, quiet, {"n_seeds": 3, **kw})
     elif figure == "vae":

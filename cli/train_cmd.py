@@ -70,7 +70,10 @@ def training_options(task, steps, tau, anneal):
         click.option("--eval-size", type=click.IntRange(min=1), default=1000, show_default=True,
                      help="Size of the fixed held-out set (pointer tasks; the vae uses its test set)."),
         click.option("--gr-k", type=click.IntRange(min=1), default=10, show_default=True,
-                     help="gumbel-rao: conditional Gumbel vectors per sample."),
+                     help="gumbel-rao, gumbel-rao-total: conditional Gumbel vectors per sample."),
+        click.option("--tau-forward", type=POSITIVE, default=None,
+                     help="decoupled: forward temperature τ_f (default: τ); --tau is the backward τ_b. "
+                          "The hard sample argmax((θ+g)/τ_f) does not depend on τ_f."),
         click.option("--baseline", type=click.Choice(BASELINES), default="none", show_default=True,
                      help="reinforce baseline: none, loo (leave-one-out batch mean) or running (mean)."),
         backend_option, seed_option, quiet_option,
@@ -211,7 +214,12 @@ def compare(estimators, seeds, seed, quiet, as_json, **kw):
     from minigumbel.train import train as run_train
 
     names = choice_list(estimators, "--estimators", TRAIN_ESTIMATORS)
-    configs = [(e, s, TrainConfig(estimator=e, seed=s, **kw)) for e in names for s in range(seed, seed + seeds)]
+    tau_f = kw.pop("tau_forward")        # applies to the decoupled rows only
+    if tau_f is not None and (not math.isfinite(tau_f) or "decoupled" not in names):
+        raise click.BadParameter("must be finite, and applies to the decoupled estimator only "
+                                 f"(got {tau_f!r})", param_hint="--tau-forward")
+    configs = [(e, s, TrainConfig(estimator=e, seed=s, tau_forward=tau_f if e == "decoupled" else None, **kw))
+               for e in names for s in range(seed, seed + seeds)]
     for _, _, c in configs:
         c.validate()
     get_backend(kw["backend"])            # a missing backend fails before the progress bar

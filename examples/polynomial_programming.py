@@ -14,7 +14,7 @@ The paper's setup is --n 128 --steps 8000 --seeds 10 (several minutes); the defa
 reduced run that finishes in well under a minute on 2 cores:
 
     python examples/polynomial_programming.py
-    python examples/polynomial_programming.py --steps 8000 --seeds 10 --gr-k 100    # the paper's size
+    python examples/polynomial_programming.py --n 128 --steps 8000 --seeds 10 --gr-k 100    # the paper's size
 """
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ from minigumbel.functional import softmax
 from minigumbel.optim import Adam
 
 TARGET, BATCH, EPOCH = 0.45, 64, 200
-METHODS = ("exact", "reinforce", "st", "st-gumbel", "gumbel-rao", "reinmax")
+# new methods go at the end: each method's random stream is seeded by its index here
+METHODS = ("exact", "reinforce", "st", "st-gumbel", "gumbel-rao", "reinmax", "gst-1.0", "gst-p")
 
 
 def loss_and_grad(z, p):
@@ -74,7 +75,7 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=1000, help="Adam steps (paper: 8000)")
     ap.add_argument("--seeds", type=int, default=3, help="seeds per cell (paper: 10)")
     ap.add_argument("--p", default="1.5,2,3", help="comma-separated exponents p")
-    ap.add_argument("--tau", type=float, default=1.0, help="temperature of ST, ST-GS, Gumbel-Rao, ReinMax (>= 1)")
+    ap.add_argument("--tau", type=float, default=1.0, help="temperature of ST, ST-GS, Gumbel-Rao, ReinMax, GST (> 0; ReinMax's authors use >= 1)")
     ap.add_argument("--gr-k", type=int, default=10, help="Gumbel-Rao conditional samples (paper code: 100)")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--seed", type=int, default=0, help="seed of the whole run")

@@ -11,10 +11,14 @@ deterministic given its ``seed``.
   draws near uniform.
 - ``leakage``: soft (training-time pointer) vs hard (argmax pointer) held-out loss over training on
   the ``bottleneck`` task for ``softmax``, ``gumbel`` and ``st-gumbel`` (the runs of ``minigumbel compare``).
-- ``estimators``: bias norm and total variance of each gradient estimator vs τ on the quadratic
-  problem of the estimator lab (the computation of ``minigumbel estimators``).
+- ``estimators``: bias norm and total variance of each gradient estimator vs τ on a problem of the
+  estimator lab (quadratic by default; ``problem="cubic"`` shows straight-through Gumbel's bias
+  staying as τ → 0), the computation of ``minigumbel estimators``.
 - ``schedules``: the temperature schedules of :mod:`minigumbel.schedules` over training steps.
 - ``training``: the curves of one ``minigumbel train --json`` run.
+- ``vae-gradients``: cosine and relative bias of each estimator against the exact gradient of the
+  digits VAE's expected reconstruction, at checkpoints along training (``minigumbel estimators
+  --problem vae --json``; minigumbel.lab_vae).
 - ``vae``: the categorical VAE on the 8 × 8 digits (minigumbel.vae) trained by every estimator:
   test −ELBO curves, test digits beside their reconstructions from hard and soft codes, prior samples.
 """
@@ -29,13 +33,15 @@ from .backend import get_backend, to_numpy
 from .functional import check_tau, gumbel_softmax, sample_gumbel
 
 __all__ = ["FIGURES", "PROBS", "TAUS", "LEAKAGE_ESTIMATORS", "LEAKAGE_CONFIG", "LAB_ESTIMATORS", "temperature_data",
-           "leakage_data", "estimators_data", "schedules_data", "training_data", "vae_data", "VAE_RUNS", "figure_data"]
+           "leakage_data", "estimators_data", "schedules_data", "training_data", "vae_data", "VAE_RUNS",
+           "vae_gradients_data", "figure_data"]
 
-FIGURES = ("temperature", "leakage", "estimators", "schedules", "training", "vae")
+FIGURES = ("temperature", "leakage", "estimators", "schedules", "training", "vae", "vae-gradients")
 PROBS = (0.1, 0.2, 0.3, 0.4)
 TAUS = (0.1, 0.5, 1.0, 10.0)
 LEAKAGE_ESTIMATORS = ("softmax", "gumbel", "st-gumbel")
-LAB_ESTIMATORS = ("reinforce", "st", "st-gumbel", "gumbel-rao", "reinmax", "softmax", "gumbel")
+LAB_ESTIMATORS = ("reinforce", "st", "st-gumbel", "gumbel-rao", "reinmax", "softmax", "gumbel", "gst-1.0", "gst-p",
+                  "decoupled")
 LAB_TAUS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 
 
@@ -120,7 +126,7 @@ def estimators_data(seed=0, taus=LAB_TAUS, samples=10_000, names=LAB_ESTIMATORS,
     SAMPLES --gr-k GR_K --seed SEED`` (same computation, same random streams). Alternatively pass
     ``table``, the parsed output of that command with ``--json``. Returns {"problem", "k", "seed",
     "samples", "exact_norm", "series": {estimator: {"tau", "bias_norm", "bias_se", "variance"}
-    (arrays over the τ where the estimator is defined: reinmax needs τ ≥ 1)}}.
+    (arrays over τ)}}.
     """
     if table is None:
         table = _lab_table(seed, taus, samples, names, problem, k, gr_k, backend)
@@ -140,6 +146,9 @@ def _lab_table(seed, taus, samples, names, problem, k, gr_k, backend):
     from .lab import table
     _count(samples, "samples", 2)
     taus = [float(check_tau(t)) for t in taus]
+    from .lab import PROBLEMS
+    if problem not in PROBLEMS:
+        raise ValueError(f"problem must be one of {', '.join(PROBLEMS)}, got {problem!r}")
     unknown = [n for n in names if n not in ESTIMATORS or n == "exact"]
     if unknown:
         raise ValueError(f"names: unknown estimator(s) {', '.join(unknown)}")
@@ -199,10 +208,38 @@ _LOSS_NAMES = {"argmax": "regret", "query": "payload MSE", "bottleneck": "recons
                "vae": "−ELBO (nats per image)"}
 
 
+# ----------------------------------------------------------------------------- vae gradients
+
+def vae_gradients_data(result):
+    """Series per (estimator, τ) from ``minigumbel estimators --problem vae --json`` (a path or the
+    parsed dict): {"meta": the run's settings, "series": {(estimator, τ): {"step" (C,), "cosine",
+    "rel_bias" (bias norm / ‖∇‖), "rel_se", "norm_ratio"}}, "exact_norm" (C,), "steps" (C,)}."""
+    if isinstance(result, (str, os.PathLike)):
+        with open(result, encoding="utf-8") as fh:
+            try:
+                result = json.load(fh)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{os.fspath(result)} is not JSON ({exc})") from None
+    if not isinstance(result, dict) or not all(k in result for k in ("rows", "steps", "exact_norm", "codes")):
+        raise ValueError("expected the JSON written by `minigumbel estimators --problem vae --json`")
+    norm = dict(zip(result["steps"], result["exact_norm"]))
+    series = {}
+    for row in result["rows"]:
+        s = series.setdefault((row["estimator"], row["tau"]),
+                              {"step": [], "cosine": [], "rel_bias": [], "rel_se": [], "norm_ratio": []})
+        s["step"].append(row["step"])
+        s["cosine"].append(row["cosine"])
+        s["rel_bias"].append(row["bias_norm"] / norm[row["step"]])
+        s["rel_se"].append(row["bias_se"] / norm[row["step"]])
+        s["norm_ratio"].append(row["norm_ratio"])
+    series = {key: {k: np.array(v, dtype=np.float64) for k, v in s.items()} for key, s in series.items()}
+    meta = {k: result.get(k) for k in ("latents", "classes", "codes", "images", "samples", "train_estimator", "seed")}
+    return {"meta": meta, "series": series, "steps": np.array(result["steps"]),
+            "exact_norm": np.array(result["exact_norm"], dtype=np.float64)}
 # ----------------------------------------------------------------------------- vae
 
 # (estimator, TrainConfig overrides of the reference setup): reinforce with its running-mean
-# baseline; reinmax at τ = 1 (its rule needs τ ≥ 1, so the schedule is floored there)
+# baseline; reinmax at τ ≥ 1 (its authors' recommendation, so the schedule is floored at 1)
 VAE_RUNS = (("softmax", {}), ("gumbel", {}), ("st-gumbel", {}), ("st", {}),
             ("reinforce", {"baseline": "running"}), ("gumbel-rao", {}), ("reinmax", {"tau_min": 1.0}))
 
@@ -266,6 +303,8 @@ def figure_data(name, seed=0, backend="numpy", run=None, **kw):
         return schedules_data(**kw)
     if name == "training":
         return training_data(run)
+    if name == "vae-gradients":
+        return vae_gradients_data(run)
     if name == "vae":
         return vae_data(seed=seed, backend=backend, **kw)
     raise ValueError(f"unknown figure {name!r}; choose one of {', '.join(FIGURES)}")

@@ -66,28 +66,34 @@ def measure(name, theta, f, exact, tau, samples, seed, be, gr_k=None, tick=None)
         grads.append(be.to_numpy(grad))
         if tick is not None:
             tick(m)
-    grads = np.concatenate(grads)                                         # (samples, K)
+    return summarize(name if not gr_k else f"{name}(k={gr_k})", tau, np.concatenate(grads), exact,
+                     1e6 * elapsed / samples)
+
+
+def summarize(label, tau, grads, exact, time_us=float("nan")):
+    """Bias norm (± s.e.), total variance, cosine and norm ratio of estimates ``grads`` (n, K)."""
+    samples = grads.shape[0]
     mean = grads.mean(0)
     # a deterministic estimator (softmax) repeats one vector: report 0, not the round-off of var()
     var = 0.0 if np.all(grads == grads[0]) else float(grads.var(0, ddof=1).sum())
     denom = np.linalg.norm(mean) * np.linalg.norm(exact)
-    return {"estimator": name if not gr_k else f"gumbel-rao(k={gr_k})", "tau": tau,
+    return {"estimator": label, "tau": tau,
             "bias_norm": float(np.linalg.norm(mean - exact)), "bias_se": float(np.sqrt(var / samples)),
             "variance": float(var), "cosine": float(mean @ exact / denom) if denom > 0 else float("nan"),
-            "time_us": 1e6 * elapsed / samples}
+            "norm_ratio": float(np.linalg.norm(mean) / np.linalg.norm(exact)), "time_us": time_us}
+
+
+K_ESTIMATORS = ("gumbel-rao", "gumbel-rao-total")    # take Gumbel-Rao's k: one row per value
 
 
 def plan(names, taus, gr_ks=(10,)):
-    """The (estimator, τ, k) cells of a table, in table order, and the skipped ones (ReinMax is
-    defined for τ ≥ 1 only). ``k`` is Gumbel-Rao's sample count (one row per value), else None."""
-    cells, skipped = [], []
+    """The (estimator, τ, k) cells of a table, in table order, and the skipped ones (none since
+    ReinMax is computed at every τ > 0). ``k`` is Gumbel-Rao's sample count, else None."""
+    cells = []
     for tau in taus:
         for name in names:
-            if name == "reinmax" and tau < 1:
-                skipped.append({"estimator": name, "tau": tau, "reason": "reinmax is defined for tau >= 1"})
-                continue
-            cells += [(name, tau, k) for k in (gr_ks if name == "gumbel-rao" else [None])]
-    return cells, skipped
+            cells += [(name, tau, k) for k in (gr_ks if name in K_ESTIMATORS else [None])]
+    return cells, []
 
 
 def table(problem, k, seed, names, taus, samples, be, gr_ks=(10,), tick=None):

@@ -17,7 +17,8 @@ __all__ = ["draw", "parse_size", "DEFAULT_SIZES", "FORMATS", "INSTALL_HINT"]
 FORMATS = ("png", "svg")
 INSTALL_HINT = "pip install 'minigumbel[plot]'"
 DEFAULT_SIZES = {"temperature": (1400, 700), "leakage": (1500, 550), "estimators": (1400, 600),
-                 "schedules": (900, 550), "training": (1400, 500), "vae": (1600, 640)}
+                 "schedules": (900, 550), "training": (1400, 500), "vae": (1600, 640),
+                 "vae-gradients": (1500, 800)}
 
 # one entry per series: grays, line styles and markers, so that grayscale prints stay readable
 _STYLE = {
@@ -28,6 +29,10 @@ _STYLE = {
     "st":         dict(color="0.45", ls=(0, (6, 2)), marker="v"),
     "gumbel-rao": dict(color="0.1", ls=(0, (3, 1, 1, 1, 1, 1)), marker="P"),
     "reinmax":    dict(color="0.6", ls=(0, (1, 1)), marker="X"),
+    "gst-1.0":    dict(color="0.25", ls=(0, (8, 2, 1, 2)), marker="<"),
+    "gst-p":      dict(color="0.5", ls=(0, (2, 2)), marker=">"),
+    "decoupled":  dict(color="0.7", ls="-", marker="*"),
+    "gumbel-rao-total": dict(color="0.4", ls=(0, (5, 1)), marker="h"),
     "constant":   dict(color="0.0", ls="-", marker="o"),
     "exp":        dict(color="0.3", ls="--", marker="s"),
     "linear":     dict(color="0.5", ls=":", marker="^"),
@@ -190,6 +195,40 @@ def _estimators(fig, d):
                  f"{d['samples']:,} estimates per point, seed {d['seed']})")
 
 
+def _vae_gradients(fig, d):
+    taus = sorted({t for _, t in d["series"]})
+    axes = fig.subplots(2, len(taus) + 1, squeeze=False,
+                        gridspec_kw={"width_ratios": [1] * len(taus) + [0.35]})
+    for col, tau in enumerate(taus):
+        ax_c, ax_b = axes[0, col], axes[1, col]
+        for (name, t), s in d["series"].items():
+            if t != tau:
+                continue
+            st = _style(name)
+            line = dict(color=st["color"], ls=st["ls"], marker=st["marker"], ms=6, label=name)
+            ax_c.plot(s["step"], s["cosine"], **line)
+            ax_b.plot(s["step"], s["rel_bias"], **line)
+            noise = s["rel_bias"] <= 3 * s["rel_se"]      # hollow: within 3 s.e. of 0
+            ax_b.plot(s["step"][noise], s["rel_bias"][noise], ls="none", marker=st["marker"], ms=6,
+                      mfc="white", mec=st["color"])
+        ax_c.set_title(f"τ = {tau:g}")
+        ax_c.set_ylabel("cos(mean estimate, exact ∇)")
+        ax_b.set_ylabel("bias norm / ‖∇‖ (log scale)")
+        ax_b.set_yscale("log")
+        _plain_log_labels(ax_b)
+        ax_b.set_xlabel("training step")
+        ax_c.set_xticks(d["steps"])
+        ax_b.set_xticks(d["steps"])
+    axes[1, 0].plot([], [], ls="none", marker="o", mfc="white", mec="0.0", label="hollow: within 3 s.e. of 0")
+    for ax in axes[:, -1]:
+        ax.axis("off")
+    axes[0, -1].legend(*axes[1, 0].get_legend_handles_labels(), loc="upper left", fontsize=9, title="estimator")
+    m = d["meta"]
+    fig.suptitle(f"Digits VAE, L = {m['latents']} × K = {m['classes']} ({m['codes']} codes enumerated), trained by "
+                 f"{m['train_estimator']}: each estimator of ∂E[−log p(x|z)]/∂θ vs the exact gradient "
+                 f"({m['images']} test images, {m['samples']} estimates per point)", fontsize=10)
+
+
 def _schedules(fig, d):
     ax = fig.subplots()
     step = d["step"]
@@ -277,4 +316,4 @@ def _vae(fig, d):
 
 
 _DRAW = {"temperature": _temperature, "leakage": _leakage, "estimators": _estimators,
-         "schedules": _schedules, "training": _training, "vae": _vae}
+         "schedules": _schedules, "training": _training, "vae": _vae, "vae-gradients": _vae_gradients}

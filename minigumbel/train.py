@@ -38,7 +38,8 @@ from .tasks import TASKS, make_task
 __all__ = ["TrainConfig", "TASK_DEFAULTS", "train", "prepare", "run_training", "evaluate", "TRAIN_ESTIMATORS", "BASELINES", "NonFiniteLoss",
            "CheckpointError", "Run"]
 
-TRAIN_ESTIMATORS = ("softmax", "gumbel", "st-gumbel", "st", "reinforce", "gumbel-rao", "reinmax")
+TRAIN_ESTIMATORS = ("softmax", "gumbel", "st-gumbel", "st", "reinforce", "gumbel-rao", "reinmax", "gst-1.0", "gst-p",
+                    "decoupled", "gumbel-rao-total")
 BASELINES = ("none", "loo", "running")
 GRADS = ("hand", "autograd")
 DTYPES = ("float32", "float64")
@@ -80,7 +81,8 @@ class TrainConfig:
     dtype: str = "float64"
     eval_every: int = 100
     eval_size: int = 1000
-    gr_k: int = 10                  # gumbel-rao: conditional Gumbel vectors per sample
+    gr_k: int = 10                  # gumbel-rao(-total): conditional Gumbel vectors per sample
+    tau_forward: float | None = None  # decoupled: forward temperature (None: τ); τ is the backward one
     baseline: str = "none"          # reinforce: none | loo (leave-one-out batch mean) | running
     checkpoint: str | None = None   # write checkpoints here (atomically)
     checkpoint_every: int | None = None   # default: eval_every
@@ -140,13 +142,13 @@ class TrainConfig:
             raise ValueError(f"checkpoint: the folder of {self.checkpoint} does not exist")
         if self.backend == "cupy":
             _no_checkpoints_on_cupy(self, "cupy")
-        schedule = self.schedule()
-        if self.estimator == "reinmax":          # every schedule is non-increasing: check the last τ
-            last = schedule(self.steps - 1)
-            if last < 1.0:
-                raise ValueError(f"tau must be >= 1 for reinmax (the rule is defined for tau >= 1), but the "
-                                 f"{self.anneal} schedule reaches tau = {last:.4g} by the last step; "
-                                 "use --tau-min 1 (or --anneal constant with --tau >= 1)")
+        if self.tau_forward is not None:
+            if self.estimator != "decoupled":
+                raise ValueError("tau_forward applies to the decoupled estimator only")
+            v = self.tau_forward
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0):
+                raise ValueError(f"tau_forward must be a finite number > 0, got {v!r}")
+        self.schedule()
 
     def schedule(self):
         return make_schedule(self.anneal, self.tau, self.tau_min, self.steps, self.anneal_rate,
@@ -196,7 +198,8 @@ class Run:
             self.task = make_task(c.task, n_items=c.n_items, hidden=c.hidden, dtype=c.dtype,
                                   backend=self.backend, world_seed=c.world_seed)
         self.est = ESTIMATORS[c.estimator]
-        self.options = {"k": c.gr_k} if c.estimator == "gumbel-rao" else {}
+        self.options = ({"k": c.gr_k} if c.estimator in ("gumbel-rao", "gumbel-rao-total") else
+                        {"tau_forward": c.tau_forward} if c.estimator == "decoupled" else {})
         self.schedule = c.schedule()
         self.params = self.task.init_params(np.random.default_rng([c.seed, 0]))
         self.optimizer = make_optimizer(c.optimizer, c.lr)

@@ -30,7 +30,7 @@ import numpy as np
 
 from .backend import get_backend, namespace, to_numpy
 from .data import load_dataset
-from .functional import log_softmax, one_hot, sample_gumbel, softmax
+from .functional import _log_softmax as log_softmax, _one_hot as one_hot, _softmax as softmax, sample_gumbel
 from .losses import bce_with_logits, bce_with_logits_backward, categorical_kl_uniform, categorical_kl_uniform_backward
 from .nn import init_mlp, mlp_backward, mlp_forward
 

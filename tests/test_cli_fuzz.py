@@ -37,6 +37,7 @@ TEXT = {
     ("estimators", "--tau"): ["", "0", "-1", "nan", "inf", "a", "1,,x"],
     ("estimators", "--estimators"): ["", "nope", "st,nope"],
     ("estimators", "--gr-k"): ["", "0", "-1", "2.5", "a"],
+    ("estimators", "--train-estimator"): ["", "nope", "exact"],     # (also: a vae-only option)
     ("compare", "--estimators"): ["", "nope", "gumbel,exact"],
     ("train", "--data-dir"): ["", "{tmp}/no/such/folder"],
     ("compare", "--data-dir"): ["", "{tmp}/no/such/folder"],

@@ -73,7 +73,8 @@ def test_headline_cupy_command_without_cupy_is_exit_2(no_cupy):
     (["--lr", "-1"], "--lr"), (["--lr", "nan"], "lr"), (["--tau", "0"], "--tau"), (["--tau", "nan"], "tau"),
     (["--tau", "inf"], "tau"), (["--tau-min", "0"], "--tau-min"), (["--n-items", "1"], "--n-items"),
     (["--steps", "ten"], "--steps"), (["--grad", "autograd", "--backend", "cupy"], "autograd"),
-    (["--estimator", "reinmax", "--tau", "0.5"], "reinmax"), (["--gr-k", "0"], "--gr-k"),
+    (["--estimator", "st", "--tau-forward", "0.5"], "tau_forward"), (["--gr-k", "0"], "--gr-k"),
+    (["--estimator", "decoupled", "--tau-forward", "0"], "--tau-forward"),
     (["--anneal", "linear", "--tau", "0.5", "--tau-min", "1"], "tau_min"),
     (["--resume", "/nonexistent/run.npz"], "/nonexistent/run.npz"),
 ])
@@ -125,7 +126,7 @@ def test_compare_json():
 @pytest.mark.parametrize("args,needle", [
     (["--estimators", "softmax,nope"], "--estimators"), (["--estimators", ","], "--estimators"),
     (["--seeds", "0"], "--seeds"), (["--task", "sort"], "--task"), (["--tau", "-1"], "--tau"),
-    (["--estimators", "reinmax"], "reinmax"),
+    (["--estimators", "decoupled", "--tau-forward", "-1"], "--tau-forward"),
 ])
 def test_compare_bad_input(args, needle):
     _one_error_line(run("compare", *SMALL_COMPARE, *args), needle)

@@ -155,8 +155,10 @@ def test_at_most_one_host_transfer_per_training_step(transfers, task, estimator,
     run_ = prepare(TrainConfig(steps=steps, eval_every=every, log_every=every, **c))
     with transfers() as n:
         run_training(run_)
-    # evaluations at steps 0, 10, 20 (one transfer each) + the losses read back at 10 and 20
-    assert n() == 3 + 2 <= steps, n()
+    # evaluations at steps 0, 10, 20 (one transfer each) + the losses read back at 10 and 20,
+    # + for the VAE one more at the end (its importance-weighted bound and train -ELBO, once a run)
+    final = 1 if task == "vae" else 0
+    assert n() == 3 + 2 + final <= steps, n()
 
 
 def test_the_transfer_counter_counts(transfers, cupy_backend):

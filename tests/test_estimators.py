@@ -160,7 +160,7 @@ def test_three_way_gradchecks_and_a_wrong_rule_is_rejected():
 def test_surrogate_value_is_the_sample_and_its_autograd_gradient_is_the_rule(name):
     rng = np.random.default_rng(8)
     est, tau = E.ESTIMATORS[name], 1.3
-    draw = est.sample(THETA, rng, tau, **({"k": 3} if name == "gumbel-rao" else {}))
+    draw = est.sample(THETA, rng, tau, **({"k": 3} if name.startswith("gumbel-rao") else {}))
     extra = {"dd": (), "f": (rng.normal(size=3), 0.4), "all": (rng.normal(size=(3, 5)),)}[est.needs]
     up = rng.normal(size=THETA.shape) if est.needs == "dd" else np.ones(3)
     seen = []
@@ -244,7 +244,7 @@ def test_batched_shapes_and_seed_reproducibility():
     theta = np.random.default_rng(3).normal(size=(2, 3, 4))
     f = _problem("quadratic", 4, 15)
     for name in E.ESTIMATORS:
-        opts = {"k": 2} if name == "gumbel-rao" else {}
+        opts = {"k": 2} if name.startswith("gumbel-rao") else {}
         v1, g1 = E.estimate(name, theta, f, np.random.default_rng(5), 1.0, 3, **opts)
         v2, g2 = E.estimate(name, theta, f, np.random.default_rng(5), 1.0, 3, **opts)
         assert v1.shape == (2, 3) and g1.shape == (2, 3, 4)
@@ -256,7 +256,7 @@ def test_masked_categories_are_never_sampled_and_get_zero_gradient():
     theta = np.array([[0.2, -np.inf, 1.0, -0.5]] * 4)
     f = _problem("quadratic", 4, 16)
     for name in E.ESTIMATORS:
-        opts = {"k": 3} if name == "gumbel-rao" else {}
+        opts = {"k": 3} if name.startswith("gumbel-rao") else {}
         _, g = E.estimate_samples(name, theta, f, np.random.default_rng(0), 1.0, 50, **opts)
         assert np.all(np.isfinite(g)) and np.all(g[..., 1] == 0), name
 
@@ -266,7 +266,7 @@ def test_cupy_backend_runs_the_same_rules(backend):
     theta = backend.asarray(THETA)
     f = lambda z: ((z * z).sum(-1), 2 * z)        # noqa: E731
     for name in E.ESTIMATORS:
-        opts = {"k": 2} if name == "gumbel-rao" else {}
+        opts = {"k": 2} if name.startswith("gumbel-rao") else {}
         v, g = E.estimate(name, theta, f, backend.rng(0), 1.0, 4, **opts)
         assert type(g) is type(theta) and bool(xp.all(xp.isfinite(g)))
 
@@ -278,8 +278,8 @@ def test_bad_input_raises_clear_value_errors():
     d = np.eye(5)[[0, 1, 2]]
     cases = [
         (lambda: E.estimate("nope", THETA, f, rng), "unknown estimator 'nope'"),
-        (lambda: E.reinmax_backward(THETA, d, d, 0.5), "tau must be >= 1"),
-        (lambda: E.estimate("reinmax", THETA, f, rng, tau=0.9), "tau must be >= 1"),
+        (lambda: E.reinmax_backward(THETA, d, d, 0.0), "tau must be"),
+        (lambda: E.estimate("reinmax", THETA, f, rng, tau=-0.9), "tau must be"),
         (lambda: E.estimate("st", THETA, f, rng, tau=0.0), "tau must be"),
         (lambda: E.estimate("gumbel-rao", THETA, f, rng, k=0), "k (Gumbel-Rao samples)"),
         (lambda: E.gumbel_rao_backward(THETA, d, d, k=2.5, rng=rng), "k (Gumbel-Rao samples)"),
@@ -319,7 +319,7 @@ def test_cli_json_is_reproducible_with_the_seed_and_shows_the_known_facts():
     assert strip(first.output) == strip(again.output)
     assert strip(_cli(args + ["--seed", "4"]).output) != strip(first.output)
     rows = {(r["estimator"], r["tau"]): r for r in json.loads(first.output)["rows"]}
-    assert ("reinmax", 0.5) not in rows                          # defined for τ ≥ 1 only
+    assert ("reinmax", 0.5) in rows                              # computed below τ = 1 too
     # ReinMax at τ = 1 is exact for a quadratic f: its bias is within 4 s.e. of 0; ST's is not.
     assert rows[("reinmax", 1.0)]["bias_norm"] < 4 * rows[("reinmax", 1.0)]["bias_se"]
     assert rows[("st", 1.0)]["bias_norm"] > 4 * rows[("st", 1.0)]["bias_se"]

@@ -213,8 +213,8 @@ def test_a_diverging_run_never_overwrites_a_good_checkpoint(tmp_path):
     ({"steps": 0}, "steps"), ({"batch_size": 0}, "batch_size"), ({"lr": 0.0}, "lr"), ({"lr": float("nan")}, "lr"),
     ({"tau": -1.0}, "tau"), ({"tau": float("inf")}, "tau"), ({"n_items": 1}, "n_items"), ({"grad": "fd"}, "grad"),
     ({"dtype": "float16"}, "dtype"), ({"baseline": "ema"}, "baseline"), ({"gr_k": 0}, "gr_k"),
-    ({"backend": "cupy", "grad": "autograd"}, "autograd"), ({"estimator": "reinmax", "tau": 0.5}, "reinmax"),
-    ({"estimator": "reinmax", "tau": 2.0, "anneal": "linear", "tau_min": 0.5}, "reinmax"),
+    ({"backend": "cupy", "grad": "autograd"}, "autograd"), ({"estimator": "st", "tau_forward": 0.5}, "tau_forward"),
+    ({"estimator": "decoupled", "tau_forward": 0.0}, "tau_forward"),
     ({"anneal": "exp", "tau": 0.5, "tau_min": 1.0}, "tau_min"), ({"baseline": "loo", "batch_size": 1}, "loo"),
     ({"backend": "cupy", "checkpoint": "x.npz"}, "checkpoint"), ({"checkpoint": "/no/such/dir/x.npz"}, "checkpoint"),
 ])
