@@ -7,7 +7,8 @@
     nox -r -s tests-3.10 -- -x -k cli   # arguments after -- replace the default pytest arguments
 
 The supported Pythons are read from the `Programming Language :: Python :: 3.X` classifiers in
-pyproject.toml and the floors from its `dependencies`, so this file never restates either. `-r`
+pyproject.toml, the floors from its `dependencies`, and every extra but cuda* is installed, so this
+file never restates any of them. `-r`
 reuses the virtualenvs in .nox/ (the project is installed editable, so edits need no reinstall).
 An interpreter this machine lacks is skipped, never downloaded (pyenv, PATH and uv's own Pythons
 are searched). uv makes the venvs when it is installed, virtualenv otherwise.
@@ -64,10 +65,12 @@ def floor_pins(pyproject):
 SHOW_VERSIONS = ("import sys, importlib.metadata as m; "
                  "print('python', sys.version.split()[0], *(f'{d}=={m.version(d)}' for d in sys.argv[1:]))")
 RUNTIME = [pin.split("==")[0] for pin in floor_pins(PYPROJECT)]
+# every extra but the CuPy ones (they need a GPU driver): test, plot, and whatever is added later
+EXTRAS = ",".join(x for x in PYPROJECT["project"].get("optional-dependencies", {}) if not x.startswith("cuda"))
 
 
 def _install_and_test(session, *extra_requirements, default_args=("-q",)):
-    session.install("-e", ".[test]", "pip", *extra_requirements)  # pip: test_packaging builds a wheel
+    session.install("-e", f".[{EXTRAS}]", "pip", *extra_requirements)  # pip: test_packaging builds a wheel
     session.run("python", "-c", SHOW_VERSIONS, *RUNTIME)
     session.run("python", "-m", "pytest", *(session.posargs or default_args))
 
