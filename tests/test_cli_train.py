@@ -127,15 +127,19 @@ def test_compare_json():
     assert r.exit_code == 0, r.output
     d = json.loads(r.output)
     assert d["seeds"] == [0, 1] and [x["estimator"] for x in d["results"]] == ["softmax", "reinforce"]
+    assert d["target"]["metric"] == "accuracy" and d["grid"] == {"estimator": ["softmax", "reinforce"]}
     for x in d["results"]:
-        assert len(x["soft_loss"]["values"]) == 2 and "accuracy" in x
-        assert x["ratio"]["values"] == [h / s for h, s in zip(x["hard_loss"]["values"], x["soft_loss"]["values"])]
+        assert len(x["soft_loss"]["values"]) == 2 and "accuracy" in x and x["seeds"] == [0, 1]
+        ratio = x["hard_loss/soft_loss"]["values"]
+        assert ratio == [h / s for h, s in zip(x["hard_loss"]["values"], x["soft_loss"]["values"])]
+        assert x["reach"]["of"] == 2 and x["reach"]["count"] == sum(a >= 0.95 for a in x["accuracy"]["values"])
 
 
 @pytest.mark.parametrize("args,needle", [
     (["--estimators", "softmax,nope"], "--estimators"), (["--estimators", ","], "--estimators"),
     (["--seeds", "0"], "--seeds"), (["--task", "sort"], "--task"), (["--tau", "-1"], "--tau"),
-    (["--estimators", "reinmax"], "reinmax"),
+    (["--estimators", "reinmax"], "reinmax"), (["--grid", "estimator=st"], "--grid"),
+    (["--grid", "tau=1", "--tau", "2"], "--tau"), (["--scheduler", "tcp://x:1", "--workers", "2"], "--scheduler"),
 ])
 def test_compare_bad_input(args, needle):
     _one_error_line(run("compare", *SMALL_COMPARE, *args), needle)
