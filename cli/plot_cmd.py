@@ -50,7 +50,7 @@ def _size(ctx, param, value):
 @click.option("--samples", type=click.IntRange(min=2), default=None,
               help="temperature: samples per τ [20000]; estimators: estimates per point [10000].")
 @click.option("--seeds", "n_seeds", type=click.IntRange(min=1), default=None,
-              help="leakage: number of runs per estimator, seeds --seed, --seed+1, … [3].")
+              help="leakage: number of runs per estimator, seeds --seed, --seed+1, … [10].")
 @seed_option
 @backend_option
 @quiet_option
@@ -60,7 +60,7 @@ def plot(figure, out, fmt, run_json, size, dpi, steps, samples, n_seeds, seed, b
     \b
     temperature  Gumbel-Softmax samples for π = (0.1, 0.2, 0.3, 0.4) at τ = 0.1, 0.5, 1, 10
     leakage      soft vs hard held-out loss on the bottleneck task: softmax, gumbel, st-gumbel
-                 (the runs of `minigumbel compare`: 3 seeds x 1500 steps, about a minute on 2 cores)
+                 (the runs of `minigumbel compare`: 10 seeds x 1500 steps, a minute or two on 2 cores)
     estimators   bias and variance of each gradient estimator vs τ (quadratic problem)
     schedules    the temperature schedules over training steps
     training     the curves of a run saved by `minigumbel train --json run.json` (--from)
@@ -88,7 +88,7 @@ def plot(figure, out, fmt, run_json, size, dpi, steps, samples, n_seeds, seed, b
     if figure == "training":
         data = figures.figure_data("training", run=run_json)
     elif figure == "leakage":
-        data = _leakage_with_progress(seed, backend, quiet, {"n_seeds": 3, **kw})
+        data = _leakage_with_progress(seed, backend, quiet, {"n_seeds": 10, **kw})
     else:
         data = figures.figure_data(figure, seed=seed, backend=backend, **kw)
     plotting.draw(figure, data, out, fmt=fmt, size=size, dpi=dpi)

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 out=docs/figures
 mkdir -p "$out"
 minigumbel plot temperature --seed 0 --out "$out/temperature.png" --quiet
-minigumbel plot leakage --seed 0 --seeds 3 --out "$out/leakage.png" --quiet       # 3 estimators x 3 seeds x 1500 steps
+minigumbel plot leakage --seed 0 --seeds 10 --out "$out/leakage.png" --quiet      # 3 estimators x 10 seeds x 1500 steps
 minigumbel plot estimators --seed 0 --out "$out/estimators.png" --quiet
 minigumbel plot schedules --out "$out/schedules.png" --quiet
 tmp=$(mktemp -d)
