@@ -192,9 +192,9 @@ def _report(command, kw, grid, seeds, records, task):
         click.echo(f"reach target: seeds whose final {target.text} (a run that failed counts as not reaching it)")
     if command == "compare":
         click.echo("soft = the estimator's own training-time pointer; hard = one-hot argmax, as used at test time.")
-    for r in rows:
-        for err in sorted(set(r["errors"])):
-            click.echo(f"failed: {_describe({'config': {**r['cell'], 'seed': '?'}}, grid)}: {err}")
+    for rec in records:
+        if rec.get("error"):
+            click.echo(f"failed: {_describe(rec, grid).removesuffix(' FAILED')}: {rec['error']}")
 
 
 def _pct(coverage):

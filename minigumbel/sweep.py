@@ -213,7 +213,8 @@ class ResultsFile:
                 self.records[rec["key"]] = rec
                 good += len(line) + 1
                 continue
-            if last or (i == len(lines) - 2 and not lines[-1]):  # the final line: torn by a kill mid-write
+            final = last or (i == len(lines) - 2 and not lines[-1])
+            if final and _HEAD.startswith(line[:len(_HEAD)]):   # a record's start, cut by a kill mid-write
                 self.torn = 1
                 os.ftruncate(self._fd, good)
                 break
@@ -255,6 +256,9 @@ class ResultsFile:
     def __exit__(self, *exc):
         self.close()
         return False
+
+
+_HEAD = b'{"key":'                     # how every record line starts (see append)
 
 
 def _parse(line: bytes):

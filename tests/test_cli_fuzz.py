@@ -23,7 +23,7 @@ BASE = {
     "train": {"--steps": "2", "--eval-every": "1", "--eval-size": "4", "--batch-size": "2", "--hidden": "2",
               "--n-items": "2", "-q": None},
     "compare": {"--steps": "2", "--seeds": "1", "--eval-every": "1", "--eval-size": "4", "--batch-size": "2",
-                "--hidden": "2", "--n-items": "2", "--estimators": "gumbel", "-q": None},
+                "--hidden": "2", "--n-items": "2", "--estimators": "gumbel", "--workers": "1", "-q": None},
     "sweep": {"--steps": "2", "--seeds": "1", "--eval-every": "1", "--eval-size": "4", "--batch-size": "2",
               "--hidden": "2", "--n-items": "2", "--workers": "1", "--grid": "tau=1,2", "-q": None},
     "estimators": {"--samples": "2", "--tau": "1", "--k": "2", "--gr-k": "1", "--estimators": "st", "-q": None},

@@ -59,3 +59,21 @@ def test_sweep_metrics_picks_columns():
 def test_sweep_missing_dask_or_bad_address_is_one_error_line():
     r = run("sweep", *TINY, "-q", "--scheduler", "tcp://127.0.0.1:9", "--workers", "1")
     assert r.exit_code == 2 and "--scheduler" in r.output
+
+
+def test_a_failing_run_is_shown_and_the_rest_of_the_grid_completes(monkeypatch):
+    import minigumbel.train as train_mod
+    real = train_mod.train
+
+    def flaky(config, on_step=None):
+        if config.seed == 2 and config.estimator == "st":
+            raise train_mod.NonFiniteLoss("the training loss became inf at step 3")
+        return real(config, on_step)
+    monkeypatch.setattr(train_mod, "train", flaky)
+    r = run("sweep", *TINY, "-q")
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert lines[1].split()[-3:] == ["failed", "reach", "target"]
+    assert [ln.split()[-2] for ln in lines[3:7]] == ["0", "0", "1", "1"]
+    assert "failed: estimator=st lr=0.01 seed 2: NonFiniteLoss: the training loss became inf at step 3" in lines
+    assert "failed: estimator=st lr=0.1 seed 2: NonFiniteLoss: the training loss became inf at step 3" in lines

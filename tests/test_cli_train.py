@@ -111,7 +111,7 @@ def test_train_output_paths_in_missing_folders_fail_before_training(tmp_path):
 
 
 SMALL_COMPARE = ["--steps", "20", "--eval-every", "20", "--eval-size", "40", "--batch-size", "8", "--hidden", "8",
-                 "--seeds", "2", "--quiet"]
+                 "--seeds", "2", "--workers", "1", "--quiet"]
 
 
 def test_compare_table_shows_soft_and_hard_side_by_side():

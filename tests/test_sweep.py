@@ -110,6 +110,14 @@ def test_a_bad_line_before_the_last_is_an_error(tmp_path):
         sweep.run_grid(_configs(seeds=(0,)), out=out)
 
 
+def test_a_file_that_is_not_a_results_file_is_never_cut(tmp_path):
+    out = tmp_path / "notes.txt"
+    out.write_text("my notes, no newline at the end")
+    with pytest.raises(ValueError, match="line 1 is not a sweep record"):
+        sweep.run_grid(_configs(seeds=(0,)), out=out)
+    assert out.read_text() == "my notes, no newline at the end"
+
+
 def test_two_sweeps_cannot_write_one_file(tmp_path):
     out = tmp_path / "runs.jsonl"
     with sweep.ResultsFile(out):
