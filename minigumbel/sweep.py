@@ -356,9 +356,10 @@ def _on_processes(configs, workers):
             yield fut.result()
     except BaseException:
         # Ctrl-C or the caller gave up: stop the workers now instead of finishing the queue
-        pool.shutdown(wait=False, cancel_futures=True)
-        for p in list(getattr(pool, "_processes", {}).values()):
+        # (ProcessPoolExecutor has no public way to; its _processes is {pid: Process})
+        for p in list((getattr(pool, "_processes", None) or {}).values()):
             p.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown()
 

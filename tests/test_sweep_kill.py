@@ -110,3 +110,28 @@ def test_sigkill_then_the_same_command_runs_each_run_exactly_once(tmp_path):
     assert out.read_bytes().endswith(b"\n")
     assert sorted(r["key"] for r in final) == sorted(reference)           # each run exactly once
     assert {r["key"]: r["metrics"] for r in final} == reference           # the uninterrupted numbers
+
+
+def test_ctrl_c_stops_the_workers_at_once_and_the_same_command_completes(tmp_path):
+    out = tmp_path / "runs.jsonl"
+
+    def interruptible():                                   # a shell's background job would ignore SIGINT
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.setsid()
+    p = subprocess.Popen(_command(out) + ["--steps", "200"], preexec_fn=interruptible,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    end = time.monotonic() + 60
+    while len(_complete_records(out)) < 2 and p.poll() is None and time.monotonic() < end:
+        time.sleep(0.01)
+    workers = _children(p.pid) or []
+    os.killpg(p.pid, signal.SIGINT)                        # Ctrl-C reaches the whole process group
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == 1 and err.rstrip().endswith("Aborted!") and "Traceback" not in err, err
+    assert _gone(workers), f"worker processes {workers} outlived Ctrl-C"
+    stopped = _complete_records(out)
+    assert 2 <= len(stopped) < 24
+    subprocess.run(_command(out) + ["--steps", "200"], check=True, capture_output=True,
+                   timeout=120)
+    final = _complete_records(out)
+    assert len(final) == 24 and len({r["key"] for r in final}) == 24
+    assert final[:len(stopped)] == stopped                 # what was there is kept, not redone
