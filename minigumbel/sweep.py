@@ -49,8 +49,16 @@ def default_workers() -> int:
 # ----------------------------------------------------------------------------- the grid
 
 def _fields():
+    """{field: the type its grid values parse as (int, float or str), or None: cannot vary}."""
     from .train import TrainConfig
-    return {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    kinds = {}
+    for f in dataclasses.fields(TrainConfig):
+        if f.default is not None and type(f.default) in (int, float, str):
+            kinds[f.name] = type(f.default)
+        else:                       # e.g. "float | None" = None: an optional number, from the annotation
+            names = str(f.type).replace(" ", "").split("|")
+            kinds[f.name] = next((k for k in (int, float, str) if k.__name__ in names), None)
+    return kinds
 
 
 def parse_grid(items) -> dict:
@@ -59,22 +67,22 @@ def parse_grid(items) -> dict:
     Keys are TrainConfig fields; each value is parsed as its field's type (int, float or str).
     Raises ValueError naming the item for an unknown or repeated key or a value of the wrong type.
     """
-    fields, grid = _fields(), {}
+    kinds, grid = _fields(), {}
     for item in items:
         key, sep, text = item.partition("=")
         key = key.strip().replace("-", "_")
         if not sep or not key:
             raise ValueError(f"expected KEY=V1,V2,..., got {item!r}")
-        if key in GRID_EXCLUDED or key not in fields or fields[key] is None:
+        if key in GRID_EXCLUDED or kinds.get(key) is None:
             hint = "use --seeds for seeds" if key == "seed" else \
-                f"choose from {', '.join(k for k, v in fields.items() if k not in GRID_EXCLUDED and v is not None)}"
+                f"choose from {', '.join(k for k, v in kinds.items() if k not in GRID_EXCLUDED and v is not None)}"
             raise ValueError(f"{key!r} cannot vary in a grid ({item!r}); {hint}")
         if key in grid:
             raise ValueError(f"{key!r} is given twice")
         values = [t.strip() for t in text.split(",")]
         if not text.strip() or "" in values:
             raise ValueError(f"{item!r}: expected comma-separated values, none empty")
-        kind = type(fields[key])
+        kind = kinds[key]
         try:
             parsed = [kind(v) if kind is not int else _int(v) for v in values]
         except ValueError:
