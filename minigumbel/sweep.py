@@ -138,9 +138,30 @@ def versions() -> dict:
         except Exception:                                    # pragma: no cover - old NumPy
             blas = "unknown"
         _VERSIONS = {"minigumbel": __version__, "python": platform.python_version(), "numpy": np.__version__,
-                     "blas": blas, "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
+                     "blas": blas, "blas_core": _openblas_core(),
+                     "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
                      "machine": platform.machine(), "cpu": _cpu_model()}
     return _VERSIONS
+
+
+def _openblas_core():
+    """The kernel family OpenBLAS picked for this CPU (e.g. Haswell, SkylakeX): it sets the GEMM
+    summation order, so runs agree bit for bit only between equal cores. None if not found."""
+    import ctypes
+    try:
+        with open("/proc/self/maps") as fh:
+            paths = sorted({ln.split()[-1] for ln in fh if "openblas" in ln.lower() and ".so" in ln})
+        for path in paths:
+            lib = ctypes.CDLL(path)
+            for name in ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename", "openblas_get_corename64_",
+                         "openblas_get_corename"):
+                fn = getattr(lib, name, None)
+                if fn is not None:
+                    fn.restype = ctypes.c_char_p
+                    return fn().decode()
+    except (OSError, AttributeError, ValueError):
+        pass
+    return None
 
 
 def _cpu_model() -> str:

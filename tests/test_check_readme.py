@@ -22,14 +22,15 @@ reach target: seeds whose final hard recon_mse within 0.01 of σ² = 0.25""".spl
 
 def test_table_identical_and_within_uncertainty():
     assert cr.compare_table(TABLE, TABLE) == ([], True)
-    moved = [ln.replace("3.143 [2.753, 3.330]", "3.300 [2.900, 3.400]").replace("8/10", "10/10") for ln in TABLE]
-    assert cr.compare_table(TABLE, moved) == ([], False)        # inside the interval; 8/10 vs 10/10: p = 0.47
+    moved = [ln.replace("3.143 [2.753, 3.330]", "3.400 [3.330, 3.500]").replace("8/10", "10/10") for ln in TABLE]
+    assert cr.compare_table(TABLE, moved) == ([], False)        # intervals touch; 8/10 vs 10/10: p = 0.47
 
 
 def test_table_outside_the_uncertainty_is_reported():
-    out = [ln.replace("3.143 [2.753, 3.330]", "3.400 [3.300, 3.500]") for ln in TABLE]
+    out = [ln.replace("3.143 [2.753, 3.330]", "3.400 [3.331, 3.500]") for ln in TABLE]
     problems, _ = cr.compare_table(TABLE, out)
-    assert len(problems) == 1 and "softmax, column 2: re-run median 3.4 is outside" in problems[0]
+    assert len(problems) == 1 and "softmax, column 2: the re-run's 95% interval for the median [3.331, 3.5]" \
+        " (median 3.4) does not overlap the README's [2.753, 3.33]" in problems[0]
     out = [ln.replace("8/10", "1/10") for ln in TABLE]
     problems, _ = cr.compare_table(TABLE, out)
     assert len(problems) == 1 and "1/10 seeds reach the target, README 8/10" in problems[0]
