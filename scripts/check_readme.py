@@ -195,6 +195,7 @@ def main(argv=None) -> int:
     p.add_argument("--fast", action="store_true", help="only the deterministic, quick outputs")
     p.add_argument("--list", action="store_true", help="list the checks and exit")
     p.add_argument("--only", default=None, help="only the checks whose command contains this text")
+    p.add_argument("--save", default=None, metavar="DIR", help="also write each re-run's output to a file in DIR")
     a = p.parse_args(argv)
     with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as fh:
         all_blocks = blocks(fh.read())
@@ -214,6 +215,11 @@ def main(argv=None) -> int:
             failed += 1
             continue
         took = time.monotonic() - t0
+        if a.save:
+            os.makedirs(a.save, exist_ok=True)
+            name = re.sub(r"[^A-Za-z0-9_.=-]+", "_", c.command).strip("_") + ".txt"
+            with open(os.path.join(a.save, name), "w", encoding="utf-8") as fh:
+                fh.write("\n".join(got) + "\n")
         if c.mode == "table":
             problems, exact = compare_table(shown, got)
             verdict = "identical" if exact and not problems else "within the printed uncertainty"
