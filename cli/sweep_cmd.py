@@ -144,7 +144,7 @@ def _run(ctx, command, kw, preset):
         click.echo(f"{kw['out']}: {info['done_before']} of {len(configs)} runs were already there, "
                    f"{info['ran']} ran now" + (", a torn last line was cut and its run redone" if info["torn"] else "")
                    + (f", {info['retried']} failed runs retried" if info["retried"] else ""), err=True)
-    _report(command, kw, grid, seeds, records, TASKS[kw["task"]])
+    _report(command, kw, grid, seeds, records, TASKS)
 
 
 def _describe(record, grid):
@@ -153,43 +153,48 @@ def _describe(record, grid):
     return f"{where} seed {c['seed']}" + (" FAILED" if record.get("error") else "")
 
 
-def _report(command, kw, grid, seeds, records, task):
+def _report(command, kw, grid, seeds, records, tasks):
     from minigumbel.sweep_summary import metric_names, summarize
-    target = getattr(task, "target", None)
-    rows = summarize(records, list(grid), target)
+    names_of_tasks = grid.get("task", [kw["task"]])
+    targets = {t: getattr(tasks[t], "target", None) for t in names_of_tasks}
+    rows = summarize(records, list(grid), targets)
+    texts = list(dict.fromkeys(t.text for t in targets.values() if t is not None))
     names = metric_names(records)
     if kw["metrics"] is not None:
         names = choice_list(kw["metrics"], "--metrics", names)
     base = {k: v for k, v in records[0]["config"].items() if k not in grid and k != "seed"}
     if kw["as_json"]:
+        target = targets.get(kw["task"]) if "task" not in grid else None
         echo_json({"command": command, "task": kw["task"], "seeds": seeds, "grid": grid, "config": base,
                    "target": target.to_dict() if target else None, "out": kw["out"], "metrics": names,
                    "results": rows})
         return
     soft, hard = ("soft-train", "hard-eval") if command == "compare" else ("soft", "hard")
-    labels = {"soft_loss": f"{soft} {task.loss_name}", "hard_loss": f"{hard} {task.loss_name}",
+    loss_name = getattr(tasks[names_of_tasks[0]], "loss_name", "loss") if len(names_of_tasks) == 1 else "loss"
+    labels = {"soft_loss": f"{soft} {loss_name}", "hard_loss": f"{hard} {loss_name}",
               "hard_loss/soft_loss": "hard / soft"}
     headers = list(grid) + [labels.get(n, n) for n in names]
     failed = any(r["failed"] for r in rows)
     headers += ["failed"] if failed else []
-    headers += ["reach target"] if target else []
+    headers += ["reach target"] if texts else []
     body = []
     for r in rows:
         line = [f"{r[k]:g}" if isinstance(r[k], float) else str(r[k]) for k in grid]
         line += [_cell(r[n]) for n in names]
         line += [str(r["failed"])] if failed else []
-        line += [f"{r['reach']['count']}/{r['reach']['of']}"] if target else []
+        line += [(f"{r['reach']['count']}/{r['reach']['of']}" if r["reach"] else "—")] if texts else []
         body.append(line)
     sched = f"τ {kw['tau']:g}" + (f" → {kw['tau_min']:g} ({kw['anneal']})" if kw["anneal"] != "constant" else "")
     if "tau" in grid:
         sched = "τ from the grid" + (f" → {kw['tau_min']:g} ({kw['anneal']})" if kw["anneal"] != "constant" else "")
     cov = rows[0][names[0]]["coverage"] if names and rows[0][names[0]]["n"] else None
-    click.echo(f"minigumbel {command}: {kw['task']} task, {kw['steps']} steps, {sched}, seeds "
+    what = "tasks from the grid" if "task" in grid else f"{kw['task']} task"
+    click.echo(f"minigumbel {command}: {what}, {kw['steps']} steps, {sched}, seeds "
                f"{seeds[0]}..{seeds[-1]} per cell; median [{_pct(cov)} interval for the median] over seeds, "
                f"held-out set of {kw['eval_size']}")
     click.echo(table(body, headers))
-    if target:
-        click.echo(f"reach target: seeds whose final {target.text} (a run that failed counts as not reaching it)")
+    if texts:
+        click.echo(f"reach target: seeds whose final {'; '.join(texts)} (a run that failed counts as not reaching it)")
     if command == "compare":
         click.echo("soft = the estimator's own training-time pointer; hard = one-hot argmax, as used at test time.")
     for rec in records:

@@ -67,7 +67,8 @@ def _value(metrics, name):
 
 
 def summarize(records, vary, target=None) -> list[dict]:
-    """One summary per cell (the values of the ``vary`` fields), in first-seen order.
+    """One summary per cell (the values of the ``vary`` fields), in first-seen order. ``target``:
+    a Target (minigumbel.tasks), or {task name: Target or None} when the task varies.
 
     Each: {**cell, "cell": cell, "runs" (n), "failed" (n), "errors" [str], "seeds" [int],
     <metric>: median_ci(...) for every metric, "reach": {"count", "of", "text"} or None}.
@@ -88,9 +89,10 @@ def summarize(records, vary, target=None) -> list[dict]:
             vals = [_value(r["metrics"], name) for r in ok if all(k in r["metrics"] for k in name.split("/"))]
             row[name] = median_ci([v for v in vals if math.isfinite(v)])
             row[name]["values"] = vals
-        if target is not None:
-            hits = sum(bool(target.reached({k: _number(v) for k, v in r["metrics"].items()})) for r in ok)
-            row["reach"] = {"count": hits, "of": len(recs), "text": target.text}
+        t = target.get(recs[0]["config"].get("task")) if isinstance(target, dict) else target
+        if t is not None:
+            hits = sum(bool(t.reached({k: _number(v) for k, v in r["metrics"].items()})) for r in ok)
+            row["reach"] = {"count": hits, "of": len(recs), "text": t.text}
         else:
             row["reach"] = None
         out.append(row)

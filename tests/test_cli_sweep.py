@@ -77,3 +77,13 @@ def test_a_failing_run_is_shown_and_the_rest_of_the_grid_completes(monkeypatch):
     assert [ln.split()[-2] for ln in lines[3:7]] == ["0", "0", "1", "1"]
     assert "failed: estimator=st lr=0.01 seed 2: NonFiniteLoss: the training loss became inf at step 3" in lines
     assert "failed: estimator=st lr=0.1 seed 2: NonFiniteLoss: the training loss became inf at step 3" in lines
+
+
+def test_the_task_can_vary_and_each_cell_counts_against_its_own_target():
+    r = run("sweep", "--grid", "task=argmax,bottleneck", "--steps", "20", "--eval-every", "20", "--eval-size", "40",
+            "--batch-size", "8", "--hidden", "8", "--n-items", "4", "--seeds", "2", "--workers", "1", "-q", "--json")
+    assert r.exit_code == 0, r.output
+    rows = {x["task"]: x for x in json.loads(r.output)["results"]}
+    assert rows["argmax"]["reach"]["text"] == "hard accuracy ≥ 0.95"
+    assert rows["bottleneck"]["reach"]["text"].startswith("hard recon_mse within 0.01 of σ²")
+    assert rows["bottleneck"]["accuracy"]["n"] == 0 and rows["argmax"]["accuracy"]["n"] == 2
