@@ -194,7 +194,7 @@ def _report(command, kw, grid, seeds, records, tasks):
                f"held-out set of {kw['eval_size']}")
     click.echo(table(body, headers))
     if texts:
-        click.echo(f"reach target: seeds whose final {'; '.join(texts)} (a run that failed counts as not reaching it)")
+        click.echo(f"reach target: seeds that end with {'; '.join(texts)} (a failed run counts as not reaching it)")
     if command == "compare":
         click.echo("soft = the estimator's own training-time pointer; hard = one-hot argmax, as used at test time.")
     for rec in records:

@@ -122,8 +122,8 @@ def compare_exact(shown, got, check):
 # ----------------------------------------------------------------------------- tables within uncertainty
 
 def parse_table(lines):
-    """(header line, {row label: ([(median, lo, hi)], (k, n) or None)}) of a sweep/compare table."""
-    rows, head = {}, lines[0]
+    """{row label: ([(median, lo, hi)], (k, n) or None)} of a sweep/compare table."""
+    rows = {}
     for line in lines:
         cells = INTERVAL.findall(line)
         if not cells:
@@ -132,7 +132,7 @@ def parse_table(lines):
         reach = re.search(r"(\d+)/(\d+)\s*$", line)
         rows[" ".join(label)] = ([tuple(float(x) for x in c) for c in cells],
                                  (int(reach.group(1)), int(reach.group(2))) if reach else None)
-    return head, rows
+    return rows
 
 
 def fisher_exact(k1, n1, k2, n2) -> float:
@@ -148,10 +148,12 @@ def fisher_exact(k1, n1, k2, n2) -> float:
 
 def compare_table(shown, got):
     problems = []
-    head_s, rows_s = parse_table(shown)
-    head_g, rows_g = parse_table(got)
-    if head_s.startswith("minigumbel") and head_s != head_g:
-        problems.append(f"header differs:\n  README: {head_s}\n  re-run: {head_g}")
+    rows_s, rows_g = parse_table(shown), parse_table(got)
+    # every line but the rows (title, column names, notes) the same, up to column padding
+    text_s, text_g = ([" ".join(ln.split()) for ln in t if not INTERVAL.search(ln)] for t in (shown, got))
+    if text_s != text_g:
+        problems += [f"text differs: {ln}" for ln in difflib.unified_diff(text_s, text_g, lineterm="", n=0)
+                     if ln[:1] in "+-" and ln[:3] not in ("+++", "---")]
     if list(rows_s) != list(rows_g):
         return problems + [f"rows differ: README {list(rows_s)}, re-run {list(rows_g)}"], False
     exact = True
