@@ -5,6 +5,11 @@ a change in the machine's load hits both. Checks that both arms give the same nu
 
     python benchmarks/sweep_workers.py                    # the issue's grid: 3 estimators x 3 τ x 10 seeds
     python benchmarks/sweep_workers.py --rounds 2 --workers 2
+    python benchmarks/sweep_workers.py --pinned     # a third arm: --workers 1 with BLAS on one thread
+
+`--workers 1` runs in this process with NumPy's default BLAS threads; the workers of `--workers N`
+are pinned to one thread each. `--pinned` adds `--workers 1` under OPENBLAS_NUM_THREADS=1 etc.,
+to tell the gain of N processes from the loss of BLAS threads on tiny matrices.
 """
 from __future__ import annotations
 
@@ -20,11 +25,15 @@ GRID = ["--task", "bottleneck", "--grid", "estimator=softmax,gumbel,st-gumbel", 
         "--seeds", "10"]
 
 
-def timed(workers, extra):
+def timed(workers, extra, pinned=False):
     cmd = [sys.executable, "-m", "minigumbel_cli.main", "sweep", *GRID, *extra, "--workers", str(workers),
            "--json", "-q"]
+    env = dict(os.environ)
+    if pinned:
+        from minigumbel.sweep import BLAS_VARS
+        env.update({v: "1" for v in BLAS_VARS})
     t0 = time.perf_counter()
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
     return time.perf_counter() - t0, json.loads(out)["results"]
 
 
@@ -33,23 +42,28 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--rounds", type=int, default=1, help="pairs of runs per arm (order 1,N then N,1, ...)")
     p.add_argument("--steps", default=None, help="training steps per run [sweep's default: 1000]")
+    p.add_argument("--pinned", action="store_true", help="add the arm --workers 1 with BLAS on one thread")
     a = p.parse_args()
     extra = ["--steps", a.steps] if a.steps else []
-    times, results = {1: [], a.workers: []}, {}
+    arms = [1, a.workers] + (["1 pinned"] if a.pinned else [])
+    times, results = {arm: [] for arm in arms}, {}
     for r in range(a.rounds):
-        order = (1, a.workers) if r % 2 == 0 else (a.workers, 1)
-        for w in order:
-            seconds, rows = timed(w, extra)
-            times[w].append(seconds)
-            results.setdefault(w, rows)
-            print(f"round {r + 1}: --workers {w}: {seconds:.1f} s", flush=True)
-    same = results[1] == results[a.workers]
+        for arm in (arms if r % 2 == 0 else arms[::-1]):
+            w = 1 if arm == "1 pinned" else arm
+            seconds, rows = timed(w, extra, pinned=arm == "1 pinned")
+            times[arm].append(seconds)
+            results.setdefault(arm, rows)
+            print(f"round {r + 1}: --workers {arm}: {seconds:.1f} s", flush=True)
+    same = all(results[arm] == results[1] for arm in arms)
     t1, tn = statistics.median(times[1]), statistics.median(times[a.workers])
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"grid: {' '.join(GRID + extra)}")
     print(f"median wall time: --workers 1 {t1:.1f} s, --workers {a.workers} {tn:.1f} s; "
           f"ratio {tn / t1:.2f} (target <= 0.6 for 2 workers); same numbers: {same}; "
           f"1-min load average at the end: {load:.1f} on {os.cpu_count()} CPUs")
+    if a.pinned:
+        tp = statistics.median(times["1 pinned"])
+        print(f"--workers 1 with BLAS on one thread: {tp:.1f} s; --workers {a.workers} / that: {tn / tp:.2f}")
     if not same:
         sys.exit("the two arms gave different numbers")
 
