@@ -23,12 +23,13 @@ import itertools
 import json
 import math
 import os
-import platform
 import sys
 import time
 
+from .provenance import blas_threads, versions
+
 __all__ = ["parse_grid", "expand", "run_key", "run_one", "run_grid", "ResultsFile", "default_workers",
-           "GRID_EXCLUDED", "BLAS_VARS"]
+           "versions", "GRID_EXCLUDED", "BLAS_VARS"]
 
 # config fields that do not change a run's numbers (left out of its key) or cannot vary in a grid
 NOT_IN_KEY = ("checkpoint", "checkpoint_every", "resume", "log_every")
@@ -122,58 +123,6 @@ def run_key(config: dict) -> str:
 
 
 # ----------------------------------------------------------------------------- one run
-
-_VERSIONS = None
-
-
-def versions() -> dict:
-    """What produced a record: package versions, BLAS, CPU (single runs differ across these)."""
-    global _VERSIONS
-    if _VERSIONS is None:
-        import numpy as np
-        from . import __version__
-        try:
-            cfg = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-            blas = f"{cfg.get('name')} {cfg.get('version') or ''}".strip()
-        except Exception:                                    # pragma: no cover - old NumPy
-            blas = "unknown"
-        _VERSIONS = {"minigumbel": __version__, "python": platform.python_version(), "numpy": np.__version__,
-                     "blas": blas, "blas_core": _openblas_core(),
-                     "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
-                     "machine": platform.machine(), "cpu": _cpu_model()}
-    return _VERSIONS
-
-
-def _openblas_core():
-    """The kernel family OpenBLAS picked for this CPU (e.g. Haswell, SkylakeX): it sets the GEMM
-    summation order, so runs agree bit for bit only between equal cores. None if not found."""
-    import ctypes
-    try:
-        with open("/proc/self/maps") as fh:
-            paths = sorted({ln.split()[-1] for ln in fh if "openblas" in ln.lower() and ".so" in ln})
-        for path in paths:
-            lib = ctypes.CDLL(path)
-            for name in ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename", "openblas_get_corename64_",
-                         "openblas_get_corename"):
-                fn = getattr(lib, name, None)
-                if fn is not None:
-                    fn.restype = ctypes.c_char_p
-                    return fn().decode()
-    except (OSError, AttributeError, ValueError):
-        pass
-    return None
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
 
 def _finite(x):
     """JSON has no inf/nan: write them as the strings "inf", "-inf", "nan"."""
@@ -345,8 +294,11 @@ def _execute(configs, workers, scheduler):
     if scheduler:
         yield from _on_dask(configs, scheduler)
     elif workers <= 1:
-        for c in configs:
-            yield run_one(c)
+        # one BLAS thread, as in the worker processes: these matrices are far too small to gain from
+        # more, and a pool of threads waking for each tiny GEMM made runs ~3x slower (same numbers)
+        with blas_threads(1):
+            for c in configs:
+                yield run_one(c)
     else:
         yield from _on_processes(configs, min(workers, len(configs)))
 

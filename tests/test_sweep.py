@@ -159,7 +159,17 @@ def test_worker_processes_give_the_same_numbers_run_by_run(reference):
     records, info = sweep.run_grid(_configs(), workers=2)
     assert info["ran"] == 8
     assert {r["key"]: r["metrics"] for r in records} == reference
-    assert {r["versions"]["blas_threads"] for r in records} == {"1"}      # pinned in the workers
+    assert {r["versions"]["blas_threads"] for r in records} == {1}        # pinned in the workers
+
+
+def test_in_process_runs_use_one_blas_thread_and_give_it_back():
+    from minigumbel import provenance
+    before = provenance.versions()["blas_threads"]
+    records, _ = sweep.run_grid(_configs(seeds=(0,)))
+    if provenance.blas_core() is None:
+        pytest.skip("NumPy's BLAS is not OpenBLAS: its thread count is not reachable")
+    assert {r["versions"]["blas_threads"] for r in records} == {1}
+    assert provenance.versions()["blas_threads"] == before
 
 
 def test_dask_local_cluster_gives_the_same_numbers(reference):
