@@ -174,11 +174,14 @@ def test_in_process_runs_use_one_blas_thread_and_give_it_back():
 
 def test_dask_local_cluster_gives_the_same_numbers(reference):
     distributed = pytest.importorskip("distributed", reason="the 'cluster' extra (dask distributed)")
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+    # a worker process behind a nanny, as on a real cluster: configs and records cross a TCP connection
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True,
                                   dashboard_address=None) as cluster:
         records, info = sweep.run_grid(_configs(), scheduler=cluster.scheduler_address)
     assert info["ran"] == 8
     assert {r["key"]: r["metrics"] for r in records} == reference
+    if records[0]["versions"]["blas_core"] is not None:                  # OpenBLAS: its threads are visible
+        assert {r["versions"]["blas_threads"] for r in records} == {1}    # the nanny pins BLAS too
 
 
 def test_unreachable_scheduler_is_a_clear_error():
