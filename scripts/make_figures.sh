@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerate the committed figures under docs/figures/ (each deterministic given its seed).
-#   scripts/make_figures.sh            # about 2 minutes on 2 CPU cores (the leakage runs dominate)
+#   scripts/make_figures.sh            # about 20 s on 2 idle CPU cores (the leakage runs dominate)
 # Needs the plot extra: pip install -e '.[plot]'
 set -euo pipefail
 cd "$(dirname "$0")/.."
