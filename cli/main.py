@@ -17,7 +17,8 @@ from minigumbel import __version__
 # command name -> (module, attribute, one-line help shown by `minigumbel --help`)
 COMMANDS = {
     "train": ("minigumbel_cli.train_cmd", "train", "Train a toy pointer task through a discrete choice."),
-    "compare": ("minigumbel_cli.train_cmd", "compare", "Compare estimators over seeds: soft-train vs hard-eval."),
+    "compare": ("minigumbel_cli.sweep_cmd", "compare", "Compare estimators over seeds: soft-train vs hard-eval."),
+    "sweep": ("minigumbel_cli.sweep_cmd", "sweep", "Run a grid of training runs (resumable; local processes or Dask)."),
     "estimators": ("minigumbel_cli.estimators_cmd", "estimators", "Bias and variance of gradient estimators vs the exact gradient."),
     "sample": ("minigumbel_cli.sample_cmd", "sample", "Draw Gumbel-max and Gumbel-Softmax samples and compare with softmax."),
     "gradcheck": ("minigumbel_cli.gradcheck_cmd", "gradcheck", "Check every backward rule against autograd and finite differences."),

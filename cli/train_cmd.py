@@ -1,9 +1,8 @@
-"""`minigumbel train` and `minigumbel compare`: thin wrappers that build a TrainConfig and call train()."""
+"""`minigumbel train`: a thin wrapper that builds a TrainConfig and calls train(); the training options
+it shares with `sweep` and `compare` (cli/sweep_cmd.py)."""
 from __future__ import annotations
 
 import functools
-import math
-import statistics
 
 import click
 
@@ -13,7 +12,7 @@ from minigumbel.optim import OPTIMIZERS
 from minigumbel.data import DATASETS
 from minigumbel.train import BASELINES, DTYPES, GRADS, TASK_DEFAULTS, TRAIN_ESTIMATORS, TrainConfig
 
-from .common import FilePath, backend_option, choice_list, write_json, echo_json, json_flag, progress, quiet_option, seed_option, table
+from .common import FilePath, backend_option, write_json, progress, quiet_option, seed_option, table
 
 POSITIVE = click.FloatRange(min=0.0, min_open=True)
 
@@ -25,7 +24,7 @@ def _default(defaults, key):
 
 
 def training_options(task, steps, tau, anneal):
-    """The options train and compare share (their defaults differ only in steps, τ and anneal).
+    """The options train, sweep and compare share (their defaults differ only in task, steps, τ and anneal).
 
     Options listed in TASK_DEFAULTS take the task's reference default when not given (the vae
     task: Adam lr 1e-3, batch 100, 3000 steps, τ = max(0.5, exp(−3e-4·t)) every step)."""
@@ -181,105 +180,3 @@ def _vae_summary(config, history, backend_name):
                f"{config.estimator}, {len(history['loss'])} steps, {backend_name} {config.dtype}, grad {config.grad}, "
                f"{history['seconds']:.1f} s")
     click.echo(table(rows, ["metric (nats per image)", "value"]))
-
-
-# ----------------------------------------------------------------------------- compare
-
-def _mean_sd(values):
-    mean = statistics.fmean(values)
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return {"mean": mean, "sd": sd, "values": values}
-
-
-def _fmt(s, decimals=4):
-    return f"{s['mean']:.{decimals}f} ± {s['sd']:.{decimals}f}"
-
-
-@click.command()
-@click.option("--estimators", default="softmax,gumbel,st-gumbel", show_default=True,
-              help=f"Comma-separated estimators from: {', '.join(TRAIN_ESTIMATORS)}.")
-@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Number of seeds (seed, seed+1, ...) per estimator.")
-@training_options(task="bottleneck", steps=1500, tau=2.0, anneal="linear")
-@json_flag
-def compare(estimators, seeds, seed, quiet, as_json, **kw):
-    """Train each estimator over several seeds: soft-train loss next to hard-eval loss.
-
-    "soft" is the loss of the estimator's own training-time pointer (softmax weights, a Gumbel-
-    Softmax sample, ...) and "hard" the loss of the one-hot argmax pointer, both on the same
-    held-out set. Deterministic softmax can pass information through the soft weights that the
-    hard pointer cannot carry (ratio ≫ 1); Gumbel noise at a low enough τ prevents it (ratio ≈ 1).
-    """
-    from minigumbel.backend import get_backend
-    from minigumbel.train import train as run_train
-
-    names = choice_list(estimators, "--estimators", TRAIN_ESTIMATORS)
-    tau_f = kw.pop("tau_forward")        # applies to the decoupled rows only
-    if tau_f is not None and (not math.isfinite(tau_f) or "decoupled" not in names):
-        raise click.BadParameter("must be finite, and applies to the decoupled estimator only "
-                                 f"(got {tau_f!r})", param_hint="--tau-forward")
-    configs = [(e, s, TrainConfig(estimator=e, seed=s, tau_forward=tau_f if e == "decoupled" else None, **kw))
-               for e in names for s in range(seed, seed + seeds)]
-    for _, _, c in configs:
-        c.validate()
-    get_backend(kw["backend"])            # a missing backend fails before the progress bar
-    finals = {e: [] for e in names}
-    with progress(configs, label=f"compare on {kw['task']}", quiet=quiet,
-                  item_show_func=lambda it: it and f"{it[0]} seed {it[1]}") as bar:
-        for e, s, c in bar:
-            hist = run_train(c)
-            finals[e].append({**hist["final"], "seconds": hist["seconds"]})
-    if kw["task"] == "vae":
-        return _vae_compare(kw, names, seed, seeds, configs, finals, as_json)
-    results = []
-    for e in names:
-        soft = [f["soft_loss"] for f in finals[e]]
-        hard = [f["hard_loss"] for f in finals[e]]
-        row = {"estimator": e, "soft_loss": _mean_sd(soft), "hard_loss": _mean_sd(hard),
-               "ratio": _mean_sd([h / s if s > 0 else math.inf for h, s in zip(hard, soft)])}
-        if "accuracy" in finals[e][0]:
-            row["accuracy"] = _mean_sd([f["accuracy"] for f in finals[e]])
-        results.append(row)
-    if as_json:
-        echo_json({"task": kw["task"], "seeds": list(range(seed, seed + seeds)),
-                   "config": {k: v for k, v in configs[0][2].to_dict().items() if k not in ("estimator", "seed")},
-                   "results": results})
-        return
-    _compare_table(kw, seed, seeds, results)
-
-
-def _compare_table(kw, seed, seeds, results):
-    loss_name = TASKS[kw["task"]].loss_name
-    has_acc = "accuracy" in results[0]
-    headers = ["estimator", f"soft-train {loss_name}", f"hard-eval {loss_name}", "hard / soft"]
-    headers += ["hard accuracy"] if has_acc else []
-    rows = [[r["estimator"], _fmt(r["soft_loss"]), _fmt(r["hard_loss"]), _fmt(r["ratio"], 2)]
-            + ([_fmt(r["accuracy"], 3)] if has_acc else []) for r in results]
-    sched = f"τ {kw['tau']:g}" + (f" → {kw['tau_min']:g} ({kw['anneal']})" if kw["anneal"] != "constant" else "")
-    click.echo(f"minigumbel compare: {kw['task']} task, {kw['steps']} steps, {sched}, seeds "
-               f"{seed}..{seed + seeds - 1}; mean ± sd over seeds, on a held-out set of {kw['eval_size']}")
-    click.echo(table(rows, headers))
-    click.echo("soft = the estimator's own training-time pointer; hard = one-hot argmax, as used at test time.")
-
-
-VAE_COLUMNS = (("test_nelbo_hard", "test -ELBO hard"), ("test_nelbo_soft", "test -ELBO soft"),
-               ("test_iw_nll", "test IW (S=100)"), ("train_nelbo", "train -ELBO"), ("kl", "KL"),
-               ("seconds", "seconds"))
-
-
-def _vae_compare(kw, names, seed, seeds, configs, finals, as_json):
-    results = [{"estimator": e, **{key: _mean_sd([f[key] for f in finals[e]]) for key, _ in VAE_COLUMNS}}
-               for e in names]
-    baseline = finals[names[0]][0]["pixel_baseline_nll"]
-    if as_json:
-        echo_json({"task": "vae", "seeds": list(range(seed, seed + seeds)), "pixel_baseline_nll": baseline,
-                   "config": {k: v for k, v in configs[0][2].to_dict().items() if k not in ("estimator", "seed")},
-                   "results": results})
-        return
-    rows = [[r["estimator"]] + [_fmt(r[key], 1 if key == "seconds" else 2) for key, _ in VAE_COLUMNS] for r in results]
-    sched = f"τ {kw['tau']:g}" + (f" → {kw['tau_min']:g} ({kw['anneal']})" if kw["anneal"] != "constant" else "")
-    click.echo(f"minigumbel compare: vae on {kw['data']} (L = {kw['latents']}, K = {kw['classes']}), {kw['steps']} "
-               f"steps, {sched}, seeds {seed}..{seed + seeds - 1}; mean ± sd over seeds, nats per image")
-    click.echo(table(rows, ["estimator"] + [h for _, h in VAE_COLUMNS]))
-    click.echo(f"independent-pixel baseline (test NLL): {baseline:.2f}. hard = codes d ~ q (10 per image); soft = "
-               "the estimator's own training-time code; IW = importance-weighted bound on -log p(x).")

@@ -24,7 +24,7 @@ from .functional import _one_hot as one_hot    # unchecked: inside every trainin
 from .gradcheck import three_way
 from .nn import init_mlp, mlp_backward, mlp_forward
 
-__all__ = ["PointerTask", "ArgmaxTask", "QueryTask", "BottleneckTask", "VAETask", "TASKS", "POINTER_TASKS", "make_task",
+__all__ = ["Target", "PointerTask", "ArgmaxTask", "QueryTask", "BottleneckTask", "VAETask", "TASKS", "POINTER_TASKS", "make_task",
            "sq_error", "sq_error_backward", "GRADCHECK_CASES"]
 
 
@@ -54,6 +54,26 @@ def _item_scores_backward(dlogits, cache):
     return grads
 
 
+class Target:
+    """What a good run of a task reaches, counted by sweep summaries ("8/10 seeds reach it"):
+    the final ``metric`` (a key of train()'s ``history["final"]``) is ``<=`` or ``>=`` ``value``."""
+
+    def __init__(self, metric: str, op: str, value: float, text: str):
+        if op not in ("<=", ">="):
+            raise ValueError(f"Target op must be '<=' or '>=', got {op!r}")
+        self.metric, self.op, self.value, self.text = metric, op, float(value), text
+
+    def reached(self, metrics: dict):
+        """True/False, or None when ``metrics`` lacks the metric (a failed run)."""
+        v = metrics.get(self.metric) if metrics else None
+        if v is None:
+            return None
+        return v <= self.value if self.op == "<=" else v >= self.value
+
+    def to_dict(self) -> dict:
+        return {"metric": self.metric, "op": self.op, "value": self.value, "text": self.text}
+
+
 class PointerTask:
     """Base class: the hard evaluation and the backend/world plumbing shared by the three tasks.
 
@@ -62,6 +82,7 @@ class PointerTask:
     ``readout``/``readout_backward``.
     """
     name, loss_name, has_accuracy, world_id = "", "loss", False, 0
+    target = None               # a Target: what a good run reaches (sweep summaries count the seeds)
 
     def __init__(self, n_items=10, hidden=32, dtype=np.float64, backend="numpy", world_seed=0):
         if isinstance(n_items, bool) or not isinstance(n_items, (int, np.integer)) or n_items < 2:
@@ -123,6 +144,7 @@ class ArgmaxTask(PointerTask):
     Hard metrics: accuracy of argmax (the best item picked) and the mean regret (``hard_loss``).
     """
     name, loss_name, has_accuracy, world_id = "argmax", "regret", True, 1
+    target = Target("accuracy", ">=", 0.95, "hard accuracy ≥ 0.95")
     n_features = 8
 
     def _draw_world(self, rng):
@@ -163,6 +185,7 @@ class QueryTask(PointerTask):
     error to p_t. Hard metrics: accuracy (argmax == t) and the payload error (``hard_loss``).
     """
     name, loss_name, has_accuracy, world_id = "query", "payload_mse", True, 2
+    target = Target("accuracy", ">=", 0.95, "hard accuracy ≥ 0.95")
     key_dim, payload_dim, query_noise = 4, 4, 0.1
 
     def init_params(self, rng):
@@ -212,6 +235,8 @@ class BottleneckTask(PointerTask):
     """
     name, loss_name, has_accuracy, world_id = "bottleneck", "recon_mse", False, 3
     dim, noise = 32, 0.5
+    # σ² is the best a one-hot code can do; runs stuck where two clusters share a code sit ≥ 0.3
+    target = Target("hard_loss", "<=", noise ** 2 + 0.01, "hard recon_mse within 0.01 of σ² = 0.25")
 
     def _draw_world(self, rng):
         return {"centres": rng.standard_normal((self.n_items, self.dim))}              # (K, D)

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Regenerate the committed figures under docs/figures/ (each deterministic given its seed).
-#   scripts/make_figures.sh            # about 2 minutes on 2 CPU cores (the leakage runs dominate)
+#   scripts/make_figures.sh            # about 20 s on 2 idle CPU cores (the leakage runs dominate)
 # Needs the plot extra: pip install -e '.[plot]'
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=docs/figures
 mkdir -p "$out"
 minigumbel plot temperature --seed 0 --out "$out/temperature.png" --quiet
-minigumbel plot leakage --seed 0 --seeds 3 --out "$out/leakage.png" --quiet       # 3 estimators x 3 seeds x 1500 steps
+minigumbel plot leakage --seed 0 --seeds 10 --out "$out/leakage.png" --quiet      # 3 estimators x 10 seeds x 1500 steps
 minigumbel plot estimators --seed 0 --out "$out/estimators.png" --quiet
 minigumbel plot estimators --seed 0 --problem cubic --out "$out/estimators_cubic.png" --quiet
 minigumbel plot schedules --out "$out/schedules.png" --quiet

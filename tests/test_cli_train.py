@@ -102,7 +102,7 @@ def test_train_output_paths_in_missing_folders_fail_before_training(tmp_path):
 
 
 SMALL_COMPARE = ["--steps", "20", "--eval-every", "20", "--eval-size", "40", "--batch-size", "8", "--hidden", "8",
-                 "--seeds", "2", "--quiet"]
+                 "--seeds", "2", "--workers", "1", "--quiet"]
 
 
 def test_compare_table_shows_soft_and_hard_side_by_side():
@@ -118,15 +118,20 @@ def test_compare_json():
     assert r.exit_code == 0, r.output
     d = json.loads(r.output)
     assert d["seeds"] == [0, 1] and [x["estimator"] for x in d["results"]] == ["softmax", "reinforce"]
+    assert d["target"]["metric"] == "accuracy" and d["grid"] == {"estimator": ["softmax", "reinforce"]}
     for x in d["results"]:
-        assert len(x["soft_loss"]["values"]) == 2 and "accuracy" in x
-        assert x["ratio"]["values"] == [h / s for h, s in zip(x["hard_loss"]["values"], x["soft_loss"]["values"])]
+        assert len(x["soft_loss"]["values"]) == 2 and "accuracy" in x and x["seeds"] == [0, 1]
+        ratio = x["hard_loss/soft_loss"]["values"]
+        assert ratio == [h / s for h, s in zip(x["hard_loss"]["values"], x["soft_loss"]["values"])]
+        assert x["reach"]["of"] == 2 and x["reach"]["count"] == sum(a >= 0.95 for a in x["accuracy"]["values"])
 
 
 @pytest.mark.parametrize("args,needle", [
     (["--estimators", "softmax,nope"], "--estimators"), (["--estimators", ","], "--estimators"),
     (["--seeds", "0"], "--seeds"), (["--task", "sort"], "--task"), (["--tau", "-1"], "--tau"),
     (["--estimators", "decoupled", "--tau-forward", "-1"], "--tau-forward"),
+    (["--grid", "estimator=st"], "--grid"),
+    (["--grid", "tau=1", "--tau", "2"], "--tau"), (["--scheduler", "tcp://x:1", "--workers", "2"], "--scheduler"),
 ])
 def test_compare_bad_input(args, needle):
     _one_error_line(run("compare", *SMALL_COMPARE, *args), needle)

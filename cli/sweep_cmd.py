@@ -1,0 +1,229 @@
+"""`minigumbel sweep` (grids of training runs) and `minigumbel compare` (a preset of it).
+
+Both build configs with minigumbel.sweep.expand, run them with minigumbel.sweep.run_grid (this
+process, local worker processes, or a Dask cluster) and print minigumbel.sweep_summary's table.
+"""
+from __future__ import annotations
+
+import math
+
+import click
+
+from .common import FilePath, choice_list, echo_json, json_flag, progress, table
+from .train_cmd import training_options
+
+
+def _estimators():
+    from minigumbel.train import TRAIN_ESTIMATORS        # the library's list, read at run time
+    return TRAIN_ESTIMATORS
+
+
+def grid_options(f):
+    opts = [
+        click.option("--grid", "grid_items", multiple=True, metavar="KEY=V1,V2,...",
+                     help="Vary a training option over these values (repeatable; the grid is the product). "
+                          "KEY is an option name, e.g. estimator, tau, lr, n-items."),
+        click.option("--seeds", type=click.IntRange(min=1), default=10, show_default=True,
+                     help="Seeds per grid cell: --seed, --seed+1, ..."),
+        click.option("--out", type=FilePath(writable=True), default=None,
+                     help="Append one JSON line per run here; running the same command again skips the "
+                          "runs already in the file (resume after Ctrl-C or kill -9)."),
+        click.option("--workers", type=click.IntRange(min=1), default=None,
+                     help="Local worker processes, BLAS pinned to one thread each [default: the usable CPUs]."),
+        click.option("--scheduler", default=None, metavar="ADDRESS",
+                     help="Run on an existing Dask distributed cluster, e.g. tcp://host:8786 "
+                          "(needs the 'cluster' extra)."),
+        click.option("--retry-failed", is_flag=True, help="Run again the runs recorded with an error in --out."),
+        click.option("--metrics", default=None, metavar="M1,M2",
+                     help="Columns of the table [default: every metric the runs return]."),
+        json_flag,
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+@click.command()
+@click.option("--estimator", default="gumbel", show_default=True,
+              help="Estimator of every run (or vary it: --grid estimator=softmax,gumbel).")
+@training_options(task="argmax", steps=1000, tau=1.0, anneal="constant")
+@grid_options
+@click.pass_context
+def sweep(ctx, **kw):
+    """Run a grid of training runs and summarize each cell over seeds.
+
+    Every run appends one JSON line to --out (config, final metrics, wall time, versions); the
+    same command again runs only what is missing. Per cell: the median of each metric with a 95%
+    interval for the median, and how many seeds reach the task's target.
+
+    \b
+    minigumbel sweep --task bottleneck --grid estimator=softmax,gumbel,st-gumbel \\
+        --grid tau=0.5,1,2 --seeds 10 --out runs.jsonl
+    """
+    _choice(kw["estimator"], "--estimator", _estimators())
+    _run(ctx, "sweep", kw, {})
+
+
+@click.command()
+@click.option("--estimators", default="softmax,gumbel,st-gumbel", show_default=True,
+              help="Comma-separated estimators (see `minigumbel train --help`).")
+@training_options(task="bottleneck", steps=1500, tau=2.0, anneal="linear")
+@grid_options
+@click.pass_context
+def compare(ctx, estimators, **kw):
+    """Each estimator over seeds: soft-train loss next to hard-eval loss (a preset of `sweep`).
+
+    "soft" is the loss of the estimator's own training-time pointer (softmax weights, a Gumbel-
+    Softmax sample, ...) and "hard" the loss of the one-hot argmax pointer, both on the same
+    held-out set. Deterministic softmax can pass information through the soft weights that the
+    hard pointer cannot carry (ratio >> 1); Gumbel noise at a low enough τ prevents it (ratio ≈ 1).
+    """
+    names = choice_list(estimators, "--estimators", _estimators())
+    _run(ctx, "compare", {**kw, "estimator": names[0]}, {"estimator": names})
+
+
+def _choice(value, name, choices):
+    if value not in choices:
+        raise click.BadParameter(f"unknown {value!r}; choose from {', '.join(choices)}", param_hint=name)
+
+
+def _grid(ctx, kw, preset):
+    from minigumbel.sweep import parse_grid
+    try:
+        grid = parse_grid(kw["grid_items"])
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--grid") from None
+    for key in grid:
+        if key in preset:
+            raise click.BadParameter(f"{key!r} is already varied by --{key}s", param_hint="--grid")
+        source = ctx.get_parameter_source(key)
+        if source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"):
+            raise click.BadParameter(f"{key!r} is given both as --{key.replace('_', '-')} and in --grid",
+                                     param_hint="--grid")
+    return {**preset, **grid}
+
+
+def _run(ctx, command, kw, preset):
+    from minigumbel.sweep import expand, run_grid
+    from minigumbel.tasks import TASKS
+    from minigumbel.train import TrainConfig
+
+    grid = _grid(ctx, kw, preset)
+    tau_f = kw.get("tau_forward")
+    if tau_f is not None and (not math.isfinite(tau_f) or "decoupled" not in grid.get("estimator", [kw["estimator"]])):
+        raise click.BadParameter(f"must be finite, and applies to the decoupled estimator only (got {tau_f!r})",
+                                 param_hint="--tau-forward")
+    if kw["metrics"] is not None:                  # the names are checked against the runs' metrics later
+        items = [t.strip() for t in kw["metrics"].split(",")]
+        if "" in items:
+            raise click.BadParameter(f"expected comma-separated metric names, got {kw['metrics']!r}",
+                                     param_hint="--metrics")
+    if kw["scheduler"] is not None and ctx.get_parameter_source("workers").name == "COMMANDLINE":
+        raise click.BadParameter("give --workers or --scheduler, not both", param_hint="--scheduler")
+    if kw["scheduler"] is not None and not kw["scheduler"].strip():
+        raise click.BadParameter("an address is required, e.g. tcp://host:8786", param_hint="--scheduler")
+    fields = set(TrainConfig.__dataclass_fields__)
+    base = {k: v for k, v in kw.items() if k in fields}
+    seeds = list(range(kw["seed"], kw["seed"] + kw["seeds"]))
+    try:
+        configs = expand(base, grid, seeds)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--grid" if grid else "--estimator") from None
+    from minigumbel.backend import get_backend
+    get_backend(kw["backend"])                     # a missing backend fails before the progress bar
+    from minigumbel.sweep import default_workers
+    workers = kw["workers"] or default_workers()
+    cells = " × ".join(f"{len(v)} {k}" for k, v in grid.items())
+    label = f"{command}: {cells + ' × ' if cells else ''}{len(seeds)} seeds"
+    with progress(length=len(configs), label=label, quiet=kw["quiet"],
+                  item_show_func=lambda r: r and _describe(r, grid)) as bar:
+        started = []
+
+        def on_result(record, done_before):
+            if not started:
+                started.append(1)
+                bar.update(done_before)
+            bar.update(1, record)
+        records, info = run_grid(configs, out=kw["out"], workers=workers, scheduler=kw["scheduler"],
+                                 on_result=on_result, retry_failed=kw["retry_failed"])
+    if not kw["quiet"] and kw["out"]:
+        click.echo(f"{kw['out']}: {info['done_before']} of {len(configs)} runs were already there, "
+                   f"{info['ran']} ran now" + (", a torn last line was cut and its run redone" if info["torn"] else "")
+                   + (f", {info['retried']} failed runs retried" if info["retried"] else ""), err=True)
+    _report(command, kw, grid, seeds, records, TASKS)
+
+
+def _describe(record, grid):
+    c = record["config"]
+    where = " ".join(f"{k}={c[k]:g}" if isinstance(c[k], float) else f"{k}={c[k]}" for k in grid)
+    return f"{where} seed {c['seed']}" + (" FAILED" if record.get("error") else "")
+
+
+def _report(command, kw, grid, seeds, records, tasks):
+    from minigumbel.sweep_summary import metric_names, summarize
+    names_of_tasks = grid.get("task", [kw["task"]])
+    targets = {t: getattr(tasks[t], "target", None) for t in names_of_tasks}
+    # a task may name its own columns (metric -> label); "seconds" is the run's wall time
+    preset = getattr(tasks[names_of_tasks[0]], "summary_metrics", None) if len(names_of_tasks) == 1 else None
+    if preset and "seconds" in preset:
+        records = [{**r, "metrics": {**r["metrics"], "seconds": r["seconds"]}} if r.get("metrics") else r
+                   for r in records]
+    rows = summarize(records, list(grid), targets)
+    texts = list(dict.fromkeys(t.text for t in targets.values() if t is not None))
+    names = metric_names(records)
+    if kw["metrics"] is not None:
+        names = choice_list(kw["metrics"], "--metrics", names)
+    elif preset:
+        names = [n for n in preset if n in names]
+    base = {k: v for k, v in records[0]["config"].items() if k not in grid and k != "seed"}
+    if kw["as_json"]:
+        target = targets.get(kw["task"]) if "task" not in grid else None
+        echo_json({"command": command, "task": kw["task"], "seeds": seeds, "grid": grid, "config": base,
+                   "target": target.to_dict() if target else None, "out": kw["out"], "metrics": names,
+                   "results": rows})
+        return
+    soft, hard = ("soft-train", "hard-eval") if command == "compare" else ("soft", "hard")
+    loss_name = getattr(tasks[names_of_tasks[0]], "loss_name", "loss") if len(names_of_tasks) == 1 else "loss"
+    labels = {"soft_loss": f"{soft} {loss_name}", "hard_loss": f"{hard} {loss_name}",
+              "hard_loss/soft_loss": "hard / soft", **(preset or {})}
+    headers = list(grid) + [labels.get(n, n) for n in names]
+    failed = any(r["failed"] for r in rows)
+    headers += ["failed"] if failed else []
+    headers += ["reach target"] if texts else []
+    body = []
+    for r in rows:
+        line = [f"{r[k]:g}" if isinstance(r[k], float) else str(r[k]) for k in grid]
+        line += [_cell(r[n]) for n in names]
+        line += [str(r["failed"])] if failed else []
+        line += [(f"{r['reach']['count']}/{r['reach']['of']}" if r["reach"] else "—")] if texts else []
+        body.append(line)
+    sched = f"τ {kw['tau']:g}" + (f" → {kw['tau_min']:g} ({kw['anneal']})" if kw["anneal"] != "constant" else "")
+    if "tau" in grid:
+        sched = "τ from the grid" + (f" → {kw['tau_min']:g} ({kw['anneal']})" if kw["anneal"] != "constant" else "")
+    cov = rows[0][names[0]]["coverage"] if names and rows[0][names[0]]["n"] else None
+    what = "tasks from the grid" if "task" in grid else f"{kw['task']} task"
+    click.echo(f"minigumbel {command}: {what}, {kw['steps']} steps, {sched}, seeds "
+               f"{seeds[0]}..{seeds[-1]} per cell; median [{_pct(cov)} interval for the median] over seeds, "
+               + ("the task's test set" if "vae" in names_of_tasks else f"held-out set of {kw['eval_size']}"))
+    click.echo(table(body, headers))
+    if texts:
+        click.echo(f"reach target: seeds that end with {'; '.join(texts)} (a failed run counts as not reaching it)")
+    footnote = getattr(tasks[names_of_tasks[0]], "summary_footnote", None) if len(names_of_tasks) == 1 else None
+    done = [r["metrics"] for r in records if r.get("metrics")]
+    if footnote and done:
+        click.echo(footnote.format(**done[0]))
+    elif command == "compare":
+        click.echo("soft = the estimator's own training-time pointer; hard = one-hot argmax, as used at test time.")
+    for rec in records:
+        if rec.get("error"):
+            click.echo(f"failed: {_describe(rec, grid).removesuffix(' FAILED')}: {rec['error']}")
+
+
+def _pct(coverage):
+    return "95%" if coverage is None or coverage >= 0.95 else f"{100 * coverage:.0f}% (few seeds)"
+
+
+def _cell(s):
+    if not s["n"]:
+        return "—"
+    return f"{s['median']:#.4g} [{s['lo']:#.4g}, {s['hi']:#.4g}]"

@@ -1,0 +1,375 @@
+"""Grids of training runs: one JSON line per run, resumable, on local processes or a Dask cluster.
+
+A *run* is one :class:`~minigumbel.train.TrainConfig`; it is seeded by its config alone, so where it
+runs (this process, a worker process, a Dask worker) does not change its numbers. A sweep
+
+1. expands a base config, a grid ({field: [values]}) and a list of seeds into configs
+   (:func:`expand`; seeds innermost);
+2. reads the results file (:class:`ResultsFile`): every complete line is a finished run, keyed
+   by a hash of its config; a torn last line (a write cut by ``kill -9``) is cut off and its run
+   redone, never read; a bad line anywhere else is an error;
+3. runs what is missing (:func:`run_grid`) and appends each record as it completes (one
+   ``write`` + ``fsync``), so an interrupted sweep loses at most the runs in flight;
+4. summarizes per grid cell (:func:`summarize` in :mod:`minigumbel.sweep_summary`).
+
+A run that raises is recorded with its error (``"error"``) and never stops the grid.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import hashlib
+import itertools
+import json
+import math
+import os
+import sys
+import time
+
+from .provenance import blas_threads, versions
+
+__all__ = ["parse_grid", "expand", "run_key", "run_one", "run_grid", "ResultsFile", "default_workers",
+           "versions", "GRID_EXCLUDED", "BLAS_VARS"]
+
+# config fields that do not change a run's numbers (left out of its key) or cannot vary in a grid
+NOT_IN_KEY = ("checkpoint", "checkpoint_every", "resume", "log_every")
+GRID_EXCLUDED = ("seed",) + NOT_IN_KEY
+# environment variables that pin the BLAS (and OpenMP) pools of a worker process to one thread
+BLAS_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
+             "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+def default_workers() -> int:
+    """The CPUs this process may use (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:                                   # pragma: no cover - macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+# ----------------------------------------------------------------------------- the grid
+
+def _fields():
+    """{field: the type its grid values parse as (int, float or str), or None: cannot vary}."""
+    from .train import TrainConfig
+    kinds = {}
+    for f in dataclasses.fields(TrainConfig):
+        if f.default is not None and type(f.default) in (int, float, str):
+            kinds[f.name] = type(f.default)
+        else:                       # e.g. "float | None" = None: an optional number, from the annotation
+            names = str(f.type).replace(" ", "").split("|")
+            kinds[f.name] = next((k for k in (int, float, str) if k.__name__ in names), None)
+    return kinds
+
+
+def parse_grid(items) -> dict:
+    """['tau=0.5,1', 'estimator=gumbel,st'] -> {'tau': [0.5, 1.0], 'estimator': ['gumbel', 'st']}.
+
+    Keys are TrainConfig fields; each value is parsed as its field's type (int, float or str).
+    Raises ValueError naming the item for an unknown or repeated key or a value of the wrong type.
+    """
+    kinds, grid = _fields(), {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise ValueError(f"expected KEY=V1,V2,..., got {item!r}")
+        if key in GRID_EXCLUDED or kinds.get(key) is None:
+            hint = "use --seeds for seeds" if key == "seed" else \
+                f"choose from {', '.join(k for k, v in kinds.items() if k not in GRID_EXCLUDED and v is not None)}"
+            raise ValueError(f"{key!r} cannot vary in a grid ({item!r}); {hint}")
+        if key in grid:
+            raise ValueError(f"{key!r} is given twice")
+        values = [t.strip() for t in text.split(",")]
+        if not text.strip() or "" in values:
+            raise ValueError(f"{item!r}: expected comma-separated values, none empty")
+        kind = kinds[key]
+        try:
+            parsed = [kind(v) if kind is not int else _int(v) for v in values]
+        except ValueError:
+            raise ValueError(f"{item!r}: {key} takes {kind.__name__} values") from None
+        if len(set(parsed)) != len(parsed):
+            raise ValueError(f"{item!r}: a value is repeated")
+        grid[key] = parsed
+    return grid
+
+
+def _int(text):
+    value = float(text)
+    if not value.is_integer():
+        raise ValueError(text)
+    return int(value)
+
+
+# training options that only one estimator takes (TrainConfig refuses them for the others)
+ESTIMATOR_OPTIONS = {"tau_forward": "decoupled"}
+
+
+def expand(base: dict, grid: dict, seeds) -> list[dict]:
+    """Every config of the grid: the product of the grid's values (in the order given), seeds
+    innermost, each a full, validated TrainConfig dict. Raises ValueError for a bad combination."""
+    from .train import TrainConfig
+    keys = list(grid)
+    configs = []
+    for values in itertools.product(*(grid[k] for k in keys)):
+        cell = {**base, **dict(zip(keys, values))}
+        if "estimator" in grid:          # an option of one estimator goes to that estimator's cells only
+            for option, owner in ESTIMATOR_OPTIONS.items():
+                if cell["estimator"] != owner and option not in grid:
+                    cell[option] = None
+        for seed in seeds:
+            c = TrainConfig(**{**cell, "seed": int(seed)})
+            c.validate()
+            configs.append(c.to_dict())
+    return configs
+
+
+def run_key(config: dict) -> str:
+    """A run's identity: the hash of its config (minus the fields that do not change its numbers)."""
+    canon = json.dumps({k: v for k, v in sorted(config.items()) if k not in NOT_IN_KEY},
+                       sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canon.encode()).hexdigest()[:20]
+
+
+# ----------------------------------------------------------------------------- one run
+
+def _finite(x):
+    """JSON has no inf/nan: write them as the strings "inf", "-inf", "nan"."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+    return x
+
+
+def run_one(config: dict) -> dict:
+    """Train one config and return its record. Any Exception becomes the record's ``error``
+    (KeyboardInterrupt is not caught: it stops the sweep, and the run is redone next time)."""
+    from .train import TrainConfig, train
+    start = time.perf_counter()
+    record = {"key": run_key(config), "config": config, "metrics": None, "error": None}
+    try:
+        final = train(TrainConfig(**config))["final"]
+        record["metrics"] = {k: _finite(float(v)) for k, v in final.items() if k != "step"}
+    except Exception as exc:                                  # noqa: BLE001 - recorded, by design
+        record["error"] = f"{type(exc).__name__}: {exc}"
+    record["seconds"] = round(time.perf_counter() - start, 3)
+    record["versions"] = versions()
+    return record
+
+
+# ----------------------------------------------------------------------------- the results file
+
+class ResultsFile:
+    """The JSON-lines results of a sweep: read what is done, append what completes.
+
+    Only the writer appends, one ``write`` of a whole line then ``fsync`` per record, and it holds
+    an exclusive lock on the file, so two sweeps never write to one file at once. A record counts
+    only if its line ends with a newline, parses, and its key matches its config.
+    """
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        self.records, self.torn = {}, 0
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            self._lock()
+            self._read()
+        except BaseException:
+            os.close(self._fd)
+            raise
+
+    def _lock(self):
+        try:
+            import fcntl
+        except ImportError:                                   # pragma: no cover - Windows
+            return
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ValueError(f"{self.path} is being written by another sweep (it holds the file's lock)") from None
+
+    def _read(self):
+        with open(self.path, "rb") as fh:
+            data = fh.read()
+        good, lines = 0, data.split(b"\n")                     # the last item: after the last newline
+        for i, line in enumerate(lines):
+            last = i == len(lines) - 1
+            if last and not line:
+                break
+            rec, why = _parse(line)
+            if rec is not None and not last:
+                self.records[rec["key"]] = rec
+                good += len(line) + 1
+                continue
+            final = last or (i == len(lines) - 2 and not lines[-1])
+            if final and _HEAD.startswith(line[:len(_HEAD)]):   # a record's start, cut by a kill mid-write
+                self.torn = 1
+                os.ftruncate(self._fd, good)
+                break
+            raise ValueError(f"{self.path} line {i + 1} is not a sweep record ({why}); "
+                             "the file was changed by something other than a sweep")
+
+    def append(self, record: dict) -> None:
+        line = (json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n").encode()
+        os.write(self._fd, line)
+        os.fsync(self._fd)
+        self.records[record["key"]] = record
+
+    def drop_failed(self) -> int:
+        """Rewrite the file without the failed runs (atomically), so they run again; their count."""
+        failed = [k for k, r in self.records.items() if r.get("error")]
+        if failed:
+            for k in failed:
+                del self.records[k]
+            tmp = f"{self.path}.tmp{os.getpid()}"
+            with open(tmp, "w") as fh:
+                for r in self.records.values():
+                    fh.write(json.dumps(r, separators=(",", ":"), allow_nan=False) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+            os.close(self._fd)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
+            self._lock()
+        return len(failed)
+
+    def close(self):
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+_HEAD = b'{"key":'                     # how every record line starts (see append)
+
+
+def _parse(line: bytes):
+    """(record, None) for a valid record line, else (None, why)."""
+    try:
+        rec = json.loads(line)
+    except ValueError:
+        return None, "not JSON"
+    if not isinstance(rec, dict) or not isinstance(rec.get("config"), dict) or "key" not in rec:
+        return None, "no config and key"
+    if run_key(rec["config"]) != rec["key"]:
+        return None, "its key does not match its config"
+    return rec, None
+
+
+# ----------------------------------------------------------------------------- running
+
+def run_grid(configs, out=None, workers=1, scheduler=None, on_result=None, retry_failed=False):
+    """Run every config not already in ``out`` and return all their records, in ``configs`` order.
+
+    ``out``: the JSON-lines file (None: keep nothing, run everything). ``workers``: local processes
+    (1: in this process). ``scheduler``: the address of a Dask distributed scheduler (overrides
+    ``workers``). ``on_result(record, done_before)`` is called as each run completes (a progress
+    bar); ``done_before`` is how many were already in the file. Returns (records, info) with
+    info = {"done_before", "ran", "torn", "retried"}.
+    """
+    keys = [run_key(c) for c in configs]
+    if len(set(keys)) != len(keys):
+        raise ValueError("the grid holds the same run twice")
+    store = ResultsFile(out) if out is not None else None
+    try:
+        retried = store.drop_failed() if (store and retry_failed) else 0
+        have = store.records if store else {}
+        todo = [c for c, k in zip(configs, keys) if k not in have]
+        info = {"done_before": len(configs) - len(todo), "ran": 0, "torn": store.torn if store else 0,
+                "retried": retried}
+        results = dict(have)
+        for record in _execute(todo, workers, scheduler):
+            if store:
+                store.append(record)
+            results[record["key"]] = record
+            info["ran"] += 1
+            if on_result:
+                on_result(record, info["done_before"])
+    finally:
+        if store:
+            store.close()
+    return [results[k] for k in keys], info
+
+
+def _execute(configs, workers, scheduler):
+    """Yield each config's record as it completes."""
+    if not configs:
+        return
+    if scheduler:
+        yield from _on_dask(configs, scheduler)
+    elif workers <= 1:
+        # one BLAS thread, as in the worker processes: these matrices are far too small to gain from
+        # more, and a pool of threads waking for each tiny GEMM made runs ~3x slower (same numbers)
+        with blas_threads(1):
+            for c in configs:
+                yield run_one(c)
+    else:
+        yield from _on_processes(configs, min(workers, len(configs)))
+
+
+def _worker_init(parent: int):
+    """Worker processes ignore Ctrl-C (the parent stops them, and it alone reports) and exit when
+    the parent is gone (``kill -9`` gives them no other notice)."""
+    import signal
+    import threading
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _on_processes(configs, workers):
+    import multiprocessing as mp
+    # fresh interpreters ("spawn") read the one-thread BLAS setting when they import NumPy
+    saved = {v: os.environ.get(v) for v in BLAS_VARS}
+    os.environ.update({v: "1" for v in BLAS_VARS})
+    try:
+        pool = cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
+                                      initargs=(os.getpid(),))
+        futures = [pool.submit(run_one, c) for c in configs]
+    finally:
+        for v, old in saved.items():
+            if old is None:
+                os.environ.pop(v, None)
+            else:
+                os.environ[v] = old
+    try:
+        for fut in cf.as_completed(futures):
+            yield fut.result()
+    except BaseException:
+        # Ctrl-C or the caller gave up: stop the workers now instead of finishing the queue
+        # (ProcessPoolExecutor has no public way to; its _processes is {pid: Process})
+        for p in list((getattr(pool, "_processes", None) or {}).values()):
+            p.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+
+
+def _on_dask(configs, address):
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise ValueError("--scheduler needs dask distributed: pip install 'minigumbel[cluster]'") from None
+    try:
+        client = Client(address)                 # waits distributed.comm.timeouts.connect (dask config)
+    except (OSError, TimeoutError) as exc:
+        raise ValueError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+    try:
+        futures = client.map(run_one, configs, pure=False)
+        for fut in as_completed(futures):
+            yield fut.result()
+    finally:
+        client.close()
+
+
+if __name__ == "__main__":                                   # pragma: no cover
+    sys.exit("use `minigumbel sweep`")
