@@ -176,18 +176,24 @@ def schedules_data(steps=3000, tau0=2.0, tau_min=0.5, rate=1e-3, every=100, name
 
 # ----------------------------------------------------------------------------- training
 
+def _json(obj):
+    """``obj`` itself, or the JSON in the file it names (ValueError naming the file if it is not JSON)."""
+    if not isinstance(obj, (str, os.PathLike)):
+        return obj
+    with open(obj, encoding="utf-8") as fh:
+        try:
+            return json.load(fh)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{os.fspath(obj)} is not JSON ({exc})") from None
+
+
 def training_data(run):
     """The curves of a ``minigumbel train --json run.json`` run (a path or the parsed dict).
 
     Returns {"config", "step" (S,) 1…S, "loss" (S,), "tau" (S,), "eval_step" (E,), "soft_loss" (E,),
     "hard_loss" (E,), "accuracy" (E,) or None, "loss_name"}.
     """
-    if isinstance(run, (str, os.PathLike)):
-        with open(run, encoding="utf-8") as fh:
-            try:
-                run = json.load(fh)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{os.fspath(run)} is not JSON ({exc})") from None
+    run = _json(run)
     hist = run.get("history", run) if isinstance(run, dict) else None
     if not isinstance(hist, dict) or not all(k in hist for k in ("loss", "tau", "eval")):
         raise ValueError("run: expected the JSON written by `minigumbel train --json PATH` "
@@ -214,12 +220,7 @@ def vae_gradients_data(result):
     """Series per (estimator, τ) from ``minigumbel estimators --problem vae --json`` (a path or the
     parsed dict): {"meta": the run's settings, "series": {(estimator, τ): {"step" (C,), "cosine",
     "rel_bias" (bias norm / ‖∇‖), "rel_se", "norm_ratio"}}, "exact_norm" (C,), "steps" (C,)}."""
-    if isinstance(result, (str, os.PathLike)):
-        with open(result, encoding="utf-8") as fh:
-            try:
-                result = json.load(fh)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{os.fspath(result)} is not JSON ({exc})") from None
+    result = _json(result)
     if not isinstance(result, dict) or not all(k in result for k in ("rows", "steps", "exact_norm", "codes")):
         raise ValueError("expected the JSON written by `minigumbel estimators --problem vae --json`")
     norm = dict(zip(result["steps"], result["exact_norm"]))

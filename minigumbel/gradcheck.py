@@ -101,6 +101,30 @@ def three_way(name, f, vjp, x, dout=None, *, seed=0, eps=1e-6, atol_ad=1e-10, rt
     return GradCheck(name, a_abs, a_rel, f_abs, f_rel, bool(ok_ad and ok_fd and finite), hand, ag, fd)
 
 
+def check_task_half(name, task, params, batch, half, score_prefixes):
+    """Three-way check of one half of a task (float64): ``half="scores"``: the scorer's backward wrt
+    the parameters named with ``score_prefixes``; ``"readout"``: the readout's backward wrt the
+    parameters after the pointer ("dec.*") and the pointer itself, ``params["z"]``."""
+    if half == "scores":
+        keys = [k for k in sorted(params) if k.startswith(score_prefixes)]
+        fwd, bwd = (lambda p: task.scores(p, batch)), task.scores_backward
+    else:
+        keys = [k for k in sorted(params) if k.startswith("dec.")] + ["z"]
+        fwd = lambda p: task.readout(p, batch, p["z"])                      # noqa: E731
+
+        def bwd(dlosses, cache):
+            grads, dz = task.readout_backward(dlosses, cache)
+            return {**grads, "z": dz}
+    sizes = np.cumsum([params[k].size for k in keys])[:-1]
+
+    def unflat(theta):                     # the flat vector of the checked arrays -> a params dict
+        return {**params, **{k: a.reshape(params[k].shape) for k, a in zip(keys, np.split(theta, sizes))}}
+    cache = fwd(params)[1]
+    flat = np.concatenate([params[k].ravel() for k in keys])
+    return three_way(name, lambda t: fwd(unflat(t))[0],
+                     lambda d: np.concatenate([bwd(d, cache)[k].ravel() for k in keys]), flat)
+
+
 def assert_three_way(name, f, vjp, x, dout=None, **kw) -> GradCheck:
     """:func:`three_way`, raising AssertionError (with both numbers) when the check fails."""
     r = three_way(name, f, vjp, x, dout, **kw)

@@ -21,7 +21,7 @@ import numpy as np
 
 from .backend import get_backend, namespace
 from .functional import _one_hot as one_hot    # unchecked: inside every training step
-from .gradcheck import three_way
+from .gradcheck import check_task_half
 from .nn import init_mlp, mlp_backward, mlp_forward
 
 __all__ = ["Target", "PointerTask", "ArgmaxTask", "QueryTask", "BottleneckTask", "VAETask", "TASKS", "POINTER_TASKS", "make_task",
@@ -291,28 +291,7 @@ def _check_half(task_name, half):
         params = {k: v + 0.1 * rng.standard_normal(v.shape) for k, v in task.init_params(rng).items()}
         batch = task.batch(rng, 3)
         params["z"] = rng.dirichlet(np.ones(task.n_items), size=3)              # (B, N) on the simplex
-        if half == "scores":
-            keys = [k for k in sorted(params) if k.startswith(("score.", "enc."))]
-            fwd, bwd = (lambda p: task.scores(p, batch)), task.scores_backward
-        else:
-            keys = [k for k in sorted(params) if k.startswith("dec.")] + ["z"]
-            fwd = lambda p: task.readout(p, batch, p["z"])                      # noqa: E731
-
-            def bwd(dlosses, cache):
-                grads, dz = task.readout_backward(dlosses, cache)
-                return {**grads, "z": dz}
-        sizes = np.cumsum([params[k].size for k in keys])[:-1]
-
-        def unflat(theta):
-            parts = np.split(theta, sizes)
-            return {**params, **{k: a.reshape(params[k].shape) for k, a in zip(keys, parts)}}
-        cache = fwd(params)[1]
-
-        def vjp(dout):
-            grads = bwd(dout, cache)
-            return np.concatenate([grads[k].ravel() for k in keys])
-        flat = np.concatenate([params[k].ravel() for k in keys])
-        return three_way(f"tasks.{task_name}.{half}", lambda t: fwd(unflat(t))[0], vjp, flat)
+        return check_task_half(f"tasks.{task_name}.{half}", task, params, batch, half, ("score.", "enc."))
     return case
 
 

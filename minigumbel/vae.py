@@ -296,31 +296,13 @@ def _check_half(half):
     """Hand backward of the encoder (wrt its parameters) or of the decoder + reconstruction term
     (wrt its parameters and the code z), float64, against autograd and finite differences."""
     def case():
-        from .gradcheck import three_way
+        from .gradcheck import check_task_half
         task = _tiny_task()
         rng = np.random.default_rng(0)
         # nonzero biases: with zero biases a unit whose inputs are all 0 sits exactly on ReLU's kink
         params = {k: v + 0.1 * rng.standard_normal(v.shape) for k, v in task.init_params(rng).items()}
         params["z"] = rng.dirichlet(np.ones(3), size=(4, 2))                     # (B, L, K) relaxed codes
-        batch = task.batch(size=4)
-        if half == "scores":
-            keys = [k for k in sorted(params) if k.startswith("enc.")]
-            fwd, bwd = (lambda p: task.scores(p, batch)), task.scores_backward
-        else:
-            keys = [k for k in sorted(params) if k.startswith("dec.")] + ["z"]
-            fwd = lambda p: task.readout(p, batch, p["z"])                       # noqa: E731
-
-            def bwd(dlosses, cache):
-                grads, dz = task.readout_backward(dlosses, cache)
-                return {**grads, "z": dz}
-        sizes = np.cumsum([params[k].size for k in keys])[:-1]
-
-        def unflat(theta):
-            return {**params, **{k: a.reshape(params[k].shape) for k, a in zip(keys, np.split(theta, sizes))}}
-        cache = fwd(params)[1]
-        flat = np.concatenate([params[k].ravel() for k in keys])
-        return three_way(f"vae.{half}", lambda t: fwd(unflat(t))[0],
-                         lambda d: np.concatenate([bwd(d, cache)[k].ravel() for k in keys]), flat)
+        return check_task_half(f"vae.{half}", task, params, task.batch(size=4), half, ("enc.",))
     return case
 
 
