@@ -211,6 +211,7 @@ def test_bench_vae_part_times_hand_and_autograd():
 def test_reinforce_per_latent_score_function_is_unbiased_for_the_exact_gradient():
     """REINFORCE as the training step applies it to the VAE (the image's loss repeated per latent,
     est.backward on (N, B, L, K)) averages to the exact ∇θ E_q[recon] from enumerating all K^L codes."""
+    import autograd.numpy as anp
     from autograd import grad
     from minigumbel.estimators import ESTIMATORS
     task = _tiny_task()
@@ -219,7 +220,8 @@ def test_reinforce_per_latent_score_function_is_unbiased_for_the_exact_gradient(
     params["dec.W0"] = 4.0 * params["dec.W0"]                  # a decoder that reads the code strongly
     x = task.test_x
     logits = rng.normal(size=(4, 2, 3))                                        # (B, L, K)
-    exact = grad(lambda t: np.sum(task.expected_reconstruction(params, x, t)))(logits)
+    # autograd's own sum: np.sum on a traced value passes out=None, which autograd 1.7 refuses
+    exact = grad(lambda t: anp.sum(task.expected_reconstruction(params, x, t)))(logits)
     b = task.per_choice(task.expected_reconstruction(params, x, logits))       # a constant baseline (B, L)
     n = 40_000
     est = ESTIMATORS["reinforce"]
