@@ -26,6 +26,9 @@ from minigumbel_cli.main import main
 from minigumbel.checkpoint import CheckpointError, load_checkpoint
 from minigumbel.train import TrainConfig, train
 
+# process-level fault injection: in the main suite, not in the per-Python `nox -s fast` runs
+pytestmark = pytest.mark.slow
+
 if not hasattr(signal, "SIGKILL"):                      # pragma: no cover
     pytest.skip("needs POSIX signals", allow_module_level=True)
 

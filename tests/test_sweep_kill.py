@@ -19,6 +19,9 @@ import pytest
 
 from minigumbel import sweep
 
+# process-level fault injection: in the main suite, not in the per-Python `nox -s fast` runs
+pytestmark = pytest.mark.slow
+
 if not hasattr(signal, "SIGKILL"):                       # pragma: no cover
     pytest.skip("needs POSIX signals", allow_module_level=True)
 
