@@ -82,9 +82,12 @@ def training_options(task, steps, tau, anneal):
         @functools.wraps(f)
         def with_task_defaults(**kw):
             task_defaults = TASK_DEFAULTS.get(kw["task"], {})
-            for key, value in defaults.items():
-                if kw.get(key) is None:
-                    kw[key] = task_defaults.get(key, value)
+            left = [key for key in defaults if kw.get(key) is None]
+            # per task, the defaults of the options not given (sweep/compare --grid task=... cells)
+            click.get_current_context().meta["minigumbel.task_defaults"] = {
+                t: {key: TASK_DEFAULTS.get(t, {}).get(key, defaults[key]) for key in left} for t in TASKS}
+            for key in left:
+                kw[key] = task_defaults.get(key, defaults[key])
             return f(**kw)
         for opt in reversed(opts):
             with_task_defaults = opt(with_task_defaults)
