@@ -95,6 +95,23 @@ def training_options(task, steps, tau, anneal):
     return decorate
 
 
+# options read by the pointer tasks only, and by the vae only (TrainConfig keeps both sets)
+POINTER_ONLY, VAE_ONLY = ("hidden", "n_items", "eval_size"), ("latents", "classes", "samples", "data", "data_dir")
+
+
+def check_task_options(tasks, grid=()):
+    """Refuse an option given (command line, environment or --grid) that none of ``tasks`` reads."""
+    ctx = click.get_current_context()
+    for key in POINTER_ONLY + VAE_ONLY:
+        source = ctx.get_parameter_source(key)
+        given = key in grid or (source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"))
+        if given and all((task == "vae") == (key in POINTER_ONLY) for task in tasks):
+            option = "--" + key.replace("_", "-")
+            where = "--grid" if key in grid else option
+            raise click.BadParameter(("--grid " + option[2:] + " " if key in grid else "") + "does not apply to the {'/'.join(tasks)} task "
+                                     f"({'pointer tasks' if key in POINTER_ONLY else 'vae'} only)", param_hint=where)
+
+
 def _show(record):
     if record is None:
         return ""
@@ -131,6 +148,7 @@ def train(quiet, json_path, **kw):
     """
     from minigumbel.train import prepare, run_training
 
+    check_task_options([kw["task"]])
     config = TrainConfig(**kw)
     run = prepare(config)                 # every input error is raised here, before the progress bar
     with progress(length=config.steps, label=f"{config.task}/{config.estimator}", quiet=quiet,
