@@ -10,7 +10,7 @@ import math
 import click
 
 from .common import FilePath, choice_list, echo_json, json_flag, progress, table
-from .train_cmd import check_task_options, training_options
+from .train_cmd import check_estimator_options, check_task_options, training_options
 
 
 def _estimators():
@@ -110,6 +110,7 @@ def _run(ctx, command, kw, preset):
 
     grid = _grid(ctx, kw, preset)
     check_task_options(grid.get("task", [kw["task"]]), grid)
+    check_estimator_options(grid.get("estimator", [kw["estimator"]]), grid)
     tau_f = kw.get("tau_forward")
     if tau_f is not None and (not math.isfinite(tau_f) or "decoupled" not in grid.get("estimator", [kw["estimator"]])):
         raise click.BadParameter(f"must be finite, and applies to the decoupled estimator only (got {tau_f!r})",

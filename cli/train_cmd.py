@@ -112,6 +112,23 @@ def check_task_options(tasks, grid=()):
                                      f"({'pointer tasks' if key in POINTER_ONLY else 'vae'} only)", param_hint=where)
 
 
+# options read by some estimators only (--tau-forward: TrainConfig refuses it for the others)
+ESTIMATOR_ONLY = {"gr_k": ("gumbel-rao", "gumbel-rao-total"), "baseline": ("reinforce",)}
+
+
+def check_estimator_options(estimators, grid=()):
+    """Refuse --gr-k or --baseline given (command line, environment or --grid) when no estimator reads it."""
+    ctx = click.get_current_context()
+    for key, owners in ESTIMATOR_ONLY.items():
+        source = ctx.get_parameter_source(key)
+        given = key in grid or (source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"))
+        if given and not set(estimators) & set(owners):
+            option = "--" + key.replace("_", "-")
+            raise click.BadParameter(("--grid " + option[2:] + " " if key in grid else "")
+                                     + f"applies to {' and '.join(owners)} only, not {'/'.join(estimators)}",
+                                     param_hint="--grid" if key in grid else option)
+
+
 def _show(record):
     if record is None:
         return ""
@@ -149,6 +166,7 @@ def train(quiet, json_path, **kw):
     from minigumbel.train import prepare, run_training
 
     check_task_options([kw["task"]])
+    check_estimator_options([kw["estimator"]])
     config = TrainConfig(**kw)
     run = prepare(config)                 # every input error is raised here, before the progress bar
     with progress(length=config.steps, label=f"{config.task}/{config.estimator}", quiet=quiet,
