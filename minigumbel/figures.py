@@ -186,7 +186,7 @@ def training_data(run):
         with open(run, encoding="utf-8") as fh:
             try:
                 run = json.load(fh)
-            except json.JSONDecodeError as exc:
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:   # e.g. a checkpoint .npz
                 raise ValueError(f"{os.fspath(run)} is not JSON ({exc})") from None
     hist = run.get("history", run) if isinstance(run, dict) else None
     if not isinstance(hist, dict) or not all(k in hist for k in ("loss", "tau", "eval")):
@@ -218,7 +218,7 @@ def vae_gradients_data(result):
         with open(result, encoding="utf-8") as fh:
             try:
                 result = json.load(fh)
-            except json.JSONDecodeError as exc:
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:   # e.g. a checkpoint .npz
                 raise ValueError(f"{os.fspath(result)} is not JSON ({exc})") from None
     if not isinstance(result, dict) or not all(k in result for k in ("rows", "steps", "exact_norm", "codes")):
         raise ValueError("expected the JSON written by `minigumbel estimators --problem vae --json`")

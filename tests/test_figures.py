@@ -154,6 +154,10 @@ def test_training_data_reads_the_run_file(run_json, tmp_path):
     bad.write_text("not json")
     with pytest.raises(ValueError, match="not JSON"):
         figures.training_data(bad)
+    bad.write_bytes(b"PK\x03\x04\xff\xfe binary, e.g. a checkpoint")
+    for read in (figures.training_data, figures.vae_gradients_data):
+        with pytest.raises(ValueError, match="not JSON"):
+            read(bad)
 
 
 # ----------------------------------------------------------------------------- the plot command
