@@ -18,7 +18,7 @@ import numbers
 import numpy as np
 
 from .backend import namespace
-from .estimators import Draw, Estimator, _STGumbel, _hard_sample, check_k
+from .estimators import ESTIMATORS, GRADCHECK_CASES, Draw, Estimator, _STGumbel, _gradcheck_case, _hard_sample, check_k
 from .functional import _same_shape, _value, check_tau, sample_gumbel
 # values reaching these rules were checked where they entered: the unchecked variants (no host sync)
 from .functional import _softmax as softmax, _softmax_vjp as softmax_vjp
@@ -187,3 +187,8 @@ class _GumbelRaoTotal(Estimator):
 
 
 RECENT = (_GST(1.0), _GST("p"), _Decoupled(), _GumbelRaoTotal())
+
+ESTIMATORS.update({e.name: e for e in RECENT})
+GRADCHECK_CASES.extend([_gradcheck_case(n) for n in ("gst-1.0", "gst-p", "decoupled")])
+GRADCHECK_CASES.extend([_gradcheck_case("gumbel-rao-total", k=4), _gradcheck_case("gumbel-rao-total", masked=True, k=4),
+                        _gradcheck_case("gst-p", masked=True), _gradcheck_case("gst-1.0", masked=True)])

@@ -205,3 +205,15 @@ def test_st_gumbel_stays_biased_on_the_cubic_problem_as_tau_falls_soft_gumbel_do
         if tau == 0.05:
             (b0, s0), (b1, s1) = out["st-gumbel"], out["gumbel"]
             assert b0 - b1 > 6 * np.hypot(s0, s1), out
+
+
+def test_the_module_imports_on_its_own_in_a_fresh_interpreter():
+    # `from minigumbel import estimators_recent` before minigumbel.estimators was a circular ImportError
+    # (the test files import estimators first, which hid it)
+    import subprocess
+    import sys
+    code = ("import minigumbel.estimators_recent as R, minigumbel.estimators as E; "
+            "assert all(E.ESTIMATORS[e.name] is e for e in R.RECENT); print(len(E.GRADCHECK_CASES))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert int(p.stdout) == len(E.GRADCHECK_CASES)
