@@ -153,11 +153,12 @@ def _show(record):
 @click.option("--json", "json_path", type=FilePath(writable=True), default=None,
               help="Write the full history (losses, τ, evaluations) as JSON to this file.")
 def train(quiet, json_path, **kw):
-    """Train a pointer task through a discrete choice and evaluate it with the hard pointer.
+    """Train a pointer task (or the digits VAE) through a discrete choice; evaluate it hard.
 
     A network scores N items and points at one through the estimator's relaxed or sampled
     pointer; evaluation always uses the hard one-hot argmax on a fixed held-out set. With no
-    flags: the argmax task on NumPy (reaches ≥ 95% hard accuracy in seconds).
+    flags: the argmax task on NumPy (reaches ≥ 95% hard accuracy in seconds). --task vae: a
+    categorical VAE on 8x8 digits (L latents of K classes), evaluated with hard codes d ~ q.
 
     \b
     On a GPU:  minigumbel train --backend cupy --tau 0.5

@@ -81,3 +81,11 @@ def test_bad_input_exits_2_with_one_error_line(args, needle):
 def test_cupy_backend_missing_is_exit_2(no_cupy):
     r = run("sample", "--logits", "1,2", "--backend", "cupy")
     assert r.exit_code == 2 and "pip install" in r.output
+
+
+def test_train_help_and_the_command_list_mention_the_vae_task():
+    from click.testing import CliRunner
+    from minigumbel_cli.main import main
+    listing = CliRunner().invoke(main, ["--help"]).output
+    assert "VAE" in next(line for line in listing.splitlines() if line.strip().startswith("train"))
+    assert "--task vae" in CliRunner().invoke(main, ["train", "--help"]).output.split("Options:")[0]
