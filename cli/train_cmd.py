@@ -108,7 +108,8 @@ def check_task_options(tasks, grid=()):
         if given and all((task == "vae") == (key in POINTER_ONLY) for task in tasks):
             option = "--" + key.replace("_", "-")
             where = "--grid" if key in grid else option
-            raise click.BadParameter(("--grid " + option[2:] + " " if key in grid else "") + "does not apply to the {'/'.join(tasks)} task "
+            raise click.BadParameter(("--grid " + option[2:] + " " if key in grid else "")
+                                     + f"does not apply to the {'/'.join(tasks)} task "
                                      f"({'pointer tasks' if key in POINTER_ONLY else 'vae'} only)", param_hint=where)
 
 

@@ -140,7 +140,7 @@ def test_compare_bad_input(args, needle):
 # an option that none of the run's tasks (or estimators) reads is refused, not silently ignored (--hidden, --n-items and
 # --eval-size: pointer tasks only; -L, -K, --samples, --data, --data-dir: the vae only; --gr-k: gumbel-rao(-total); --baseline: reinforce)
 @pytest.mark.parametrize("command,args,needle", [
-    ("train", ["--task", "vae", "--hidden", "5"], "--hidden"),
+    ("train", ["--task", "vae", "--hidden", "5"], "--hidden: does not apply to the vae task"),
     ("train", ["--task", "vae", "--n-items", "5"], "--n-items"),
     ("train", ["--task", "vae", "--eval-size", "5"], "--eval-size"),
     ("train", ["--task", "argmax", "-L", "3"], "--latents"),
@@ -149,7 +149,7 @@ def test_compare_bad_input(args, needle):
     ("train", ["--data", "mnist"], "--data"),
     ("compare", ["--task", "vae", "--n-items", "4", "--seeds", "1"], "--n-items"),
     ("sweep", ["--task", "vae", "--grid", "hidden=4,8", "--seeds", "1"], "--grid"),
-    ("sweep", ["--grid", "latents=2,4", "--seeds", "1"], "--grid"),
+    ("sweep", ["--grid", "latents=2,4", "--seeds", "1"], "--grid latents does not apply to the argmax task"),
     ("train", ["--estimator", "gumbel", "--baseline", "loo"], "--baseline"),
     ("train", ["--estimator", "st-gumbel", "--gr-k", "3"], "--gr-k"),
     ("compare", ["--estimators", "softmax,gumbel", "--gr-k", "3", "--seeds", "1"], "--gr-k"),
