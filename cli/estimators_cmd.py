@@ -116,8 +116,10 @@ def _vae(names, taus, ks, samples, seed, backend, as_json, quiet, **kw):
         raise click.BadParameter("--problem vae takes one k", param_hint="--gr-k")
     if "exact" in names:
         raise click.BadParameter("exact is what the vae rows are measured against", param_hint="--estimators")
+    from minigumbel.backend import get_backend
     from minigumbel.lab_vae import _codes
-    try:                                   # K^L too large: refused before the progress bar starts
+    get_backend(backend)                   # a missing backend, and K^L too large: before the progress bar
+    try:
         _codes(kw.get("latents", 2), kw.get("classes", 8))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--problem vae") from None
