@@ -132,7 +132,9 @@ def _run(ctx, command, kw, preset):
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--grid" if grid else "--estimator") from None
     from minigumbel.backend import get_backend
-    get_backend(kw["backend"])                     # a missing backend fails before the progress bar
+    # a missing backend fails before the progress bar (on a Dask cluster the workers' own matters)
+    for name in grid.get("backend", [kw["backend"]]) if kw["scheduler"] is None else []:
+        get_backend(name)
     from minigumbel.sweep import default_workers
     workers = kw["workers"] or default_workers()
     cells = " × ".join(f"{len(v)} {k}" for k, v in grid.items())

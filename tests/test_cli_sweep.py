@@ -104,3 +104,11 @@ def test_a_task_grid_gives_each_cell_its_own_task_defaults(tmp_path):
         (1e-3, 100, "exp", 3e-4, 1)
     assert (argmax["lr"], argmax["batch_size"], argmax["anneal"]) == (1e-2, 64, "constant")
     assert vae["steps"] == argmax["steps"] == 2 and vae["eval_every"] == argmax["eval_every"] == 2
+
+
+def test_a_missing_backend_in_the_grid_is_one_error_line_not_failed_runs(no_cupy, tmp_path):
+    r = run("sweep", "--grid", "backend=numpy,cupy", "--steps", "2", "--seeds", "1", "--workers", "1",
+            "--out", str(tmp_path / "runs.jsonl"))
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("Error:") and "pip install" in lines[0], r.output
+    assert not (tmp_path / "runs.jsonl").exists()
