@@ -111,6 +111,11 @@ def check_task_options(tasks, grid=()):
             raise click.BadParameter(("--grid " + option[2:] + " " if key in grid else "")
                                      + f"does not apply to the {'/'.join(tasks)} task "
                                      f"({'pointer tasks' if key in POINTER_ONLY else 'vae'} only)", param_hint=where)
+    source = ctx.get_parameter_source("data_dir")
+    if ("data_dir" in grid or (source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"))) \
+            and "mnist" not in (grid["data"] if "data" in grid else [ctx.params.get("data")]):
+        raise click.BadParameter("applies to --data mnist only (the digits come with scikit-learn)",
+                                 param_hint="--grid" if "data_dir" in grid else "--data-dir")
 
 
 # options read by some estimators only (--tau-forward: TrainConfig refuses it for the others)

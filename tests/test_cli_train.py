@@ -147,6 +147,8 @@ def test_compare_bad_input(args, needle):
     ("train", ["--task", "query", "--classes", "3"], "--classes"),
     ("train", ["--task", "bottleneck", "--samples", "2"], "--samples"),
     ("train", ["--data", "mnist"], "--data"),
+    ("train", ["--task", "vae", "--data-dir", "."], "--data-dir: applies to --data mnist only"),
+    ("sweep", ["--task", "vae", "--grid", "data-dir=.", "--seeds", "1"], "applies to --data mnist only"),
     ("compare", ["--task", "vae", "--n-items", "4", "--seeds", "1"], "--n-items"),
     ("sweep", ["--task", "vae", "--grid", "hidden=4,8", "--seeds", "1"], "--grid"),
     ("sweep", ["--grid", "latents=2,4", "--seeds", "1"], "--grid latents does not apply to the argmax task"),
