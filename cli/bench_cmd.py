@@ -48,6 +48,8 @@ def bench(backend, dtype, sizes, tau, against, repeats, threads, parts, save, se
     check_tau(tau)
     be = get_backend(backend)
     parts = choice_list(parts, "--parts", PARTS)
+    if sizes is not None and "gumbel" not in parts:
+        raise click.BadParameter("--sizes applies to the gumbel part only (add it to --parts)", param_hint="--sizes")
     libs = [] if against is None else choice_list(against, "--against", B.OTHER_LIBRARIES)
     try:
         shapes = B.parse_sizes(sizes if sizes is not None else (GPU_SIZES if be.name == "cupy" else CPU_SIZES))

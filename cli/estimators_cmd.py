@@ -75,11 +75,14 @@ def estimators(problem, k, taus, samples, names, gr_k, latents, classes, steps, 
     vae_opts = {"latents": latents, "classes": classes, "steps": steps, "every": every, "images": images,
                 "train_estimator": train_estimator}
     if problem == "vae":
+        if click.get_current_context().get_parameter_source("k").name in ("COMMANDLINE", "ENVIRONMENT"):
+            raise click.BadParameter("--k does not apply to --problem vae (its categories: --classes)", param_hint="--k")
         return _vae(chosen, tau_list, ks, samples or 200, seed, backend, as_json, quiet,
                     **{key: v for key, v in vae_opts.items() if v is not None})
     given = [f"--{key.replace('_', '-')}" for key, v in vae_opts.items() if v is not None]
     if given:
-        raise click.BadParameter(f"{', '.join(given)} apply to --problem vae only", param_hint=given[0])
+        raise click.BadParameter(f"{', '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to --problem vae only",
+                                 param_hint=given[0])
     samples = samples or 10_000
     be = get_backend(backend)
     cells, _ = plan(chosen, tau_list, ks)
@@ -113,6 +116,13 @@ def _vae(names, taus, ks, samples, seed, backend, as_json, quiet, **kw):
         raise click.BadParameter("--problem vae takes one k", param_hint="--gr-k")
     if "exact" in names:
         raise click.BadParameter("exact is what the vae rows are measured against", param_hint="--estimators")
+    from minigumbel.backend import get_backend
+    from minigumbel.lab_vae import _codes
+    get_backend(backend)                   # a missing backend, and K^L too large: before the progress bar
+    try:
+        _codes(kw.get("latents", 2), kw.get("classes", 8))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--problem vae") from None
     steps, every = kw.get("steps", 2000), kw.get("every", 500)
     kw.setdefault("images", 32)
     cells = len(names) * len(taus) * (steps // every + 1 + (steps % every > 0))

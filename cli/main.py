@@ -16,7 +16,7 @@ from minigumbel import __version__
 
 # command name -> (module, attribute, one-line help shown by `minigumbel --help`)
 COMMANDS = {
-    "train": ("minigumbel_cli.train_cmd", "train", "Train a toy pointer task through a discrete choice."),
+    "train": ("minigumbel_cli.train_cmd", "train", "Train a pointer task or the digits VAE through a discrete choice."),
     "compare": ("minigumbel_cli.sweep_cmd", "compare", "Compare estimators over seeds: soft-train vs hard-eval."),
     "sweep": ("minigumbel_cli.sweep_cmd", "sweep", "Run a grid of training runs (resumable; local processes or Dask)."),
     "estimators": ("minigumbel_cli.estimators_cmd", "estimators", "Bias and variance of gradient estimators vs the exact gradient."),

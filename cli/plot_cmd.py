@@ -102,6 +102,9 @@ def plot(figure, out, fmt, run_json, size, dpi, steps, samples, n_seeds, problem
         if figure != "estimators":
             raise click.BadParameter("--problem applies to the estimators figure only", param_hint="--problem")
         kw["problem"] = problem
+    if figure in ("leakage", "vae"):      # a missing backend fails before the progress bar
+        from minigumbel.backend import get_backend
+        get_backend(backend)
     if figure in ("training", "vae-gradients"):
         try:
             data = figures.figure_data(figure, run=run_json)

@@ -10,7 +10,7 @@ import math
 import click
 
 from .common import FilePath, choice_list, echo_json, json_flag, progress, table
-from .train_cmd import training_options
+from .train_cmd import check_estimator_options, check_task_options, training_options
 
 
 def _estimators():
@@ -109,6 +109,8 @@ def _run(ctx, command, kw, preset):
     from minigumbel.train import TrainConfig
 
     grid = _grid(ctx, kw, preset)
+    check_task_options(grid.get("task", [kw["task"]]), grid)
+    check_estimator_options(grid.get("estimator", [kw["estimator"]]), grid)
     tau_f = kw.get("tau_forward")
     if tau_f is not None and (not math.isfinite(tau_f) or "decoupled" not in grid.get("estimator", [kw["estimator"]])):
         raise click.BadParameter(f"must be finite, and applies to the decoupled estimator only (got {tau_f!r})",
@@ -126,11 +128,13 @@ def _run(ctx, command, kw, preset):
     base = {k: v for k, v in kw.items() if k in fields}
     seeds = list(range(kw["seed"], kw["seed"] + kw["seeds"]))
     try:
-        configs = expand(base, grid, seeds)
+        configs = expand(base, grid, seeds, ctx.meta.get("minigumbel.task_defaults"))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--grid" if grid else "--estimator") from None
     from minigumbel.backend import get_backend
-    get_backend(kw["backend"])                     # a missing backend fails before the progress bar
+    # a missing backend fails before the progress bar (on a Dask cluster the workers' own matters)
+    for name in grid.get("backend", [kw["backend"]]) if kw["scheduler"] is None else []:
+        get_backend(name)
     from minigumbel.sweep import default_workers
     workers = kw["workers"] or default_workers()
     cells = " × ".join(f"{len(v)} {k}" for k, v in grid.items())
@@ -175,7 +179,8 @@ def _report(command, kw, grid, seeds, records, tasks):
         names = choice_list(kw["metrics"], "--metrics", names)
     elif preset:
         names = [n for n in preset if n in names]
-    base = {k: v for k, v in records[0]["config"].items() if k not in grid and k != "seed"}
+    base = {k: v for k, v in records[0]["config"].items()       # what every run shares (tasks may differ)
+            if k not in grid and k != "seed" and all(r["config"].get(k) == v for r in records)}
     if kw["as_json"]:
         target = targets.get(kw["task"]) if "task" not in grid else None
         echo_json({"command": command, "task": kw["task"], "seeds": seeds, "grid": grid, "config": base,
@@ -202,7 +207,14 @@ def _report(command, kw, grid, seeds, records, tasks):
         sched = "τ from the grid" + (f" → {kw['tau_min']:g} ({kw['anneal']})" if kw["anneal"] != "constant" else "")
     cov = rows[0][names[0]]["coverage"] if names and rows[0][names[0]]["n"] else None
     what = "tasks from the grid" if "task" in grid else f"{kw['task']} task"
-    click.echo(f"minigumbel {command}: {what}, {kw['steps']} steps, {sched}, seeds "
+    steps = "steps from the grid" if "steps" in grid else f"{kw['steps']} steps"
+    if "task" in grid:                 # options left at their default take each task's own default
+        per_task = click.get_current_context().meta.get("minigumbel.task_defaults", {})
+        differ = {k for k in ("steps", "tau", "anneal", "tau_min") if k not in grid
+                  and len({repr(per_task.get(t, {}).get(k, kw[k])) for t in names_of_tasks}) > 1}
+        steps = "each task's default steps" if "steps" in differ else steps
+        sched = "each task's default τ schedule" if differ - {"steps"} else sched
+    click.echo(f"minigumbel {command}: {what}, {steps}, {sched}, seeds "
                f"{seeds[0]}..{seeds[-1]} per cell; median [{_pct(cov)} interval for the median] over seeds, "
                + ("the task's test set" if "vae" in names_of_tasks else f"held-out set of {kw['eval_size']}"))
     click.echo(table(body, headers))

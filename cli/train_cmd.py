@@ -82,14 +82,57 @@ def training_options(task, steps, tau, anneal):
         @functools.wraps(f)
         def with_task_defaults(**kw):
             task_defaults = TASK_DEFAULTS.get(kw["task"], {})
-            for key, value in defaults.items():
-                if kw.get(key) is None:
-                    kw[key] = task_defaults.get(key, value)
+            left = [key for key in defaults if kw.get(key) is None]
+            # per task, the defaults of the options not given (sweep/compare --grid task=... cells)
+            click.get_current_context().meta["minigumbel.task_defaults"] = {
+                t: {key: TASK_DEFAULTS.get(t, {}).get(key, defaults[key]) for key in left} for t in TASKS}
+            for key in left:
+                kw[key] = task_defaults.get(key, defaults[key])
             return f(**kw)
         for opt in reversed(opts):
             with_task_defaults = opt(with_task_defaults)
         return with_task_defaults
     return decorate
+
+
+# options read by the pointer tasks only, and by the vae only (TrainConfig keeps both sets)
+POINTER_ONLY, VAE_ONLY = ("hidden", "n_items", "eval_size"), ("latents", "classes", "samples", "data", "data_dir")
+
+
+def check_task_options(tasks, grid=()):
+    """Refuse an option given (command line, environment or --grid) that none of ``tasks`` reads."""
+    ctx = click.get_current_context()
+    for key in POINTER_ONLY + VAE_ONLY:
+        source = ctx.get_parameter_source(key)
+        given = key in grid or (source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"))
+        if given and all((task == "vae") == (key in POINTER_ONLY) for task in tasks):
+            option = "--" + key.replace("_", "-")
+            where = "--grid" if key in grid else option
+            raise click.BadParameter(("--grid " + option[2:] + " " if key in grid else "")
+                                     + f"does not apply to the {'/'.join(tasks)} task "
+                                     f"({'pointer tasks' if key in POINTER_ONLY else 'vae'} only)", param_hint=where)
+    source = ctx.get_parameter_source("data_dir")
+    if ("data_dir" in grid or (source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"))) \
+            and "mnist" not in (grid["data"] if "data" in grid else [ctx.params.get("data")]):
+        raise click.BadParameter("applies to --data mnist only (the digits come with scikit-learn)",
+                                 param_hint="--grid" if "data_dir" in grid else "--data-dir")
+
+
+# options read by some estimators only (--tau-forward: TrainConfig refuses it for the others)
+ESTIMATOR_ONLY = {"gr_k": ("gumbel-rao", "gumbel-rao-total"), "baseline": ("reinforce",)}
+
+
+def check_estimator_options(estimators, grid=()):
+    """Refuse --gr-k or --baseline given (command line, environment or --grid) when no estimator reads it."""
+    ctx = click.get_current_context()
+    for key, owners in ESTIMATOR_ONLY.items():
+        source = ctx.get_parameter_source(key)
+        given = key in grid or (source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"))
+        if given and not set(estimators) & set(owners):
+            option = "--" + key.replace("_", "-")
+            raise click.BadParameter(("--grid " + option[2:] + " " if key in grid else "")
+                                     + f"applies to {' and '.join(owners)} only, not {'/'.join(estimators)}",
+                                     param_hint="--grid" if key in grid else option)
 
 
 def _show(record):
@@ -116,11 +159,12 @@ def _show(record):
 @click.option("--json", "json_path", type=FilePath(writable=True), default=None,
               help="Write the full history (losses, τ, evaluations) as JSON to this file.")
 def train(quiet, json_path, **kw):
-    """Train a pointer task through a discrete choice and evaluate it with the hard pointer.
+    """Train a pointer task (or the digits VAE) through a discrete choice; evaluate it hard.
 
     A network scores N items and points at one through the estimator's relaxed or sampled
     pointer; evaluation always uses the hard one-hot argmax on a fixed held-out set. With no
-    flags: the argmax task on NumPy (reaches ≥ 95% hard accuracy in seconds).
+    flags: the argmax task on NumPy (reaches ≥ 95% hard accuracy in seconds). --task vae: a
+    categorical VAE on 8x8 digits (L latents of K classes), evaluated with hard codes d ~ q.
 
     \b
     On a GPU:  minigumbel train --backend cupy --tau 0.5
@@ -128,6 +172,8 @@ def train(quiet, json_path, **kw):
     """
     from minigumbel.train import prepare, run_training
 
+    check_task_options([kw["task"]])
+    check_estimator_options([kw["estimator"]])
     config = TrainConfig(**kw)
     run = prepare(config)                 # every input error is raised here, before the progress bar
     with progress(length=config.steps, label=f"{config.task}/{config.estimator}", quiet=quiet,

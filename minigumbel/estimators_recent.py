@@ -17,8 +17,9 @@ import numbers
 
 import numpy as np
 
+from ._inputs import as_arrays
 from .backend import namespace
-from .estimators import Draw, Estimator, _STGumbel, _hard_sample, check_k
+from .estimators import ESTIMATORS, GRADCHECK_CASES, Draw, Estimator, _STGumbel, _gradcheck_case, _hard_sample, check_k
 from .functional import _same_shape, _value, check_tau, sample_gumbel
 # values reaching these rules were checked where they entered: the unchecked variants (no host sync)
 from .functional import _softmax as softmax, _softmax_vjp as softmax_vjp
@@ -49,6 +50,7 @@ def check_gap(gap):
 # ∫₀^∞ σ(logit π_i − x) dx / π_i = log(1 + π_i/(1 − π_i)) / π_i = −log(1 − π_i)/π_i (≥ 1, → 1 as π_i → 0).
 def gst_shift(logits, d, gap=1.0):
     """The constant c (..., K) with s̃ = θ + c: θ_d raised to max θ, the others ≥ κ below it."""
+    logits, d = as_arrays(("logits", logits), ("d", d))
     _same_shape(d, logits, "d", "logits")
     gap = check_gap(gap)
     xp = namespace(logits, d)
@@ -72,6 +74,7 @@ def gst_shift(logits, d, gap=1.0):
 # (tests/test_estimators_recent.py), unlike ST at τ = 1.
 def gst_backward(logits, d, dd, tau=1.0, gap=1.0):
     """Gapped straight-through: the softmax((θ + c)/τ) VJP applied to dd, c = :func:`gst_shift`."""
+    logits, d, dd = as_arrays(("logits", logits), ("d", d), ("dd", dd))
     _same_shape(dd, logits, "dd", "logits")
     tau = check_tau(tau, logits.dtype)
     return softmax_vjp(dd, softmax(logits + gst_shift(logits, d, gap), tau), tau)
@@ -87,6 +90,7 @@ def gst_backward(logits, d, dd, tau=1.0, gap=1.0):
 # τ_f changes the value only with a relaxed forward (hard=False: z = softmax((θ+g)/τ_f)).
 def decoupled_st_gumbel_backward(logits, g, dd, tau_backward=1.0):
     """Decoupled ST-Gumbel: the softmax((θ+g)/τ_backward) VJP applied to dd (τ_forward does not enter)."""
+    logits, g, dd = as_arrays(("logits", logits), ("g", g), ("dd", dd))
     _same_shape(g, logits, "g", "logits")
     _same_shape(dd, logits, "dd", "logits")
     tau = check_tau(tau_backward, logits.dtype, "tau_backward")
@@ -122,6 +126,10 @@ def _logsumexp(xp, theta):
 # averaged over m. The "current" reading (gumbel_rao_backward) keeps only the I in ∂s/∂θ: dθ = u.
 def gumbel_rao_total_backward(logits, d, dd, h, tau=1.0):
     """Gumbel-Rao with the gradient also flowing through the conditional draws s(θ, h) (h: (k, ..., K))."""
+    logits, d, dd, h = as_arrays(("logits", logits), ("d", d), ("dd", dd), ("h", h))
+    if tuple(h.shape[1:]) != tuple(logits.shape):
+        raise ValueError(f"h has shape {tuple(h.shape)} but logits have shape {tuple(logits.shape)}; "
+                         f"h must be (k,) + the logits' shape")
     _same_shape(d, logits, "d", "logits")
     _same_shape(dd, logits, "dd", "logits")
     tau = check_tau(tau, logits.dtype)
@@ -187,3 +195,8 @@ class _GumbelRaoTotal(Estimator):
 
 
 RECENT = (_GST(1.0), _GST("p"), _Decoupled(), _GumbelRaoTotal())
+
+ESTIMATORS.update({e.name: e for e in RECENT})
+GRADCHECK_CASES.extend([_gradcheck_case(n) for n in ("gst-1.0", "gst-p", "decoupled")])
+GRADCHECK_CASES.extend([_gradcheck_case("gumbel-rao-total", k=4), _gradcheck_case("gumbel-rao-total", masked=True, k=4),
+                        _gradcheck_case("gst-p", masked=True), _gradcheck_case("gst-1.0", masked=True)])

@@ -183,7 +183,7 @@ def _json(obj):
     with open(obj, encoding="utf-8") as fh:
         try:
             return json.load(fh)
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:   # e.g. a checkpoint .npz
             raise ValueError(f"{os.fspath(obj)} is not JSON ({exc})") from None
 
 

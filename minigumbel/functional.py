@@ -183,12 +183,20 @@ def sum_to_shape(dx, shape):
     """The VJP of broadcasting: reduce a gradient ``dx`` taken in the broadcast shape to ``shape``,
     the shape of the input that was broadcast (e.g. θ of shape (K,) against noise (B, N, K)).
 
-    ``shape`` must broadcast to ``dx.shape``; ValueError naming both shapes otherwise.
+    ``shape`` must broadcast to ``dx.shape``; ValueError naming both shapes otherwise (TypeError
+    for a shape that is not ints >= 0).
     """
     (dx,) = as_arrays(("dx", dx))
     if isinstance(shape, numbers.Integral):
         shape = (shape,)
-    shape = tuple(int(n) for n in shape)
+    try:
+        items = tuple(shape)
+    except TypeError:
+        items = None
+    if items is None or isinstance(shape, str) or not all(
+            isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 0 for n in items):
+        raise TypeError(f"shape must be an int or a tuple of ints >= 0, got {shape!r}")
+    shape = tuple(int(n) for n in items)
     raw = _value(dx)
     lead = raw.ndim - len(shape)
     if lead < 0 or any(n not in (1, m) for n, m in zip(shape, raw.shape[lead:])):

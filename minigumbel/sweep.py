@@ -105,14 +105,18 @@ def _int(text):
 ESTIMATOR_OPTIONS = {"tau_forward": "decoupled"}
 
 
-def expand(base: dict, grid: dict, seeds) -> list[dict]:
+def expand(base: dict, grid: dict, seeds, task_defaults=None) -> list[dict]:
     """Every config of the grid: the product of the grid's values (in the order given), seeds
-    innermost, each a full, validated TrainConfig dict. Raises ValueError for a bad combination."""
+    innermost, each a full, validated TrainConfig dict. Raises ValueError for a bad combination.
+    ``task_defaults`` {task: {key: value}}: when the task varies, each cell takes its task's values
+    for these keys (the options the user left at their default), unless the grid varies them too."""
     from .train import TrainConfig
     keys = list(grid)
     configs = []
     for values in itertools.product(*(grid[k] for k in keys)):
         cell = {**base, **dict(zip(keys, values))}
+        if "task" in grid and task_defaults:
+            cell.update({k: v for k, v in task_defaults.get(cell["task"], {}).items() if k not in grid})
         if "estimator" in grid:          # an option of one estimator goes to that estimator's cells only
             for option, owner in ESTIMATOR_OPTIONS.items():
                 if cell["estimator"] != owner and option not in grid:

@@ -294,9 +294,11 @@ class Run:
         # linear and cosine schedules end at `steps`: there a new `steps` would bend the τ path
         may_differ = RESUME_MAY_DIFFER if self.config.anneal in ("constant", "exp") else \
             tuple(k for k in RESUME_MAY_DIFFER if k != "steps")
+        # backend "auto" is kept as given; it resolved to this run's backend (checkpoints: numpy only)
+        same = lambda k, a, b: a == b or (k == "backend" and {a, b} <= {"auto", self.backend.name})  # noqa: E731
         diff = [f"{k}: {ck['config'].get(k)!r} in the checkpoint, {v!r} now"
                 for k, v in self.config.to_dict().items()
-                if k not in may_differ and ck["config"].get(k, v) != v]
+                if k not in may_differ and not same(k, ck["config"].get(k, v), v)]
         if diff:
             raise CheckpointError(f"checkpoint {path} was written by a run with a different config ("
                                   + "; ".join(diff) + ")")

@@ -93,3 +93,9 @@ def test_bench_bad_input_exits_2_with_one_error_line(args, needle):
     r = run(*args)
     assert r.exit_code == 2
     assert needle in r.output and "Traceback" not in r.output
+
+
+def test_sizes_without_the_gumbel_part_is_refused_not_ignored():
+    r = run("--parts", "train", "--sizes", "4x4", "--repeats", "1")
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("Error:") and "--sizes" in lines[0], r.output

@@ -52,6 +52,13 @@ def test_sum_to_shape_refuses_a_shape_that_does_not_broadcast(shape):
         F.sum_to_shape(np.zeros((B, N, K)), shape)
 
 
+@pytest.mark.parametrize("shape", [(1.5,), 4.0, "ab", None, (True, 4), (-1,)])
+def test_sum_to_shape_refuses_a_shape_that_is_not_ints(shape):
+    # (1.5,) was read as (1,) and summed silently
+    with pytest.raises(TypeError, match="shape must be an int or a tuple of ints"):
+        F.sum_to_shape(np.zeros((B, N, K)), shape)
+
+
 # ----------------------------------------------------------------------------- forward values
 
 @pytest.mark.parametrize("shape", THETA_SHAPES)

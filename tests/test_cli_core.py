@@ -81,3 +81,24 @@ def test_bad_input_exits_2_with_one_error_line(args, needle):
 def test_cupy_backend_missing_is_exit_2(no_cupy):
     r = run("sample", "--logits", "1,2", "--backend", "cupy")
     assert r.exit_code == 2 and "pip install" in r.output
+
+
+def test_train_help_and_the_command_list_mention_the_vae_task():
+    from click.testing import CliRunner
+    from minigumbel_cli.main import main
+    listing = CliRunner().invoke(main, ["--help"]).output
+    assert "VAE" in next(line for line in listing.splitlines() if line.strip().startswith("train"))
+    assert "--task vae" in CliRunner().invoke(main, ["train", "--help"]).output.split("Options:")[0]
+
+
+def test_readme_gradcheck_rule_count_is_the_commands():
+    # "Over its N rules (`minigumbel gradcheck --json`)" in the README: N must be what the command reports
+    import json
+    import os
+    import re
+    from click.testing import CliRunner
+    from minigumbel_cli.main import main
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md"), encoding="utf-8").read()
+    n = int(re.search(r"Over its (\d+) rules \(`minigumbel gradcheck --json`\)", readme).group(1))
+    r = CliRunner().invoke(main, ["gradcheck", "--json"])
+    assert r.exit_code == 0 and n == len(json.loads(r.output)["rules"])

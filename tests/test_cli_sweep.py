@@ -87,3 +87,28 @@ def test_the_task_can_vary_and_each_cell_counts_against_its_own_target():
     assert rows["argmax"]["reach"]["text"] == "hard accuracy ≥ 0.95"
     assert rows["bottleneck"]["reach"]["text"].startswith("hard recon_mse within 0.01 of σ²")
     assert rows["bottleneck"]["accuracy"]["n"] == 0 and rows["argmax"]["accuracy"]["n"] == 2
+
+
+def test_a_task_grid_gives_each_cell_its_own_task_defaults(tmp_path):
+    # the vae's reference setup (issue 13): Adam lr 1e-3, batch 100, τ exp-annealed at rate 3e-4 every
+    # step, 3000 steps; the argmax task's: lr 1e-2, batch 64, constant τ, 1000 steps. An option given on
+    # the command line (--eval-every here) or in the grid applies to both tasks.
+    out = tmp_path / "runs.jsonl"
+    r = run("sweep", "--grid", "task=argmax,vae", "--grid", "steps=2", "--eval-every", "2", "--seeds", "1",
+            "--workers", "1", "--out", str(out), "-q")
+    assert r.exit_code == 0, r.output
+    assert "steps from the grid, each task's default τ schedule" in r.output.splitlines()[0]
+    configs = {c["task"]: c for c in (json.loads(line)["config"] for line in out.read_text().splitlines())}
+    vae, argmax = configs["vae"], configs["argmax"]
+    assert (vae["lr"], vae["batch_size"], vae["anneal"], vae["anneal_rate"], vae["anneal_every"]) == \
+        (1e-3, 100, "exp", 3e-4, 1)
+    assert (argmax["lr"], argmax["batch_size"], argmax["anneal"]) == (1e-2, 64, "constant")
+    assert vae["steps"] == argmax["steps"] == 2 and vae["eval_every"] == argmax["eval_every"] == 2
+
+
+def test_a_missing_backend_in_the_grid_is_one_error_line_not_failed_runs(no_cupy, tmp_path):
+    r = run("sweep", "--grid", "backend=numpy,cupy", "--steps", "2", "--seeds", "1", "--workers", "1",
+            "--out", str(tmp_path / "runs.jsonl"))
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("Error:") and "pip install" in lines[0], r.output
+    assert not (tmp_path / "runs.jsonl").exists()

@@ -135,3 +135,36 @@ def test_compare_json():
 ])
 def test_compare_bad_input(args, needle):
     _one_error_line(run("compare", *SMALL_COMPARE, *args), needle)
+
+
+# an option that none of the run's tasks (or estimators) reads is refused, not silently ignored (--hidden, --n-items and
+# --eval-size: pointer tasks only; -L, -K, --samples, --data, --data-dir: the vae only; --gr-k: gumbel-rao(-total); --baseline: reinforce)
+@pytest.mark.parametrize("command,args,needle", [
+    ("train", ["--task", "vae", "--hidden", "5"], "--hidden: does not apply to the vae task"),
+    ("train", ["--task", "vae", "--n-items", "5"], "--n-items"),
+    ("train", ["--task", "vae", "--eval-size", "5"], "--eval-size"),
+    ("train", ["--task", "argmax", "-L", "3"], "--latents"),
+    ("train", ["--task", "query", "--classes", "3"], "--classes"),
+    ("train", ["--task", "bottleneck", "--samples", "2"], "--samples"),
+    ("train", ["--data", "mnist"], "--data"),
+    ("train", ["--task", "vae", "--data-dir", "."], "--data-dir: applies to --data mnist only"),
+    ("sweep", ["--task", "vae", "--grid", "data-dir=.", "--seeds", "1"], "applies to --data mnist only"),
+    ("compare", ["--task", "vae", "--n-items", "4", "--seeds", "1"], "--n-items"),
+    ("sweep", ["--task", "vae", "--grid", "hidden=4,8", "--seeds", "1"], "--grid"),
+    ("sweep", ["--grid", "latents=2,4", "--seeds", "1"], "--grid latents does not apply to the argmax task"),
+    ("train", ["--estimator", "gumbel", "--baseline", "loo"], "--baseline"),
+    ("train", ["--estimator", "st-gumbel", "--gr-k", "3"], "--gr-k"),
+    ("compare", ["--estimators", "softmax,gumbel", "--gr-k", "3", "--seeds", "1"], "--gr-k"),
+    ("sweep", ["--grid", "baseline=loo,none", "--seeds", "1"], "--grid"),
+])
+def test_an_option_no_task_of_the_run_reads_is_refused(command, args, needle):
+    _one_error_line(run(command, "--steps", "2", *args), needle)
+
+
+def test_an_option_one_task_or_estimator_of_a_grid_reads_is_accepted():
+    r = run("sweep", "--grid", "task=argmax,vae", "--hidden", "4", "-L", "2", "--steps", "1", "--seeds", "1",
+            "--workers", "1", "-q", "--json")
+    assert r.exit_code == 0, r.output
+    r = run("sweep", "--grid", "estimator=gumbel,reinforce", "--baseline", "loo", "--steps", "1", "--seeds", "1",
+            "--workers", "1", "-q", "--json")
+    assert r.exit_code == 0, r.output

@@ -205,3 +205,29 @@ def test_st_gumbel_stays_biased_on_the_cubic_problem_as_tau_falls_soft_gumbel_do
         if tau == 0.05:
             (b0, s0), (b1, s1) = out["st-gumbel"], out["gumbel"]
             assert b0 - b1 > 6 * np.hypot(s0, s1), out
+
+
+def test_the_module_imports_on_its_own_in_a_fresh_interpreter():
+    # `from minigumbel import estimators_recent` before minigumbel.estimators was a circular ImportError
+    # (the test files import estimators first, which hid it)
+    import subprocess
+    import sys
+    code = ("import minigumbel.estimators_recent as R, minigumbel.estimators as E; "
+            "assert all(E.ESTIMATORS[e.name] is e for e in R.RECENT); print(len(E.GRADCHECK_CASES))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert int(p.stdout) == len(E.GRADCHECK_CASES)
+
+
+def test_the_rules_take_array_likes_and_refuse_a_bad_h():
+    # like the older rules (st_gumbel_backward, reinmax_backward): lists are arrays, not AttributeErrors
+    theta, d, dd = [[0.2, -0.4, 1.0]], [[0.0, 1.0, 0.0]], [[1.0, -2.0, 0.5]]
+    a = lambda x: np.array(x, dtype=float)                                  # noqa: E731
+    np.testing.assert_array_equal(R.gst_backward(theta, d, dd, 0.7, "p"), R.gst_backward(a(theta), a(d), a(dd), 0.7, "p"))
+    np.testing.assert_array_equal(R.decoupled_st_gumbel_backward(theta, dd, dd, 0.7),
+                                  R.decoupled_st_gumbel_backward(a(theta), a(dd), a(dd), 0.7))
+    h = np.random.default_rng(0).gumbel(size=(2, 1, 3))
+    np.testing.assert_array_equal(R.gumbel_rao_total_backward(theta, d, dd, h.tolist(), 0.7),
+                                  R.gumbel_rao_total_backward(a(theta), a(d), a(dd), h, 0.7))
+    with pytest.raises(ValueError, match=r"h must be \(k,\)"):
+        R.gumbel_rao_total_backward(a(theta), a(d), a(dd), np.zeros((2, 1, 4)))

@@ -154,6 +154,10 @@ def test_training_data_reads_the_run_file(run_json, tmp_path):
     bad.write_text("not json")
     with pytest.raises(ValueError, match="not JSON"):
         figures.training_data(bad)
+    bad.write_bytes(b"PK\x03\x04\xff\xfe binary, e.g. a checkpoint")
+    for read in (figures.training_data, figures.vae_gradients_data):
+        with pytest.raises(ValueError, match="not JSON"):
+            read(bad)
 
 
 # ----------------------------------------------------------------------------- the plot command
@@ -227,3 +231,12 @@ def test_plot_training_from_a_file_that_is_not_a_run(tmp_path):
     bad.write_text('{"rows": []}')
     r = plot("training", "--from", str(bad), "--out", str(tmp_path / "x.png"))
     assert r.exit_code == 2 and r.output.startswith("Error:") and "minigumbel train --json" in r.output
+
+
+@pytest.mark.parametrize("figure", ["leakage", "vae"])
+def test_plot_without_cupy_is_one_error_line_before_any_progress(figure, no_cupy, tmp_path):
+    pytest.importorskip("matplotlib")
+    r = CliRunner().invoke(main, ["plot", figure, "--out", str(tmp_path / "f.png"), "--steps", "1",
+                                  "--backend", "cupy"])
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("Error:") and "pip install" in lines[0], r.output

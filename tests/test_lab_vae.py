@@ -85,8 +85,19 @@ def test_cli_vae_json_and_figure_data():
     (["--problem", "vae", "--estimators", "exact,st"], "--estimators"),
     (["--problem", "vae", "--train-estimator", "nope"], "--train-estimator"),
     (["--problem", "vae", "--gr-k", "1,2"], "--gr-k"),
+    (["--problem", "vae", "--k", "3"], "--k"), (["--every", "3"], "--every applies"),
 ])
 def test_cli_vae_bad_input_is_one_error_line(args, needle):
+    # without -q too: nothing (no progress bar label) before the Error line
+    r = _cli(*args, "--steps", "1") if "--problem" in args else _cli(*args)
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("Error:") and needle in lines[0], r.output
     r = _cli(*args, "--steps", "1", "-q") if "--problem" in args else _cli(*args, "-q")
     assert r.exit_code == 2, r.output
     assert needle in r.output and "Traceback" not in r.output
+
+
+def test_cli_vae_without_cupy_is_one_error_line_before_any_progress(no_cupy):
+    r = _cli("--problem", "vae", "--backend", "cupy", "--steps", "1")
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("Error:") and "pip install" in lines[0], r.output

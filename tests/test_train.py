@@ -126,6 +126,25 @@ def test_resume_may_extend_steps(tmp_path):
     assert h["loss"][:20] == train(dataclasses.replace(c, checkpoint=None))["loss"]
 
 
+def test_a_checkpoint_of_backend_auto_resumes_on_the_backend_it_resolved_to(tmp_path, monkeypatch):
+    # MINIGUMBEL_BACKEND=auto without a GPU is NumPy: its checkpoint resumes with --backend numpy and
+    # vice versa (same numbers as one uninterrupted run); another config difference is still refused
+    from minigumbel import backend as B
+    def no_gpu():
+        raise B.BackendUnavailable("no CUDA device (test)")
+    monkeypatch.setattr(B, "_load_cupy", no_gpu)
+    path = str(tmp_path / "a.npz")
+    for first, then in (("auto", "numpy"), ("numpy", "auto")):
+        c = TrainConfig(steps=20, checkpoint=path, backend=first, **SMALL)
+        train(c)
+        h = train(dataclasses.replace(c, steps=30, resume=path, backend=then))
+        assert h["loss"] == train(dataclasses.replace(c, steps=30, checkpoint=None))["loss"]
+        os.remove(path)
+    train(TrainConfig(steps=20, checkpoint=path, backend="auto", **SMALL))
+    with pytest.raises(CheckpointError, match="lr: 0.01 in the checkpoint, 0.02 now"):
+        train(TrainConfig(steps=30, resume=path, backend="numpy", lr=0.02, **SMALL))
+
+
 @pytest.mark.parametrize("anneal", ["linear", "cosine"])
 def test_resume_refuses_new_steps_when_the_schedule_depends_on_them(tmp_path, anneal):
     # linear/cosine schedules end at `steps`: extending the run would bend the τ path already taken
