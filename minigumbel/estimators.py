@@ -160,6 +160,24 @@ def st_gumbel_backward(logits, g, dd, tau=1.0):
 # Paulus et al. (2021), Gumbel-Rao: with E_j ~ Exp(1), Z = Σ_j e^{θ_j}, the perturbed logits given
 # argmax = i are s_i = log Z − log E_i and s_j = −log(E_j e^{−θ_j} + E_i / Z) (j ≠ i). In log space
 # with log E = −h, h ~ Gumbel(0, 1): s_j = −logaddexp(−h_j − θ_j, −h_i − log Z). Noise g = s − θ.
+def conditional_logits(logits, d, h):
+    """Perturbed logits s(θ, h) (k, ..., K) with argmax s = d, from Gumbel draws h (k, ..., K);
+    written with ``namespace`` so that autograd differentiates it in θ (gumbel-rao-total)."""
+    xp = namespace(logits, h)
+    log_z = _logsumexp(xp, logits)                                           # (..., 1)
+    h_i = xp.sum(d * h, axis=-1, keepdims=True)                              # (k, ..., 1)
+    masked = _value(logits) == -np.inf
+    theta = xp.where(masked, 0.0, logits)
+    with np.errstate(over="ignore"):
+        other = -xp.logaddexp(-h - theta, -h_i - log_z)
+    return xp.where(masked, -np.inf, xp.where(d > 0, log_z + h_i, other))
+
+
+def _logsumexp(xp, theta):
+    m = _value(xp.max(theta, axis=-1, keepdims=True))                       # a constant shift
+    return m + xp.log(xp.sum(xp.exp(theta - m), axis=-1, keepdims=True))
+
+
 def conditional_gumbel(logits, d, rng, k=10):
     """k Gumbel vectors g (k, ..., K) drawn given argmax(θ + g) = d; a constant (no gradient)."""
     logits, d = as_arrays(("logits", logits), ("d", d))
@@ -168,14 +186,8 @@ def conditional_gumbel(logits, d, rng, k=10):
     xp = namespace(logits, d)
     theta, d = _value(logits), _value(d)
     h = sample_gumbel(rng, (k,) + tuple(theta.shape), theta.dtype)           # (k, ..., K)
-    m = xp.max(theta, axis=-1, keepdims=True)
-    log_z = m + xp.log(xp.sum(xp.exp(theta - m), axis=-1, keepdims=True))    # (..., 1)
-    h_i = xp.sum(d * h, axis=-1, keepdims=True)                              # (k, ..., 1)
     masked = theta == -xp.inf
-    with np.errstate(invalid="ignore", over="ignore"):
-        other = -xp.logaddexp(-h - xp.where(masked, 0.0, theta), -h_i - log_z)
-        s = xp.where(d > 0, log_z + h_i, other)
-    return xp.where(masked, 0.0, s - xp.where(masked, 0.0, theta))
+    return xp.where(masked, 0.0, conditional_logits(theta, d, h) - xp.where(masked, 0.0, theta))
 
 
 # The Gumbel-Rao estimator is E[ST-GS backward | d], estimated by averaging the ST-GS rule

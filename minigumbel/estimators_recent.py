@@ -19,7 +19,8 @@ import numpy as np
 
 from ._inputs import as_arrays
 from .backend import namespace
-from .estimators import ESTIMATORS, GRADCHECK_CASES, Draw, Estimator, _STGumbel, _gradcheck_case, _hard_sample, check_k
+from .estimators import (ESTIMATORS, GRADCHECK_CASES, Draw, Estimator, _STGumbel, _gradcheck_case, _hard_sample,
+                         _logsumexp, check_k, conditional_logits, st_gumbel_backward)
 from .functional import _same_shape, _value, check_tau, sample_gumbel
 # values reaching these rules were checked where they entered: the unchecked variants (no host sync)
 from .functional import _softmax as softmax, _softmax_vjp as softmax_vjp
@@ -90,36 +91,16 @@ def gst_backward(logits, d, dd, tau=1.0, gap=1.0):
 # τ_f changes the value only with a relaxed forward (hard=False: z = softmax((θ+g)/τ_f)).
 def decoupled_st_gumbel_backward(logits, g, dd, tau_backward=1.0):
     """Decoupled ST-Gumbel: the softmax((θ+g)/τ_backward) VJP applied to dd (τ_forward does not enter)."""
-    logits, g, dd = as_arrays(("logits", logits), ("g", g), ("dd", dd))
-    _same_shape(g, logits, "g", "logits")
-    _same_shape(dd, logits, "dd", "logits")
-    tau = check_tau(tau_backward, logits.dtype, "tau_backward")
-    return softmax_vjp(dd, softmax(logits + g, tau), tau)
+    check_tau(tau_backward, None, "tau_backward")                            # named as the caller knows it
+    return st_gumbel_backward(logits, g, dd, tau_backward)
 
 
 # ----------------------------------------------------------------------------- Gumbel-Rao, total derivative
 
-# Paulus et al. (2021) draw the perturbed logits given argmax = i from h ~ Gumbel(0, 1) (k, ..., K):
+# The conditional draws s(θ, h) (estimators.conditional_logits, Paulus et al. 2021), given argmax = i:
 #   s_i = log Z + h_i,   s_j = −log(a_j + b) (j ≠ i),   a_j = e^{−h_j − θ_j},  b = e^{−h_i − log Z}.
 # As functions of θ (h fixed), with ∂ log Z/∂θ_k = π_k and w_j = a_j/(a_j + b) = σ(h_i + log Z − h_j − θ_j):
 #   ∂s_i/∂θ_k = π_k,   ∂s_j/∂θ_k = w_j δ_jk + (1 − w_j) π_k.
-def conditional_logits(logits, d, h):
-    """Perturbed logits s(θ, h) (k, ..., K) with argmax s = d, differentiable in θ (autograd too)."""
-    xp = namespace(logits, h)
-    log_z = _logsumexp(xp, logits)                                           # (..., 1)
-    h_i = xp.sum(d * h, axis=-1, keepdims=True)                              # (k, ..., 1)
-    masked = _value(logits) == -np.inf
-    theta = xp.where(masked, 0.0, logits)
-    with np.errstate(over="ignore"):
-        other = -xp.logaddexp(-h - theta, -h_i - log_z)
-    return xp.where(masked, -np.inf, xp.where(d > 0, log_z + h_i, other))
-
-
-def _logsumexp(xp, theta):
-    m = _value(xp.max(theta, axis=-1, keepdims=True))                       # a constant shift
-    return m + xp.log(xp.sum(xp.exp(theta - m), axis=-1, keepdims=True))
-
-
 # Total derivative of the Gumbel-Rao average (1/k) Σ_m softmax(s_m/τ): with u_m = softmax_vjp(dd, y_m, τ)
 # the upstream on s_m, the chain rule through the Jacobian above gives, per draw m,
 #   dθ = u ⊙ w + π ⟨u, 1 − w⟩     (w_i := 0 for the sampled i, so its whole u_i goes through log Z),
