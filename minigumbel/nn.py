@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .backend import namespace
+from ._inputs import float_dtype
 # the unchecked variants: these run inside every training step (no validation on the hot path)
 from .functional import _log_softmax as log_softmax, _log_softmax_vjp as log_softmax_vjp, _one_hot as one_hot, _value
 from .gradcheck import three_way
@@ -130,9 +131,7 @@ def init_mlp(rng, sizes, dtype=np.float64, prefix="", activation="relu"):
     sizes = tuple(sizes)
     if len(sizes) < 2 or not all(isinstance(s, (int, np.integer)) and s > 0 for s in sizes):
         raise ValueError(f"sizes must be at least two positive integers (input, ..., output), got {sizes!r}")
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float64):
-        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    dtype = float_dtype(dtype)                                               # float16: the one refusal
     _activation(activation)
     params = {}
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):

@@ -22,6 +22,7 @@ import numpy as np
 from .backend import get_backend, namespace
 from .functional import _one_hot as one_hot    # unchecked: inside every training step
 from .gradcheck import check_task_half
+from ._inputs import float_dtype
 from .nn import init_mlp, mlp_backward, mlp_forward
 
 __all__ = ["Target", "PointerTask", "ArgmaxTask", "QueryTask", "BottleneckTask", "VAETask", "TASKS", "POINTER_TASKS", "make_task",
@@ -89,9 +90,7 @@ class PointerTask:
             raise ValueError(f"n_items must be an integer >= 2, got {n_items!r}")
         if isinstance(hidden, bool) or not isinstance(hidden, (int, np.integer)) or hidden < 1:
             raise ValueError(f"hidden must be an integer >= 1, got {hidden!r}")
-        self.dtype = np.dtype(dtype)
-        if self.dtype not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
+        self.dtype = float_dtype(dtype)                                      # float16: the one refusal
         self.n_items, self.hidden = int(n_items), int(hidden)
         self.backend = get_backend(backend)
         self.xp = self.backend.xp

@@ -30,7 +30,9 @@ import numpy as np
 
 from .backend import get_backend, namespace, to_numpy
 from .data import load_dataset
-from .functional import _log_softmax as log_softmax, _one_hot as one_hot, _softmax as softmax, sample_gumbel
+from ._inputs import float_dtype
+from .functional import (_gumbel_max as gumbel_max, _log_softmax as log_softmax, _one_hot as one_hot,
+                         _softmax as softmax, sample_gumbel)
 from .losses import bce_with_logits, bce_with_logits_backward, categorical_kl_uniform, categorical_kl_uniform_backward
 from .nn import init_mlp, mlp_backward, mlp_forward
 
@@ -77,9 +79,7 @@ class VAETask:
                                  (world_seed, "world_seed", 0), (seed, "seed", 0)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-        self.dtype = np.dtype(dtype)
-        if self.dtype not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
+        self.dtype = float_dtype(dtype)                                      # float16: the one refusal
         self.latents, self.classes, self.samples = int(latents), int(classes), int(samples)
         self.hidden, self.data, self.seed, self.world_seed = tuple(hidden), data, int(seed), int(world_seed)
         self.backend = get_backend(backend)
@@ -214,7 +214,7 @@ class VAETask:
     def _hard_codes(self, logits, rng, n):
         """n exact samples d ~ q per row by Gumbel-max: (n, ..., L, K) one-hot."""
         g = sample_gumbel(rng, (n,) + tuple(logits.shape), self.dtype)
-        return one_hot(self.xp.argmax(logits + g, axis=-1), self.classes, self.dtype)
+        return one_hot(gumbel_max(logits, g), self.classes, self.dtype)
 
     def _encode(self, params, x):
         h, _ = mlp_forward(params, x, "enc.")

@@ -20,6 +20,8 @@ from minigumbel.backend import get_backend
 from minigumbel import fast
 from minigumbel import functional as F
 from minigumbel.distributions import RelaxedOneHotCategorical
+from minigumbel.nn import init_mlp
+from minigumbel.tasks import make_task
 
 KINDS = ("list", "tuple", "float64", "float32", "float16", "int", "device")
 BAD = (-np.inf, np.nan, np.inf, 1e31, -1e31)
@@ -280,6 +282,8 @@ def test_float16_is_refused_everywhere_with_one_error(backend):
         "estimator draw": lambda: E.ESTIMATORS["gumbel"].sample(h, rng),
         "fast.sample_gumbel_softmax": lambda: fast.sample_gumbel_softmax(rng, h),
         "fast.gumbel_softmax_vjp": lambda: fast.gumbel_softmax_vjp(h, h),
+        "nn.init_mlp": lambda: init_mlp(rng, (3, 4, 1), np.float16),
+        "tasks (pointer)": lambda: make_task("argmax", dtype=np.float16),
     }
     for name, call in calls.items():
         with pytest.raises(ValueError, match=message):
