@@ -17,6 +17,8 @@ drawn once from ``world_seed``; batches come from an explicit Generator of the b
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from .backend import get_backend, namespace
@@ -118,6 +120,18 @@ class PointerTask:
     def per_choice(self, values):
         """A per-example value as the estimators see it (the vae repeats it per latent)."""
         return values
+
+    def seek(self, step):
+        """Continue the batch stream after ``step`` batches (a resumed run); batches here are drawn
+        from the run's Generator, whose state the checkpoint restores: nothing to do."""
+
+    def final_metrics(self, params, seed) -> dict:
+        """Costlier end-of-run metrics (the vae: its importance-weighted bound); none here."""
+        return {}
+
+    def threads_limit(self):
+        """A context for the training loop (the vae: one BLAS thread); none here."""
+        return contextlib.nullcontext()
 
     def hard_metrics(self, params, batch) -> dict:
         """Hard evaluation: point with one-hot(argmax logits). Values are 0-d device arrays."""

@@ -17,7 +17,6 @@ Generator), so the two differ only in hard vs relaxed pointing. Checkpoints: see
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import os
@@ -315,8 +314,7 @@ class Run:
         if self.running is not None:
             self.running.value, self.running.count = ck["extra"].get("running", [0.0, 0])
         self.step = ck["step"]
-        if hasattr(self.task, "seek"):      # the vae's epoch stream continues where it stopped
-            self.task.seek(self.step)
+        self.task.seek(self.step)           # the vae's epoch stream continues where it stopped
         self.history.update({k: ck["history"][k] for k in ("loss", "tau", "eval")})
 
 
@@ -364,8 +362,7 @@ def run_training(run: Run, on_step=None) -> dict:
     after the losses up to them were checked, so the last checkpoint on disk is a good one.
     """
     # overflow in a diverging run is reported once, as NonFiniteLoss, not as a stream of warnings
-    limit = getattr(run.task, "threads_limit", contextlib.nullcontext)   # the vae: one BLAS thread
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), limit():
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), run.task.threads_limit():   # vae: 1 BLAS thread
         return _loop(run, on_step)
 
 
@@ -414,8 +411,8 @@ def _loop(run: Run, on_step) -> dict:
                 break
     flush()
     hist["final"] = hist["eval"][-1]
-    if hasattr(run.task, "final_metrics"):  # the vae: IW bound, train −ELBO, pixel baseline (once, at the end)
-        hist["final"] = {**hist["final"], **run.task.final_metrics(run.params, c.world_seed)}
+    # the vae: IW bound, train −ELBO, pixel baseline (once, at the end); nothing for the pointer tasks
+    hist["final"] = {**hist["final"], **run.task.final_metrics(run.params, c.world_seed)}
     hist["steps_done"] = run.step
     hist["seconds"] = time.perf_counter() - start
     return hist
