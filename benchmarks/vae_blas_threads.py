@@ -3,25 +3,27 @@ blocks of steps in one process (why minigumbel.train runs the vae on one BLAS th
 
     python benchmarks/vae_blas_threads.py [steps]
 
-Needs threadpoolctl (scikit-learn, the 'data' extra, installs it). Prints min, median and mean per
+OpenBLAS only (minigumbel.provenance sets its thread count). Prints min, median and mean per
 step of each and their ratio; ratios within one run only (the machine is noisy).
 """
 import sys
 import time
 
 import numpy as np
-from threadpoolctl import threadpool_info, threadpool_limits
 
+from minigumbel.provenance import blas_thread_count, blas_threads
 from minigumbel.train import Run, TrainConfig
 
 
 def main(steps=600, block=20):
-    default = max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+    default = blas_thread_count()
+    if default is None:
+        sys.exit("vae_blas_threads.py: NumPy's BLAS is not OpenBLAS; nothing to compare")
     run = Run(TrainConfig.for_task("vae"))
     times = {1: [], default: []}
     for _ in range(steps // block):
         for n in times:
-            with threadpool_limits(n, user_api="blas"):
+            with blas_threads(n):
                 for _ in range(block):
                     t = time.perf_counter()
                     run.train_step()

@@ -65,22 +65,12 @@ def round_robin(cases: dict, repeats: int, warmup: int = 2, sync=None) -> dict:
 # ----------------------------------------------------------------------------- environment
 
 def _blas() -> dict:
-    try:
-        cfg = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        info = {"name": cfg.get("name"), "version": cfg.get("version")}
-    except Exception:  # pragma: no cover - old NumPy
-        info = {"name": "unknown", "version": None}
-    try:
-        from threadpoolctl import threadpool_info
-        pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
-        if pools:
-            info["threads"] = pools[0].get("num_threads")
-            info["name"] = pools[0].get("internal_api", info["name"])
-    except ImportError:
+    from .provenance import blas_build, blas_thread_count
+    info, threads = blas_build(), blas_thread_count()
+    if threads is None:                  # not OpenBLAS: what the environment asks for, if anything
         env = [os.environ.get(v) for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")]
-        info["threads"] = next((int(v) for v in env if v and v.isdigit()),
-                               f"default (all {os.cpu_count()} CPUs; threadpoolctl not installed to confirm)")
-    return info
+        threads = next((int(v) for v in env if v and v.isdigit()), f"default (all {os.cpu_count()} CPUs)")
+    return {**info, "threads": threads}
 
 
 def gpu_peak_bandwidth(cupy) -> float | None:

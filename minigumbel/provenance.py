@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import os
 import platform
 
-__all__ = ["versions", "blas_core", "blas_threads"]
+__all__ = ["versions", "blas_build", "blas_core", "blas_thread_count", "blas_threads"]
 
 _LIB = []          # [(ctypes library, symbol prefix, symbol suffix)] once found; [None] if none
 
@@ -70,6 +69,21 @@ def blas_threads(n: int):
             _call("set_num_threads", ctypes.c_int(before), restype=None)
 
 
+def blas_build() -> dict:
+    """{"name", "version"} of the BLAS NumPy was built with (from numpy.show_config)."""
+    import numpy as np
+    try:
+        cfg = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        return {"name": cfg.get("name"), "version": cfg.get("version")}
+    except Exception:                                        # pragma: no cover - old NumPy
+        return {"name": "unknown", "version": None}
+
+
+def blas_thread_count():
+    """OpenBLAS's current thread count, or None (another BLAS)."""
+    return _call("get_num_threads")
+
+
 _VERSIONS = {}
 
 
@@ -78,14 +92,11 @@ def versions() -> dict:
     if not _VERSIONS:
         import numpy as np
         from . import __version__
-        try:
-            cfg = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-            blas = f"{cfg.get('name')} {cfg.get('version') or ''}".strip()
-        except Exception:                                    # pragma: no cover - old NumPy
-            blas = "unknown"
+        build = blas_build()
+        blas = f"{build['name']} {build['version'] or ''}".strip()
         _VERSIONS.update({"minigumbel": __version__, "python": platform.python_version(), "numpy": np.__version__,
                           "blas": blas, "blas_core": blas_core(), "machine": platform.machine(), "cpu": _cpu_model()})
-    threads = _call("get_num_threads")
+    threads = blas_thread_count()
     return {**_VERSIONS, "blas_threads": threads if threads is not None else "unknown"}
 
 

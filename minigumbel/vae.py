@@ -35,6 +35,7 @@ from .functional import (_gumbel_max as gumbel_max, _log_softmax as log_softmax,
                          _softmax as softmax, sample_gumbel)
 from .losses import bce_with_logits, bce_with_logits_backward, categorical_kl_uniform, categorical_kl_uniform_backward
 from .nn import init_mlp, mlp_backward, mlp_forward
+from .provenance import blas_threads
 
 __all__ = ["VAETask", "pixel_baseline_nll", "EVAL_SAMPLES", "IW_SAMPLES", "HIDDEN", "ENUMERATION_LIMIT",
            "GRADCHECK_CASES"]
@@ -70,7 +71,7 @@ class VAETask:
     # OpenBLAS threads its GEMMs above M·N·K = 2^18 (here: every layer at batch 100). On the 2-core
     # dev machine shared with other jobs, a step with its default 2 threads took 10.9 ms median and
     # 32 ms mean, with one BLAS thread 5.7 and 6.4 ms (benchmarks/vae_blas_threads.py, load ≈ 4.3).
-    # minigumbel.train runs the vae under threads_limit(): threadpoolctl's limit of this many BLAS threads.
+    # minigumbel.train runs the vae under threads_limit(): OpenBLAS on this many threads.
     blas_threads = 1
 
     def __init__(self, latents=8, classes=8, samples=1, data="digits", data_dir=None, dtype=np.float64,
@@ -96,15 +97,11 @@ class VAETask:
                 f"data={self.data!r}, dtype={self.dtype.name})")
 
     def threads_limit(self):
-        """A context limiting NumPy's BLAS to ``blas_threads`` threads (threadpoolctl, which the 'data'
-        extra's scikit-learn brings); a no-op on CuPy or without threadpoolctl."""
+        """A context running NumPy's OpenBLAS on ``blas_threads`` threads (minigumbel.provenance);
+        a no-op on CuPy or with another BLAS."""
         if self.backend.name != "numpy":
             return contextlib.nullcontext()
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:
-            return contextlib.nullcontext()
-        return threadpool_limits(self.blas_threads, user_api="blas")
+        return blas_threads(self.blas_threads)
 
     @property
     def code_size(self):
