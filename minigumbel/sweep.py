@@ -213,8 +213,7 @@ class ResultsFile:
                              "the file was changed by something other than a sweep")
 
     def append(self, record: dict) -> None:
-        line = (json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n").encode()
-        os.write(self._fd, line)
+        os.write(self._fd, _line(record).encode())
         os.fsync(self._fd)
         self.records[record["key"]] = record
 
@@ -227,7 +226,7 @@ class ResultsFile:
             tmp = f"{self.path}.tmp{os.getpid()}"
             with open(tmp, "w") as fh:
                 for r in self.records.values():
-                    fh.write(json.dumps(r, separators=(",", ":"), allow_nan=False) + "\n")
+                    fh.write(_line(r))
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, self.path)
@@ -249,7 +248,12 @@ class ResultsFile:
         return False
 
 
-_HEAD = b'{"key":'                     # how every record line starts (see append)
+_HEAD = b'{"key":'                     # how every record line starts (see _line)
+
+
+def _line(record: dict) -> str:
+    """A record as one line of strict, compact JSON (its "key" first), newline included."""
+    return json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n"
 
 
 def _parse(line: bytes):
