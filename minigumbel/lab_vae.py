@@ -14,13 +14,14 @@ the ReinMax paper ran on MNIST (Liu et al. 2023), here for every estimator and �
 """
 from __future__ import annotations
 
-import itertools
 import zlib
 
 import numpy as np
 
 from .estimators import estimate_samples, get_estimator
+from .functional import _log_softmax as log_softmax
 from .lab import summarize
+from .vae import enumerate_codes
 
 __all__ = ["CODE_LIMIT", "exact_reconstruction_grad", "estimator_grads", "gradient_quality"]
 
@@ -28,12 +29,7 @@ CODE_LIMIT = 4096          # K^L codes enumerated per image
 
 
 def _codes(latents, classes):
-    n = classes ** latents
-    if n > CODE_LIMIT:
-        raise ValueError(f"the exact gradient enumerates K^L = {classes}^{latents} = {n} codes; "
-                         f"at most {CODE_LIMIT} (use fewer latents or classes)")
-    idx = np.array(list(itertools.product(range(classes), repeat=latents)))     # (C, L)
-    return np.eye(classes)[idx]                                                # (C, L, K)
+    return enumerate_codes(latents, classes, CODE_LIMIT, "the exact gradient")     # (C, L, K)
 
 
 def exact_reconstruction_grad(task, params, x, logits):
@@ -41,8 +37,7 @@ def exact_reconstruction_grad(task, params, x, logits):
     xp = task.xp
     codes = task.backend.asarray(_codes(task.latents, task.classes), task.dtype)    # (C, L, K)
     recon, _ = task.reconstruction(params, x, codes[:, None])                  # (C, B) R_c per image
-    m = xp.max(logits, axis=-1, keepdims=True)
-    logq = logits - m - xp.log(xp.sum(xp.exp(logits - m), axis=-1, keepdims=True))   # (B, L, K)
+    logq = log_softmax(logits)                                                 # (B, L, K)
     q = xp.exp(logq)
     w = xp.exp(xp.sum(logq[None] * codes[:, None], axis=(-2, -1))) * recon    # (C, B) q(c) R_c
     value = xp.sum(w, axis=0)                                                 # (B,)
@@ -56,8 +51,7 @@ def estimator_grads(task, params, x, logits, name, tau, n, rng, **options):
     def f(z):                                      # z (n, B, L, K) -> (R (n, B, L), ∂R/∂z)
         losses, cache = task.reconstruction(params, x, z)                     # (n, B)
         _, dz = task.readout_backward(task.xp.ones_like(losses), cache)       # (n, B, L, K)
-        # the L latents of one image share its loss: REINFORCE's f per latent is that loss
-        return task.xp.broadcast_to(losses[..., None], losses.shape + (task.latents,)), dz
+        return task.per_choice(losses), dz     # the L latents of one image share its loss (REINFORCE's f)
     _, grads = estimate_samples(name, logits, f, rng, tau, n, **options)
     return grads
 

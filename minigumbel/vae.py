@@ -38,12 +38,23 @@ from .nn import init_mlp, mlp_backward, mlp_forward
 from .provenance import blas_threads
 
 __all__ = ["VAETask", "pixel_baseline_nll", "EVAL_SAMPLES", "IW_SAMPLES", "HIDDEN", "ENUMERATION_LIMIT",
-           "GRADCHECK_CASES"]
+           "enumerate_codes", "GRADCHECK_CASES"]
 
 EVAL_SAMPLES = 10          # hard codes per test image for the −ELBO
 IW_SAMPLES = 100           # importance samples per test image (Burda et al. 2016)
 HIDDEN = (256, 128)        # encoder widths (the decoder mirrors them)
 ENUMERATION_LIMIT = 1 << 16   # expected_reconstruction enumerates at most this many codes K^L
+
+
+def enumerate_codes(latents, classes, limit=ENUMERATION_LIMIT, what="expected_reconstruction"):
+    """Every code of L latents with K classes, one-hot: (K^L, L, K) float64 on the host.
+    A ValueError naming ``what`` when K^L > ``limit``."""
+    n = classes ** latents
+    if n > limit:
+        raise ValueError(f"{what} enumerates K^L = {classes}^{latents} = {n} codes; at most {limit} "
+                         "(use fewer latents or classes)")
+    idx = np.array(list(itertools.product(range(classes), repeat=latents)))     # (C, L)
+    return np.eye(classes)[idx]                                                # (C, L, K)
 
 
 def pixel_baseline_nll(train, test):
@@ -195,13 +206,8 @@ class VAETask:
         Written with ``namespace`` so autograd differentiates it wrt ``logits`` and the decoder's
         parameters: the exact gradient the estimators approximate (K^L ≤ ENUMERATION_LIMIT).
         """
-        n_codes = self.classes ** self.latents
-        if n_codes > ENUMERATION_LIMIT:
-            raise ValueError(f"expected_reconstruction enumerates K^L = {self.classes}^{self.latents} = {n_codes} "
-                             f"codes; at most {ENUMERATION_LIMIT} (use fewer latents or classes)")
         xp = namespace(logits, x)
-        idx = np.array(list(itertools.product(range(self.classes), repeat=self.latents)))     # (C, L)
-        codes = self.backend.asarray(np.eye(self.classes)[idx], self.dtype)                    # (C, L, K)
+        codes = self.backend.asarray(enumerate_codes(self.latents, self.classes), self.dtype)   # (C, L, K)
         recon, _ = self.reconstruction(params, x, codes[:, None])             # (C, B): code c, image b
         logq = log_softmax(logits)                                            # (B, L, K)
         log_prob = xp.sum(logq[None] * codes[:, None], axis=(-2, -1))         # (C, B) log q(code | x_b)
