@@ -11,7 +11,7 @@ import click
 from minigumbel.lab import PROBLEMS, plan
 from minigumbel.lab import table as table_of
 
-from .common import backend_option, choice_list, echo_json, float_list, json_flag, progress, quiet_option, seed_option, table
+from .common import backend_option, choice_list, emit_json, float_list, human_output, json_option, progress, quiet_option, seed_option, table
 
 DEFAULT_ESTIMATORS = "reinforce,st,st-gumbel,gumbel-rao,reinmax,softmax,gumbel,gst-1.0,gst-p,decoupled"
 
@@ -37,10 +37,10 @@ DEFAULT_ESTIMATORS = "reinforce,st,st-gumbel,gumbel-rao,reinmax,softmax,gumbel,g
 @click.option("--train-estimator", default=None, help="vae: the estimator that trains the model [st-gumbel].")
 @seed_option
 @backend_option
-@json_flag
+@json_option
 @quiet_option
 def estimators(problem, k, taus, samples, names, gr_k, latents, classes, steps, every, images, train_estimator,
-               seed, backend, as_json, quiet):
+               seed, backend, json_out, quiet):
     """Bias norm (± its Monte-Carlo standard error), total variance, cosine of the mean estimate
     to the exact gradient, and time per estimate, for each estimator × τ.
 
@@ -77,7 +77,7 @@ def estimators(problem, k, taus, samples, names, gr_k, latents, classes, steps, 
     if problem == "vae":
         if click.get_current_context().get_parameter_source("k").name in ("COMMANDLINE", "ENVIRONMENT"):
             raise click.BadParameter("--k does not apply to --problem vae (its categories: --classes)", param_hint="--k")
-        return _vae(chosen, tau_list, ks, samples or 200, seed, backend, as_json, quiet,
+        return _vae(chosen, tau_list, ks, samples or 200, seed, backend, json_out, quiet,
                     **{key: v for key, v in vae_opts.items() if v is not None})
     given = [f"--{key.replace('_', '-')}" for key, v in vae_opts.items() if v is not None]
     if given:
@@ -88,11 +88,15 @@ def estimators(problem, k, taus, samples, names, gr_k, latents, classes, steps, 
     cells, _ = plan(chosen, tau_list, ks)
     with progress(length=len(cells) * samples, label="estimating", quiet=quiet) as bar:
         result = table_of(problem, k, seed, chosen, tau_list, samples, be, ks, bar.update)
-    if as_json:
-        echo_json(result)
-        return
+    emit_json(json_out, result)
+    with human_output(json_out):
+        _print(result, problem, k, seed, samples, be.name)
+
+
+def _print(result, problem, k, seed, samples, backend):
+    import numpy as np
     rows, exact = result["rows"], np.array(result["exact_grad"])
-    click.echo(f"problem {problem}, K = {k}, seed {seed}, {samples} estimates per row, backend {be.name}")
+    click.echo(f"problem {problem}, K = {k}, seed {seed}, {samples} estimates per row, backend {backend}")
     click.echo(f"logits θ      = [{', '.join(f'{v:+.3f}' for v in result['logits'])}]")
     click.echo(f"exact ∇θ E[f] = [{', '.join(f'{v:+.3f}' for v in exact)}]   (‖∇‖ = {np.linalg.norm(exact):.4f})\n")
     body = [[r["estimator"], f"{r['tau']:g}", f"{r['bias_norm']:.4f} ± {r['bias_se']:.4f}", f"{r['variance']:.4g}",
@@ -104,7 +108,7 @@ def estimators(problem, k, taus, samples, names, gr_k, latents, classes, steps, 
                "Only µs/estimate depends on the machine.")
 
 
-def _vae(names, taus, ks, samples, seed, backend, as_json, quiet, **kw):
+def _vae(names, taus, ks, samples, seed, backend, json_out, quiet, **kw):
     """`--problem vae`: the gradient quality of each estimator along a VAE's training (lab_vae)."""
     from minigumbel.lab_vae import gradient_quality
     from minigumbel.train import TRAIN_ESTIMATORS
@@ -132,9 +136,12 @@ def _vae(names, taus, ks, samples, seed, backend, as_json, quiet, **kw):
                                  tick=bar.update, **kw)
     except ValueError as exc:              # K^L too large, data missing: one Error line
         raise click.BadParameter(str(exc), param_hint="--problem vae") from None
-    if as_json:
-        echo_json(r)
-        return
+    emit_json(json_out, r)
+    with human_output(json_out):
+        _print_vae(r, seed, samples)
+
+
+def _print_vae(r, seed, samples):
     click.echo(f"vae: L = {r['latents']} latents × K = {r['classes']} classes ({r['codes']} codes enumerated), "
                f"trained by {r['train_estimator']}, seed {seed}; {r['images']} test images, {samples} estimates "
                f"per row of ∂E[−log p(x|z)]/∂θ (all images' encoder logits)")

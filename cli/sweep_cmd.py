@@ -9,7 +9,7 @@ import math
 
 import click
 
-from .common import FilePath, choice_list, echo_json, json_flag, progress, table
+from .common import FilePath, choice_list, emit_json, human_output, json_option, progress, table
 from .train_cmd import check_estimator_options, check_task_options, training_options
 
 
@@ -36,7 +36,7 @@ def grid_options(f):
         click.option("--retry-failed", is_flag=True, help="Run again the runs recorded with an error in --out."),
         click.option("--metrics", default=None, metavar="M1,M2",
                      help="Columns of the table [default: every metric the runs return]."),
-        json_flag,
+        json_option,
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -181,12 +181,15 @@ def _report(command, kw, grid, seeds, records, tasks):
         names = [n for n in preset if n in names]
     base = {k: v for k, v in records[0]["config"].items()       # what every run shares (tasks may differ)
             if k not in grid and k != "seed" and all(r["config"].get(k) == v for r in records)}
-    if kw["as_json"]:
-        target = targets.get(kw["task"]) if "task" not in grid else None
-        echo_json({"command": command, "task": kw["task"], "seeds": seeds, "grid": grid, "config": base,
-                   "target": target.to_dict() if target else None, "out": kw["out"], "metrics": names,
-                   "results": rows})
-        return
+    target = targets.get(kw["task"]) if "task" not in grid else None
+    emit_json(kw["json_out"], {"command": command, "task": kw["task"], "seeds": seeds, "grid": grid, "config": base,
+                               "target": target.to_dict() if target else None, "out": kw["out"], "metrics": names,
+                               "results": rows})
+    with human_output(kw["json_out"]):
+        _print_report(command, kw, grid, seeds, records, tasks, rows, names, names_of_tasks, texts, preset)
+
+
+def _print_report(command, kw, grid, seeds, records, tasks, rows, names, names_of_tasks, texts, preset):
     soft, hard = ("soft-train", "hard-eval") if command == "compare" else ("soft", "hard")
     loss_name = getattr(tasks[names_of_tasks[0]], "loss_name", "loss") if len(names_of_tasks) == 1 else "loss"
     labels = {"soft_loss": f"{soft} {loss_name}", "hard_loss": f"{hard} {loss_name}",

@@ -12,7 +12,7 @@ from minigumbel.optim import OPTIMIZERS
 from minigumbel.data import DATASETS
 from minigumbel.train import BASELINES, DTYPES, GRADS, TASK_DEFAULTS, TRAIN_ESTIMATORS, TrainConfig
 
-from .common import FilePath, backend_option, write_json, progress, quiet_option, seed_option, table
+from .common import FilePath, backend_option, emit_json, human_output, json_option, progress, quiet_option, seed_option, table
 
 POSITIVE = click.FloatRange(min=0.0, min_open=True)
 
@@ -156,9 +156,8 @@ def _show(record):
               help="Steps between checkpoints [default: --eval-every].")
 @click.option("--resume", type=FilePath(), default=None,
               help="Continue from this checkpoint (same config; --steps may grow).")
-@click.option("--json", "json_path", type=FilePath(writable=True), default=None,
-              help="Write the full history (losses, τ, evaluations) as JSON to this file.")
-def train(quiet, json_path, **kw):
+@json_option
+def train(quiet, json_out, **kw):
     """Train a pointer task (or the digits VAE) through a discrete choice; evaluate it hard.
 
     A network scores N items and points at one through the estimator's relaxed or sampled
@@ -184,9 +183,9 @@ def train(quiet, json_path, **kw):
             bar.update(record["step"] - done[0], record)
             done[0] = record["step"]
         history = run_training(run, on_step=on_step)
-    if json_path:
-        write_json(json_path, history, indent=1)
-    _summary(config, history, run.backend.name)
+    with human_output(json_out):
+        _summary(config, history, run.backend.name)
+    emit_json(json_out, history, indent=1)      # the full history: losses, τ, evaluations
 
 
 def _summary(config, history, backend_name):
