@@ -15,7 +15,7 @@ import numpy as np
 
 from .estimators import estimate_samples
 
-__all__ = ["PROBLEMS", "make_problem", "measure", "plan", "table"]
+__all__ = ["PROBLEMS", "Moments", "make_problem", "measure", "plan", "table"]
 
 PROBLEMS = ("linear", "quadratic", "cubic", "pointer")
 CHUNK = 2000     # estimates per batch (the progress bar ticks per batch)
@@ -81,6 +81,59 @@ def summarize(label, tau, grads, exact, time_us=float("nan")):
             "bias_norm": float(np.linalg.norm(mean - exact)), "bias_se": float(np.sqrt(var / samples)),
             "variance": float(var), "cosine": float(mean @ exact / denom) if denom > 0 else float("nan"),
             "norm_ratio": float(np.linalg.norm(mean) / np.linalg.norm(exact)), "time_us": time_us}
+
+
+class Moments:
+    """Running mean and covariance trace of gradient estimates, in constant memory.
+
+    ``add(batch)`` takes estimates (m, D) (any m ≥ 1); batches are merged with Chan, Golub &
+    LeVeque's (1979) update of (n, mean, M2), M2 = Σ (x − mean)² per coordinate, which stays exact
+    in float64 where Σx² − n·mean² would cancel. ``summary(exact)`` gives, against the exact
+    gradient ∇ (D,):
+
+        bias_norm  ‖mean − ∇‖            bias_se  sqrt(variance / n): its Monte-Carlo error
+        variance   tr Cov = Σ_j Var(x_j)  per-sample (one estimate), unbiased (n − 1)
+        mse        bias_norm² + variance: E‖x − ∇‖² of a single estimate
+        cosine     cos(mean, ∇)           norm_ratio  ‖mean‖ / ‖∇‖
+
+    A deterministic estimator (every estimate the same vector) reports variance 0 exactly, not
+    the round-off of the update.
+    """
+
+    def __init__(self):
+        self.n, self.mean, self.m2, self.first, self.constant = 0, None, None, None, True
+
+    def add(self, batch):
+        batch = np.asarray(batch, dtype=np.float64)
+        batch = batch.reshape(batch.shape[0], -1)
+        m = batch.shape[0]
+        if m == 0:
+            return self
+        b_mean = batch.mean(0)
+        b_m2 = ((batch - b_mean) ** 2).sum(0)
+        if self.n == 0:
+            self.first = batch[0].copy()
+            self.n, self.mean, self.m2 = m, b_mean, b_m2
+        else:
+            n = self.n + m
+            delta = b_mean - self.mean
+            self.mean = self.mean + delta * (m / n)
+            self.m2 = self.m2 + b_m2 + delta ** 2 * (self.n * m / n)
+            self.n = n
+        self.constant = self.constant and bool(np.all(batch == self.first))
+        return self
+
+    def summary(self, exact):
+        if self.n < 2:
+            raise ValueError(f"Moments needs at least 2 estimates, got {self.n}")
+        exact = np.asarray(exact, dtype=np.float64).ravel()
+        var = 0.0 if self.constant else float(self.m2.sum() / (self.n - 1))
+        bias = float(np.linalg.norm(self.mean - exact))
+        norm = np.linalg.norm(exact)
+        denom = np.linalg.norm(self.mean) * norm
+        return {"bias_norm": bias, "bias_se": float(np.sqrt(var / self.n)), "variance": var,
+                "mse": bias ** 2 + var, "cosine": float(self.mean @ exact / denom) if denom > 0 else float("nan"),
+                "norm_ratio": float(np.linalg.norm(self.mean) / norm) if norm > 0 else float("nan")}
 
 
 K_ESTIMATORS = ("gumbel-rao", "gumbel-rao-total")    # take Gumbel-Rao's k: one row per value
