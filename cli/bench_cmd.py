@@ -1,6 +1,9 @@
 """`minigumbel bench`: time the sampler, a training step and start-up, optionally against PyTorch/JAX."""
 from __future__ import annotations
 
+import importlib.util
+import sys
+
 import click
 
 from .common import backend_option, choice_list, emit_json, human_output, json_option, quiet_option, seed_option, stderr_is_terminal, table
@@ -54,6 +57,11 @@ def bench(backend, dtype, sizes, tau, against, repeats, threads, parts, seed, js
         raise click.BadParameter("--sizes applies to the gumbel and checks parts only (add one to --parts)",
                                  param_hint="--sizes")
     libs = [] if against is None else choice_list(against, "--against", B.OTHER_LIBRARIES)
+    missing = [lib for lib in libs if not _installed(lib)]
+    if missing:      # before any timing: a table with the error in a timing column is no comparison
+        raise click.BadParameter(f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed "
+                                 f"in this Python ({sys.executable}); install {'it' if len(missing) == 1 else 'them'} "
+                                 "or leave it out", param_hint="--against")
     try:
         shapes = B.parse_sizes(sizes if sizes is not None else (GPU_SIZES if be.name == "cupy" else CPU_SIZES))
         check_shapes = B.parse_sizes(sizes if sizes is not None else CHECKS_SIZES)
@@ -73,6 +81,14 @@ def bench(backend, dtype, sizes, tau, against, repeats, threads, parts, seed, js
     emit_json(json_out, result)
     with human_output(json_out):
         _print(result)
+
+
+def _installed(lib) -> bool:
+    """Whether ``lib`` can be imported by the worker process (it runs this same Python)."""
+    try:
+        return importlib.util.find_spec(lib) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _measure(result, be, B, parts, shapes, check_shapes, dtype, tau, repeats, seed, threads, libs, say) -> None:
@@ -106,15 +122,18 @@ def _print(result: dict) -> None:
     for row in result.get("gumbel_softmax", []):
         r, k = row["shape"]
         fused = row["cases"]["fused"]["median_ms"]
-        lines = []
+        lines, notes = [], []
         for name, s in row["cases"].items():
-            if "error" in s:
-                lines.append([name, "-", s["error"], "-"])
+            if "error" in s:              # a library's worker failed: a marked row, the reason below
+                lines.append([name, "FAILED", "-", "-"])
+                notes.append(f"{name} FAILED: {s['error']}")
                 continue
             med, rng = _ms(s)
             lines.append([name, med, rng, f"{s['median_ms'] / fused:.2f}"])
         click.echo(f"\nGumbel-Softmax fwd+bwd, {r}x{k} {result['config']['dtype']}, τ={result['config']['tau']:g}")
         click.echo(table(lines, ["case", "median ms", "min–max ms", "× fused"]))
+        for note in notes:
+            click.echo(note)
         if "bandwidth" in row:
             bw = row["bandwidth"]
             peak = f"{100 * bw['fraction_of_peak']:.0f}% of peak" if bw["fraction_of_peak"] else "peak unknown"
@@ -133,9 +152,12 @@ def _print(result: dict) -> None:
             continue
         click.echo(f"\nOne training step: task {ts['task']}, {ts['config']}")
         hand = ts["cases"]["hand"]["median_ms"]
-        lines = [[name, *_ms(s), f"{s['median_ms'] / hand:.2f}"] if "error" not in s else [name, "-", s["error"], "-"]
+        lines = [[name, *_ms(s), f"{s['median_ms'] / hand:.2f}"] if "error" not in s else [name, "FAILED", "-", "-"]
                  for name, s in ts["cases"].items()]
         click.echo(table(lines, ["case", "median ms", "min–max ms", "× hand"]))
+        for name, s in ts["cases"].items():
+            if "error" in s:
+                click.echo(f"{name} FAILED: {s['error']}")
     st = result.get("startup")
     if st:
         click.echo(f"\n`{st['command']}`: median {st['median_ms']:.0f} ms (min {st['min_ms']:.0f}, "

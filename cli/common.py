@@ -27,22 +27,8 @@ def seed_option(f):
 STDOUT = "-"
 
 
-class JsonPath(click.ParamType):
-    """``--json PATH``: a file to write (checked as an output before any computing), or ``-`` for
-    standard output. A value that looks like an option (``--json -q``) is refused: --json takes a path."""
-    name = "path"
-
-    def convert(self, value, param, ctx):
-        if value == STDOUT:
-            return STDOUT
-        if isinstance(value, str) and value.startswith("-"):
-            self.fail(f"expected a file path, or - for standard output, got {value!r} (an option?); "
-                      f"a file whose name starts with '-' is ./{value}", param, ctx)
-        return FilePath(writable=True).convert(value, param, ctx)
-
-
 def json_option(f):
-    return click.option("--json", "json_out", type=JsonPath(), default=None, metavar="PATH",
+    return click.option("--json", "json_out", type=JsonPath(writable=True), default=None, metavar="PATH",
                         help="Write the result as JSON to PATH; '-' writes it to standard output and the "
                              "table to standard error.")(f)
 
@@ -190,3 +176,16 @@ class FilePath(click.Path):
         if self.writable and not os.path.isdir(folder):
             self.fail(f"the folder of {os.fspath(value)} does not exist", param, ctx)
         return value
+
+
+class JsonPath(FilePath):
+    """``--json PATH``: a file to write (checked as an output before any computing), or ``-`` for
+    standard output. A value that looks like an option (``--json -q``) is refused: --json takes a path."""
+
+    def convert(self, value, param, ctx):
+        if value == STDOUT:
+            return STDOUT
+        if isinstance(value, str) and value.startswith("-"):
+            self.fail(f"expected a file path, or - for standard output, got {value!r} (an option?); "
+                      f"a file whose name starts with '-' is ./{value}", param, ctx)
+        return super().convert(value, param, ctx)

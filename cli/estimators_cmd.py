@@ -32,14 +32,14 @@ DEFAULT_ESTIMATORS = "reinforce,st,st-gumbel,gumbel-rao,reinmax,softmax,gumbel,g
 @click.option("--baseline", type=click.Choice(["loo", "none"]), default="loo", show_default=True,
               help="REINFORCE's baseline: leave-one-out over each batch of estimates, or none (row label "
                    "reinforce(loo) or reinforce(b=0)).")
-@click.option("--latents", type=click.IntRange(min=1), default=None, help="vae: latents L [2].")
+@click.option("--latents", type=click.IntRange(min=1), default=None, help="vae: latents L. [default: 2]")
 @click.option("--classes", type=click.IntRange(min=2), default=None, help="vae: classes K [8]; K^L <= 4096.")
-@click.option("--steps", type=click.IntRange(min=1), default=None, help="vae: training steps [2000].")
-@click.option("--every", type=click.IntRange(min=1), default=None, help="vae: measure every this many steps [500].")
-@click.option("--images", type=click.IntRange(min=1), default=None, help="vae: test images measured on [32].")
-@click.option("--train-estimator", default=None, help="vae: the estimator that trains the model [st-gumbel].")
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="vae: training steps. [default: 2000]")
+@click.option("--every", type=click.IntRange(min=1), default=None, help="vae: measure every this many steps. [default: 500]")
+@click.option("--images", type=click.IntRange(min=1), default=None, help="vae: test images measured on. [default: 32]")
+@click.option("--train-estimator", default=None, help="vae: the estimator that trains the model. [default: st-gumbel]")
 @click.option("--seeds", "n_seeds", type=click.IntRange(min=1), default=None,
-              help="vae: training runs, with seeds --seed, --seed+1, … [1].")
+              help="vae: training runs, with seeds --seed, --seed+1, …. [default: 1]")
 @seed_option
 @backend_option
 @json_option

@@ -15,7 +15,8 @@ CHUNK = 1 << 18   # draws per batch: bounded memory for any -n
 @click.option("--tau", type=float, default=0.5, show_default=True, help="Temperature τ > 0 of the relaxed samples.")
 @click.option("-n", "--n", "n", type=click.IntRange(min=1), default=100_000, show_default=True,
               help="Number of samples.")
-@click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float64", show_default=True)
+@click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float64", show_default=True,
+              help="Floating-point type of the logits and the samples.")
 @seed_option
 @backend_option
 @json_option

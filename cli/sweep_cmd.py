@@ -73,8 +73,8 @@ def sweep(ctx, **kw):
 def compare(ctx, estimators, **kw):
     """Each estimator over seeds: soft-train loss next to hard-eval loss (a preset of `sweep`).
 
-    "soft" is the loss of the estimator's own training-time pointer (softmax weights, a Gumbel-
-    Softmax sample, ...) and "hard" the loss of the one-hot argmax pointer, both on the same
+    "soft" is the loss of the estimator's own training-time pointer (softmax weights, a
+    Gumbel-Softmax sample, ...) and "hard" the loss of the one-hot argmax pointer, both on the same
     held-out set. Deterministic softmax can pass information through the soft weights that the
     hard pointer cannot carry (ratio >> 1); Gumbel noise at a low enough τ prevents it (ratio ≈ 1).
     """
@@ -135,6 +135,12 @@ def _run(ctx, command, kw, preset):
     # a missing backend fails before the progress bar (on a Dask cluster the workers' own matters)
     for name in grid.get("backend", [kw["backend"]]) if kw["scheduler"] is None else []:
         get_backend(name)
+    # so does a data set the vae runs cannot load (scikit-learn missing, no MNIST files), as in train
+    if "vae" in grid.get("task", [kw["task"]]) and kw["scheduler"] is None:
+        from minigumbel.data import load_dataset
+        for data in grid.get("data", [kw["data"]]):
+            for folder in grid.get("data_dir", [kw["data_dir"]]) if data == "mnist" else [None]:
+                load_dataset(data, folder)
     from minigumbel.sweep import default_workers
     workers = kw["workers"] or default_workers()
     cells = " × ".join(f"{len(v)} {k}" for k, v in grid.items())

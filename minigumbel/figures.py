@@ -217,12 +217,12 @@ _LOSS_NAMES = {"argmax": "regret", "query": "payload MSE", "bottleneck": "recons
 # ----------------------------------------------------------------------------- vae gradients
 
 def vae_gradients_data(result):
-    """Series per (estimator, τ) from ``minigumbel estimators --problem vae --json`` (a path or the
+    """Series per (estimator, τ) from ``minigumbel estimators --problem vae --json PATH`` (a path or the
     parsed dict): {"meta": the run's settings, "series": {(estimator, τ): {"step" (C,), "cosine",
     "rel_bias" (bias norm / ‖∇‖), "rel_se", "norm_ratio"}}, "exact_norm" (C,), "steps" (C,)}."""
     result = _json(result)
     if not isinstance(result, dict) or not all(k in result for k in ("rows", "steps", "exact_norm", "codes")):
-        raise ValueError("expected the JSON written by `minigumbel estimators --problem vae --json`")
+        raise ValueError("expected the JSON written by `minigumbel estimators --problem vae --json PATH`")
     norm = dict(zip(result["steps"], result["exact_norm"]))
     series = {}
     for row in result["rows"]:

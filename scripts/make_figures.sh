@@ -19,8 +19,7 @@ minigumbel plot training --from "$tmp/run.json" --out "$out/training.png" --quie
 # the VAE gradient-quality figures (each a VAE training run plus the estimators at 5 checkpoints: minutes)
 for lk in "2 8" "4 4"; do
     set -- $lk
-    minigumbel estimators --problem vae --latents "$1" --classes "$2" --tau 0.5,1 --seed 0 --json --quiet \
-        > "$tmp/vae_$1x$2.json"
+    minigumbel estimators --problem vae --latents "$1" --classes "$2" --tau 0.5,1 --seed 0 --json "$tmp/vae_$1x$2.json" --quiet > /dev/null
     minigumbel plot vae-gradients --from "$tmp/vae_$1x$2.json" --out "$out/vae_gradients_$1x$2.png" --quiet
 done
 ls -l "$out"

@@ -312,13 +312,13 @@ def _cli(args):
 
 def test_cli_json_is_reproducible_with_the_seed_and_shows_the_known_facts():
     import json
-    args = ["--problem", "quadratic", "--tau", "0.5,1", "--samples", "4000", "--gr-k", "1,10", "--json", "-q"]
+    args = ["--problem", "quadratic", "--tau", "0.5,1", "--samples", "4000", "--gr-k", "1,10", "--json", "-", "-q"]
     first, again = _cli(args + ["--seed", "3"]), _cli(args + ["--seed", "3"])
     assert first.exit_code == 0, first.output
     strip = lambda out: [{k: v for k, v in r.items() if k != "time_us"} for r in json.loads(out)["rows"]]  # noqa: E731
-    assert strip(first.output) == strip(again.output)
+    assert strip(first.stdout) == strip(again.stdout)
     assert strip(_cli(args + ["--seed", "4"]).output) != strip(first.output)
-    rows = {(r["estimator"], r["tau"]): r for r in json.loads(first.output)["rows"]}
+    rows = {(r["estimator"], r["tau"]): r for r in json.loads(first.stdout)["rows"]}
     assert ("reinmax", 0.5) in rows                              # computed below τ = 1 too
     # ReinMax at τ = 1 is exact for a quadratic f: its bias is within 4 s.e. of 0; ST's is not.
     assert rows[("reinmax", 1.0)]["bias_norm"] < 4 * rows[("reinmax", 1.0)]["bias_se"]
@@ -326,9 +326,9 @@ def test_cli_json_is_reproducible_with_the_seed_and_shows_the_known_facts():
     assert rows[("gumbel-rao(k=10)", 1.0)]["variance"] < rows[("gumbel-rao(k=1)", 1.0)]["variance"]
     assert rows[("softmax", 1.0)]["variance"] == 0.0
     # a cell's numbers do not depend on which other estimators were asked for
-    one = _cli(["--problem", "quadratic", "--tau", "1", "--samples", "4000", "--estimators", "st", "--json",
+    one = _cli(["--problem", "quadratic", "--tau", "1", "--samples", "4000", "--estimators", "st", "--json", "-",
                 "-q", "--seed", "3"])
-    assert strip(one.output)[0] == {k: v for k, v in rows[("st", 1.0)].items() if k != "time_us"}
+    assert strip(one.stdout)[0] == {k: v for k, v in rows[("st", 1.0)].items() if k != "time_us"}
 
 
 @pytest.mark.parametrize("problem", ["linear", "cubic", "pointer"])

@@ -202,9 +202,9 @@ def test_figure_data_and_drawing(tmp_path):
 
 
 def test_bench_vae_part_times_hand_and_autograd():
-    r = CliRunner().invoke(main, ["bench", "--parts", "vae", "--repeats", "2", "--json", "--dtype", "float64"])
+    r = CliRunner().invoke(main, ["bench", "--parts", "vae", "--repeats", "2", "--json", "-", "--dtype", "float64"])
     assert r.exit_code == 0, r.output
-    cases = json.loads(r.output)["vae_step"]["cases"]
+    cases = json.loads(r.stdout)["vae_step"]["cases"]
     assert set(cases) == {"hand", "autograd"} and all(c["median_ms"] > 0 for c in cases.values())
 
 
