@@ -154,13 +154,45 @@ def _run(ctx, command, kw, preset):
                 started.append(1)
                 bar.update(done_before)
             bar.update(1, record)
-        records, info = run_grid(configs, out=kw["out"], workers=workers, scheduler=kw["scheduler"],
-                                 on_result=on_result, retry_failed=kw["retry_failed"])
+        counts = {"ran": 0}
+
+        def count(record, done_before):
+            counts["ran"] += 1
+            on_result(record, done_before)
+        try:
+            records, info = run_grid(configs, out=kw["out"], workers=workers, scheduler=kw["scheduler"],
+                                     on_result=count, retry_failed=kw["retry_failed"])
+        except KeyboardInterrupt as exc:
+            interrupted = exc
+        else:
+            interrupted = None
+    if interrupted is not None:       # Ctrl-C or SIGTERM: the workers are stopped, the file closed
+        _interrupted(kw["out"], configs, counts, interrupted)
     if not kw["quiet"] and kw["out"]:
         click.echo(f"{kw['out']}: {info['done_before']} of {len(configs)} runs were already there, "
                    f"{info['ran']} ran now" + (", a torn last line was cut and its run redone" if info["torn"] else "")
                    + (f", {info['retried']} failed runs retried" if info["retried"] else ""), err=True)
     _report(command, kw, grid, seeds, records, TASKS)
+
+
+def _interrupted(out, configs, counts, exc):
+    """One line saying what was kept, then exit 128 + the signal (130 SIGINT, 143 SIGTERM)."""
+    import sys
+    ran, total = counts["ran"], len(configs)
+    if out:
+        from minigumbel.sweep import ResultsFile, run_key
+        try:                              # what the file holds now (a record may land just before the stop)
+            store = ResultsFile(out)
+            held = len({run_key(c) for c in configs} & set(store.records))
+            store.close()
+            what = f"{out} holds {held} of {total} runs"
+        except (OSError, ValueError) as err:
+            what = f"{out} could not be read back ({err})"
+        line = f"interrupted; {what}; run the same command again to run the rest"
+    else:
+        line = f"interrupted after {ran} of {total} runs; nothing was kept (--out FILE keeps finished runs)"
+    click.echo(line, err=True)
+    sys.exit(128 + getattr(exc, "signum", 2))
 
 
 def _describe(record, grid):

@@ -183,6 +183,7 @@ def train(quiet, json_out, **kw):
     check_estimator_options([kw["estimator"]])
     config = TrainConfig(**kw)
     run = prepare(config)                 # every input error is raised here, before the progress bar
+    interrupted = None
     with progress(length=config.steps, label=f"{config.task}/{config.estimator}", quiet=quiet,
                   item_show_func=_show) as bar:
         done = [0]
@@ -190,10 +191,35 @@ def train(quiet, json_out, **kw):
         def on_step(record):
             bar.update(record["step"] - done[0], record)
             done[0] = record["step"]
-        history = run_training(run, on_step=on_step)
+        try:
+            history = run_training(run, on_step=on_step)
+        except KeyboardInterrupt as exc:
+            interrupted = exc
+    if interrupted is not None:           # after the progress bar has ended its line
+        _interrupted(config, run, json_out, interrupted)
     with human_output(json_out):
         _summary(config, history, run.backend.name)
     emit_json(json_out, history, indent=1)      # the full history: losses, τ, evaluations
+
+
+def _interrupted(config, run, json_out, exc):
+    """Ctrl-C or SIGTERM: write the history so far to --json, say in one line where the run stands
+    and how to resume it, and exit 128 + the signal (130 for SIGINT, 143 for SIGTERM)."""
+    import sys
+    hist = run.history
+    line = f"interrupted at step {hist.get('steps_done', run.step)}"
+    ck, at = config.checkpoint, run.checkpoint_step
+    if ck and at is not None:
+        line += f"; checkpoint {ck} holds step {at}; resume with `--resume {ck}`"
+    elif ck:
+        line += f"; no checkpoint written yet ({ck} is written every {config.checkpoint_every or config.eval_every} steps)"
+    else:
+        line += "; no checkpoint (--checkpoint FILE makes a run resumable)"
+    if json_out is not None:
+        emit_json(json_out, hist, indent=1)
+        line += "; the history so far is in " + ("standard output" if json_out == "-" else str(json_out))
+    click.echo(line, err=True)
+    sys.exit(128 + getattr(exc, "signum", 2))
 
 
 def _summary(config, history, backend_name):
