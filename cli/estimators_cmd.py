@@ -24,8 +24,9 @@ DEFAULT_ESTIMATORS = "reinforce,st,st-gumbel,gumbel-rao,reinmax,softmax,gumbel,g
 @click.option("--tau", "taus", default="0.1,0.5,1,2", show_default=True, help="Comma-separated temperatures τ > 0.")
 @click.option("--samples", type=click.IntRange(min=2), default=None,
               help="Gradient estimates drawn per estimator and τ  [default: 10000; vae: 200].")
-@click.option("--estimators", "names", default=DEFAULT_ESTIMATORS, show_default=True,
-              help="Comma-separated estimators (see minigumbel.estimators.ESTIMATORS).")
+@click.option("--estimators", "names", default=DEFAULT_ESTIMATORS,
+              help="Comma-separated estimators (see minigumbel.estimators.ESTIMATORS). "
+                   f"[default: {DEFAULT_ESTIMATORS.replace(',', ', ')}]")     # spaces: wrapped between names
 @click.option("--gr-k", "gr_k", default="1,10,100", show_default=True,
               help="Comma-separated numbers of conditional Gumbel samples for gumbel-rao and "
                    "gumbel-rao-total (one row each; vae: one value, default 10).")
