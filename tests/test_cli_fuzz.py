@@ -139,7 +139,7 @@ def _check(r, argv, opt, value=None):
     assert len(lines) == 1 and lines[0].startswith("Error:"), (where, r.output)
     assert "Traceback" not in r.output
     # the line names the option (click: "--steps"; the library: "steps"), or quotes the bad value
-    words = {opt, opt.lstrip("-"), opt.lstrip("-").replace("-", "_")} if opt else {"temperature|"}   # click shows the choices
+    words = {opt, opt.lstrip("-"), opt.lstrip("-").replace("-", "_")} if opt else {"'FIGURE'"}   # the argument, by its metavar
     words |= {value} if value and len(value) > 1 else set()
     assert any(w in lines[0] for w in words), (where, "the error names neither the option nor the value", lines[0])
 
