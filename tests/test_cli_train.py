@@ -36,7 +36,11 @@ def test_train_defaults_reach_95_percent(tmp_path):
     assert h["config"]["task"] == "argmax" and h["config"]["backend"] == "numpy"
 
 
-def test_train_progress_bar_goes_to_stderr():
+def test_train_progress_bar_goes_to_stderr_when_it_is_a_terminal(monkeypatch):
+    import minigumbel_cli.common as common
+    r = CliRunner().invoke(main, ["train", *FAST[:-1]])       # CliRunner's stderr: not a terminal
+    assert r.exit_code == 0 and r.stderr == "" and "argmax/gumbel" not in r.stdout
+    monkeypatch.setattr(common, "stderr_is_terminal", lambda: True)
     r = CliRunner().invoke(main, ["train", *FAST[:-1]])
     assert r.exit_code == 0
     assert "argmax/gumbel" in r.stderr and "argmax/gumbel" not in r.stdout

@@ -317,7 +317,7 @@ def test_cli_json_is_reproducible_with_the_seed_and_shows_the_known_facts():
     assert first.exit_code == 0, first.output
     strip = lambda out: [{k: v for k, v in r.items() if k != "time_us"} for r in json.loads(out)["rows"]]  # noqa: E731
     assert strip(first.stdout) == strip(again.stdout)
-    assert strip(_cli(args + ["--seed", "4"]).output) != strip(first.output)
+    assert strip(_cli(args + ["--seed", "4"]).stdout) != strip(first.stdout)
     rows = {(r["estimator"], r["tau"]): r for r in json.loads(first.stdout)["rows"]}
     assert ("reinmax", 0.5) in rows                              # computed below τ = 1 too
     # ReinMax at τ = 1 is exact for a quadratic f: its bias is within 4 s.e. of 0; ST's is not.
