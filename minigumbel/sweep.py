@@ -130,8 +130,11 @@ def expand(base: dict, grid: dict, seeds, task_defaults=None) -> list[dict]:
 
 
 def run_key(config: dict) -> str:
-    """A run's identity: the hash of its config (minus the fields that do not change its numbers)."""
-    canon = json.dumps({k: v for k, v in sorted(config.items()) if k not in NOT_IN_KEY},
+    """A run's identity: the hash of its config (minus the fields that do not change its numbers, and
+    minus a field added later while it has the value all earlier runs had, so their keys stay valid)."""
+    from .train import ADDED_FIELDS
+    canon = json.dumps({k: v for k, v in sorted(config.items())
+                        if k not in NOT_IN_KEY and not (k in ADDED_FIELDS and v == ADDED_FIELDS[k])},
                        sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canon.encode()).hexdigest()[:20]
 
