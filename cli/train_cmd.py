@@ -12,7 +12,7 @@ from minigumbel.optim import OPTIMIZERS
 from minigumbel.data import DATASETS
 from minigumbel.train import BASELINES, DTYPES, GRADS, TASK_DEFAULTS, TRAIN_ESTIMATORS, TrainConfig
 
-from .common import FilePath, backend_option, write_json, progress, quiet_option, seed_option, table
+from .common import FilePath, backend_option, same_file, write_json, progress, quiet_option, seed_option, table
 
 POSITIVE = click.FloatRange(min=0.0, min_open=True)
 
@@ -174,6 +174,7 @@ def train(quiet, json_path, **kw):
 
     check_task_options([kw["task"]])
     check_estimator_options([kw["estimator"]])
+    _distinct_outputs(json_path, kw["checkpoint"], kw["resume"])
     config = TrainConfig(**kw)
     run = prepare(config)                 # every input error is raised here, before the progress bar
     with progress(length=config.steps, label=f"{config.task}/{config.estimator}", quiet=quiet,
@@ -184,9 +185,19 @@ def train(quiet, json_path, **kw):
             bar.update(record["step"] - done[0], record)
             done[0] = record["step"]
         history = run_training(run, on_step=on_step)
+    _summary(config, history, run.backend.name)        # first: a failed write below does not lose it
     if json_path:
         write_json(json_path, history, indent=1)
-    _summary(config, history, run.backend.name)
+
+
+def _distinct_outputs(json_path, checkpoint, resume):
+    """--json must not name the file of --checkpoint or --resume (it would overwrite a checkpoint);
+    --checkpoint and --resume may be one file (continue a run in place)."""
+    for option, other in (("--checkpoint", checkpoint), ("--resume", resume)):
+        if json_path and other and same_file(json_path, other):
+            raise click.BadParameter(f"--json and {option} name the same file {json_path}; the history "
+                                     "would overwrite the checkpoint: give --json its own path",
+                                     param_hint="--json")
 
 
 def _summary(config, history, backend_name):
