@@ -11,6 +11,10 @@ import click
 from minigumbel.backend import BACKENDS
 
 
+# the documented τ domain (minigumbel.functional.check_tau), for every option taking one temperature
+TAU = click.FloatRange(min=1e-4, max=1e4)
+
+
 def backend_option(f):
     return click.option("--backend", type=click.Choice(BACKENDS), default="numpy", show_default=True,
                         envvar="MINIGUMBEL_BACKEND", show_envvar=True,

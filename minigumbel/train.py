@@ -28,7 +28,7 @@ import numpy as np
 from .backend import BACKENDS, get_backend, to_numpy
 from .checkpoint import CheckpointError, CheckpointLock, load_checkpoint, save_checkpoint
 from .estimators import ESTIMATORS, RunningMean, loo_baseline
-from .functional import _value
+from .functional import _value, check_tau
 from .nn import INITS
 from .optim import OPTIMIZERS, make_optimizer
 from .schedules import SCHEDULES, make_schedule
@@ -116,12 +116,15 @@ class TrainConfig:
         _choice(self.baseline, "baseline", BASELINES)
         _choice(self.data, "data", DATASETS)
         _choice(self.init, "init", INITS)
-        for name in ("tau", "tau_min", "lr"):
+        for name in ("tau", "tau_min"):           # the documented τ domain, [1e-4, 1e4]
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0):
-                raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
-        if not (isinstance(self.anneal_rate, (int, float)) and math.isfinite(self.anneal_rate)
-                and self.anneal_rate >= 0):
+            if not isinstance(v, (int, float)):
+                raise ValueError(f"{name} must be a finite number in [1e-4, 1e4], got {v!r}")
+            check_tau(v, name=name)
+        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not (_finite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
+        if not (isinstance(self.anneal_rate, (int, float)) and not isinstance(self.anneal_rate, bool)
+                and _finite(self.anneal_rate) and self.anneal_rate >= 0):
             raise ValueError(f"anneal_rate must be a finite number >= 0, got {self.anneal_rate!r}")
         for name in ("steps", "batch_size", "hidden", "eval_every", "eval_size", "gr_k", "log_every",
                      "anneal_every"):
@@ -150,9 +153,9 @@ class TrainConfig:
         if self.tau_forward is not None:
             if self.estimator != "decoupled":
                 raise ValueError("tau_forward applies to the decoupled estimator only")
-            v = self.tau_forward
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0):
-                raise ValueError(f"tau_forward must be a finite number > 0, got {v!r}")
+            if not isinstance(self.tau_forward, (int, float)):
+                raise ValueError(f"tau_forward must be a finite number in [1e-4, 1e4], got {self.tau_forward!r}")
+            check_tau(self.tau_forward, name="tau_forward")
         self.schedule()
 
     def schedule(self):
@@ -170,6 +173,13 @@ def _no_checkpoints_on_cupy(config, resolved):
         how = "" if config.backend == "cupy" else f" (backend {config.backend!r} resolved to 'cupy' here)"
         raise ValueError(f"checkpoints need the numpy backend{how}: CuPy's random generator state "
                          "cannot be saved or restored; use --backend numpy with --checkpoint/--resume")
+
+
+def _finite(x) -> bool:
+    try:
+        return math.isfinite(x)
+    except OverflowError:                       # a Python int beyond float's range
+        return False
 
 
 def _choice(value, name, options):
