@@ -76,7 +76,7 @@ def training_options(task, steps, tau, anneal):
                      help="gumbel-rao, gumbel-rao-total: conditional Gumbel vectors per sample."),
         click.option("--tau-forward", type=POSITIVE, default=None,
                      help="decoupled: forward temperature τ_f (default: τ); --tau is the backward τ_b. "
-                          "The hard sample argmax((θ+g)/τ_f) does not depend on τ_f."),
+                          "The forward draws argmax(θ/τ_f + g) ~ Cat(softmax(θ/τ_f)) (Shah et al.)."),
         click.option("--baseline", type=click.Choice(BASELINES), default="none", show_default=True,
                      help="reinforce baseline: none, loo (leave-one-out batch mean) or running (mean)."),
         backend_option, seed_option, quiet_option,

@@ -5,7 +5,8 @@
   ST-Gumbel's backward, but the Gumbel-perturbed logits are replaced by a *deterministic*
   perturbation of θ built from the sample d alone: no noise in the backward, no extra f calls.
 - ``decoupled``: ST-Gumbel-Softmax with separate temperatures (Shah, Yan, Mozer & Liu,
-  arXiv 2410.13331): the forward at ``tau_forward``, the backward relaxation at τ (= τ_backward).
+  arXiv 2410.13331): one Gumbel draw g; the forward sample argmax(θ/τ_f + g) ~ Cat(softmax(θ/τ_f))
+  (``tau_forward``), the backward through softmax(θ/τ_b + g) at τ (= τ_b).
 - ``gumbel-rao-total``: Gumbel-Rao (Paulus, Maddison & Krause 2021) with the gradient also flowing
   through the conditional Gumbel draws, which are functions of θ (see ``gumbel_rao_total_backward``).
 
@@ -19,13 +20,13 @@ import numpy as np
 
 from ._inputs import as_arrays
 from .backend import namespace
-from .estimators import (ESTIMATORS, GRADCHECK_CASES, Draw, Estimator, _STGumbel, _gradcheck_case, _hard_sample,
+from .estimators import (ESTIMATORS, GRADCHECK_CASES, Draw, Estimator, _gradcheck_case, _hard_sample,
                          _logsumexp, check_k, conditional_logits, st_gumbel_backward)
 from .functional import _same_shape, _value, check_tau, sample_gumbel
 # values reaching these rules were checked where they entered: the unchecked variants (no host sync)
-from .functional import _softmax as softmax, _softmax_vjp as softmax_vjp
+from .functional import _gumbel_max as gumbel_max, _one_hot as one_hot, _softmax as softmax, _softmax_vjp as softmax_vjp
 
-__all__ = ["GAPS", "gst_shift", "gst_backward", "decoupled_st_gumbel_backward", "conditional_logits",
+__all__ = ["GAPS", "gst_shift", "gst_backward", "decoupled_st_gumbel_backward", "decoupled_sample", "conditional_logits",
            "gumbel_rao_total_backward", "check_gap", "RECENT"]
 
 GAPS = (1.0, "p")
@@ -83,16 +84,29 @@ def gst_backward(logits, d, dd, tau=1.0, gap=1.0):
 
 # ----------------------------------------------------------------------------- decoupled ST-GS
 
-# Shah et al. (2024): one Gumbel draw g, two relaxations of the same perturbed logits θ + g:
-# the forward value uses τ_f, the backward the Jacobian at τ_b:
-#   z = one-hot(argmax softmax((θ+g)/τ_f)),   dθ = y_b ⊙ (dd − ⟨dd, y_b⟩)/τ_b,  y_b = softmax((θ+g)/τ_b).
-# argmax is invariant to dividing by τ_f > 0, so the hard sample d = one-hot(argmax(θ + g)) ~ Cat(π)
-# for every τ_f; with τ_f = τ_b = τ the draw and the rule are ST-Gumbel's at τ, bit for bit.
-# τ_f changes the value only with a relaxed forward (hard=False: z = softmax((θ+g)/τ_f)).
+# Shah, Yan, Mozer & Liu (arXiv 2410.13331) write the Gumbel-Softmax sample as softmax(θ/τ + g) (the
+# temperature scales the logits, not the noise; their footnote marks the difference from Jang et al.)
+# and use one draw g at two temperatures: forward  z = one-hot(argmax(θ/τ_f + g)) ~ Cat(softmax(θ/τ_f)),
+# backward through  ẑ^b = softmax(θ/τ_b + g)  with g held:  ∂ẑ^b/∂θ = J_softmax(ẑ^b)/τ_b, so
+#   dθ = ẑ^b ⊙ (dd − ⟨dd, ẑ^b⟩) / τ_b.
+# τ_f sets how often the forward explores (τ_f > 1 flattens Cat(softmax(θ/τ_f))), τ_b how the gradient
+# spreads. At τ_f = τ_b = 1 both are ST-Gumbel's at τ = 1; at τ ≠ 1 ST-Gumbel (Jang et al.) keeps the
+# forward law Cat(softmax θ) and divides the noise by τ too.
 def decoupled_st_gumbel_backward(logits, g, dd, tau_backward=1.0):
-    """Decoupled ST-Gumbel: the softmax((θ+g)/τ_backward) VJP applied to dd (τ_forward does not enter)."""
-    check_tau(tau_backward, None, "tau_backward")                            # named as the caller knows it
-    return st_gumbel_backward(logits, g, dd, tau_backward)
+    """Decoupled ST-Gumbel's rule: the VJP of ẑ^b = softmax(θ/τ_b + g) applied to dd (Shah et al.)."""
+    logits, g, dd = as_arrays(("logits", logits), ("g", g), ("dd", dd))
+    _same_shape(g, logits, "g", "logits")
+    _same_shape(dd, logits, "dd", "logits")
+    tau_backward = check_tau(tau_backward, logits.dtype, "tau_backward")
+    return softmax_vjp(dd, softmax(logits / tau_backward + g), tau_backward)
+
+
+def decoupled_sample(logits, g, tau_forward=1.0):
+    """Decoupled ST-Gumbel's forward: the index argmax(θ/τ_f + g), a draw of Cat(softmax(θ/τ_f))."""
+    logits, g = as_arrays(("logits", logits), ("g", g))
+    _same_shape(g, logits, "g", "logits")
+    tau_forward = check_tau(tau_forward, logits.dtype, "tau_forward")
+    return gumbel_max(logits / tau_forward, g)
 
 
 # ----------------------------------------------------------------------------- Gumbel-Rao, total derivative
@@ -147,17 +161,23 @@ class _GST(Estimator):
         return softmax(logits + draw.c, draw.tau)
 
 
-class _Decoupled(_STGumbel):
-    """τ (the ``tau`` argument) is τ_backward; option ``tau_forward`` (default: τ)."""
+class _Decoupled(Estimator):
+    """Decoupled ST-Gumbel (Shah et al.): τ (the ``tau`` argument, the schedule's) is τ_b; option
+    ``tau_forward`` τ_f (default: τ, the paper's single-temperature ST-GS)."""
     name, options, cite = "decoupled", ("tau_forward",), "Shah et al. 2024 (arXiv 2410.13331)"
 
     def _sample(self, theta, rng, tau, tau_forward=None):
-        if tau_forward is not None:
-            check_tau(tau_forward, theta.dtype, "tau_forward")
-        # argmax softmax((θ+g)/τ_f) = argmax(θ + g) for every τ_f > 0: taken on θ + g directly, so
-        # that no softmax round-off (ties at tiny τ_f) can make it differ from ST-Gumbel's draw
-        d, g = _hard_sample(theta, rng)
+        tau_f = tau if tau_forward is None else check_tau(tau_forward, theta.dtype, "tau_forward")
+        g = sample_gumbel(rng, tuple(theta.shape), theta.dtype)
+        d = one_hot(gumbel_max(theta / tau_f, g), theta.shape[-1], theta.dtype)
         return Draw(z=d, d=d, logits=theta, tau=tau, g=g)
+
+    def backward(self, draw, dd):
+        _same_shape(dd, draw.logits, "dd", "logits")
+        return softmax_vjp(dd, softmax(draw.logits / draw.tau + draw.g), draw.tau)
+
+    def relaxed(self, logits, draw):
+        return softmax(logits / draw.tau + draw.g)
 
 
 class _GumbelRaoTotal(Estimator):
@@ -179,5 +199,8 @@ RECENT = (_GST(1.0), _GST("p"), _Decoupled(), _GumbelRaoTotal())
 
 ESTIMATORS.update({e.name: e for e in RECENT})
 GRADCHECK_CASES.extend([_gradcheck_case(n) for n in ("gst-1.0", "gst-p", "decoupled")])
+_case = _gradcheck_case("decoupled", tau_forward=0.6)         # τ_f ≠ τ_b = 1.5: a forward of its own
+_case.__name__ += "_tau_forward"
+GRADCHECK_CASES.append(_case)
 GRADCHECK_CASES.extend([_gradcheck_case("gumbel-rao-total", k=4), _gradcheck_case("gumbel-rao-total", masked=True, k=4),
                         _gradcheck_case("gst-p", masked=True), _gradcheck_case("gst-1.0", masked=True)])
