@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .backend import namespace
-from ._inputs import float_dtype
+from ._inputs import check_rng, float_dtype
 # the unchecked variants: these run inside every training step (no validation on the hot path)
 from .functional import _log_softmax as log_softmax, _log_softmax_vjp as log_softmax_vjp, _one_hot as one_hot, _value
 from .gradcheck import three_way
@@ -137,6 +137,7 @@ def init_mlp(rng, sizes, dtype=np.float64, prefix="", activation="relu", init="h
         raise ValueError(f"sizes must be at least two positive integers (input, ..., output), got {sizes!r}")
     dtype = float_dtype(dtype)                                               # float16: the one refusal
     _activation(activation)
+    check_rng(rng)
     if init not in INITS:
         raise ValueError(f"unknown init {init!r}; choose one of {', '.join(INITS)}")
     params = {}
