@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from .common import backend_option, choice_list, emit_json, human_output, json_option, quiet_option, seed_option, stderr_is_terminal, table
+from .common import TAU, backend_option, choice_list, emit_json, human_output, json_option, quiet_option, seed_option, stderr_is_terminal, table
 
 CPU_SIZES = "64x16,256x256,1024x1024,4096x1024"
 GPU_SIZES = CPU_SIZES + ",16384x1024,65536x1024"
@@ -25,7 +25,7 @@ def _ms(s: dict) -> tuple[str, str]:
 @click.option("--sizes", default=None, metavar="RxK,...",
               help=f"Sizes of the gumbel and checks parts [default: gumbel {CPU_SIZES}, on cupy also "
                    f"16384x1024,65536x1024; checks {CHECKS_SIZES}].")
-@click.option("--tau", type=float, default=1.0, show_default=True, help="Temperature τ > 0.")
+@click.option("--tau", type=TAU, default=1.0, show_default=True, help="Temperature τ, 1e-4 ≤ τ ≤ 1e4.")
 @click.option("--against", default=None, metavar="torch[,jax]",
               help="Also time these libraries' Gumbel-Softmax fwd+bwd, each in its own process.")
 @click.option("--repeats", type=click.IntRange(min=1), default=20, show_default=True,
