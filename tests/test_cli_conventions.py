@@ -132,7 +132,7 @@ def test_help_text_has_descriptions_one_default_style_and_no_split_words():
                 h = (p.help or "").strip()
                 assert h and not h.startswith("["), f"{name} {p.opts}: no description"
                 # defaults are shown one way, '[default: ...]' (click's or written out), never '[2]'
-                assert not re.search(r"\[[^\]:]*\]\.?$", h), f"{name} {p.opts}: {h!r}"
+                assert not re.search(r"\[[^\],:\s]+\]\.?$", h), f"{name} {p.opts}: {h!r}"   # '[1e-4, 1e4]' is a range
         words = _source_words(cmd) | generic
         for width in (60, 80, 100, 120):
             out = _help(name, width)
