@@ -104,7 +104,7 @@ def test_images_default_agrees_with_the_help():
     from minigumbel_cli.estimators_cmd import estimators
     default = inspect.signature(lab_vae.gradient_quality).parameters["images"].default
     help_text = next(p.help for p in estimators.params if p.name == "images")
-    assert default == 32 and f"[{default}]" in help_text
+    assert default == 32 and f"[default: {default}]" in help_text
 
 
 def _cli(*args):
