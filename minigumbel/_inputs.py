@@ -260,7 +260,7 @@ _SUMMARY = {
 }
 
 
-_BLOCK_BYTES = 1 << 18     # 256 KiB: a block stays in a core's L2 cache between its max and its min
+_BLOCK_BYTES = 1 << 19     # 512 KiB: a block stays in a core's L2 cache between its max and its min
 
 
 def _extremes(a):
