@@ -30,6 +30,7 @@ refusal is a :class:`CheckpointError` naming the file and what is wrong.
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import json
 import math
@@ -353,7 +354,7 @@ def _check_meta(path, meta):
         raise _bad(path, f"history is malformed, got {hist!r:.200}")
 
 
-def _expected(meta, members):
+def _expected(meta):
     """{member: (shape, kind)} every member must match (kind "f": float32/64; "i": int64), besides
     the params and optimizer buffers (their names come from the model: see ``like``)."""
     step, want = meta["step"], {"meta": ((), "U")}
@@ -366,7 +367,7 @@ def _expected(meta, members):
 
 
 def _check_members(path, meta, members, like):
-    want = _expected(meta, members)
+    want = _expected(meta)
     bufs = meta["optimizer_buffers"]
     for name, (_, shape, _, dtype) in members.items():
         if name in want:
@@ -459,9 +460,16 @@ def load_checkpoint(path, like=None, check=None) -> dict:
             arrays = {k: _read(zf, m) for k, m in members.items() if k != "meta"}
     except CheckpointError:
         raise
-    except zipfile.BadZipFile:
-        raise CheckpointError(f"checkpoint {path} is not a minigumbel checkpoint (not a zip/.npz file, "
-                              "or a truncated one)") from None
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.ENOENT, errno.EIO, errno.EISDIR):
+            raise CheckpointError(f"cannot read the checkpoint {path}: {exc.strerror or exc}") from None
+        raise CheckpointError(f"checkpoint {path} is corrupt, truncated or not a minigumbel checkpoint "
+                              f"({type(exc).__name__}: {exc})") from None
+    except zipfile.BadZipFile as exc:
+        if str(exc) == "File is not a zip file":
+            raise CheckpointError(f"checkpoint {path} is not a minigumbel checkpoint (not a zip/.npz file, "
+                                  "or one cut short before its directory)") from None
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({exc})") from None
     except Exception as exc:          # zipfile/zlib/OS errors all mean "unreadable"
         raise CheckpointError(f"checkpoint {path} is corrupt, truncated or not a minigumbel checkpoint "
                               f"({type(exc).__name__}: {exc})") from None
