@@ -76,7 +76,7 @@ def training_options(task, steps, tau, anneal):
                      help="gumbel-rao, gumbel-rao-total: conditional Gumbel vectors per sample."),
         click.option("--tau-forward", type=TAU, default=None,
                      help="decoupled: forward temperature τ_f (default: τ); --tau is the backward τ_b. "
-                          "The hard sample argmax((θ+g)/τ_f) does not depend on τ_f."),
+                          "The forward draws argmax(θ/τ_f + g) ~ Cat(softmax(θ/τ_f)) (Shah et al.)."),
         click.option("--baseline", type=click.Choice(BASELINES), default="none", show_default=True,
                      help="reinforce baseline: none, loo (leave-one-out batch mean) or running (mean)."),
         backend_option, seed_option, quiet_option,
@@ -228,7 +228,7 @@ def _vae_summary(config, history, backend_name):
     f = history["final"]
     tail = history["loss"][-100:]
     rows = [[f"test -ELBO, hard codes d ~ q ({EVAL_SAMPLES} per image)", f"{f['test_nelbo_hard']:.3f}"],
-            [f"test -ELBO, {config.estimator}'s training code", f"{f['test_nelbo_soft']:.3f}"],
+            [f"test objective ({config.estimator}'s training code + KL; not a bound)", f"{f['test_nelbo_soft']:.3f}"],
             [f"test -log p(x), importance-weighted (S = {IW_SAMPLES})", f"{f['test_iw_nll']:.3f}"],
             ["train -ELBO, hard codes", f"{f['train_nelbo']:.3f}"],
             ["test KL(q || uniform)", f"{f['kl']:.3f}"],

@@ -1,8 +1,8 @@
 """Property-based tests (Hypothesis) of every gradient estimator's guarantees (README.md, "Numerical guarantees").
 
 Same input space as tests/test_properties.py (logits finite or -inf, |θ| ≤ 1e30, τ in [1e-4, 1e4]
-— [1, 1e4] for ReinMax, K up to 100,000 — except "exact", which enumerates K one-hots and is
-documented for small K — float32/float64, every backend) along the last axis, the estimators' axis.
+for every estimator (ReinMax and decoupled's tau_forward included), K up to 100,000 — except "exact",
+which enumerates K one-hots and is documented for small K — float32/float64, every backend) along the last axis, the estimators' axis.
 
 Guarantees checked for each rule: the sample is an exact one-hot never on a masked category (a
 point of the simplex for "softmax"/"gumbel"); the gradient is finite, exactly 0 on masked entries,
