@@ -427,6 +427,7 @@ def test_a_second_run_on_a_checkpoint_in_use_is_refused(tmp_path, no_training):
     assert not ck.exists()
 
 
+@pytest.mark.slow                                            # two interpreters start: ~5-10 s here
 def test_a_second_process_on_a_checkpoint_in_use_is_refused(tmp_path):
     ck = tmp_path / "c.npz"
     cmd = [sys.executable, "-m", "minigumbel_cli.main", "train", *FAST, "--checkpoint", str(ck)]
