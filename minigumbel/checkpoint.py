@@ -98,6 +98,8 @@ class CheckpointLock:
             except FileNotFoundError:
                 pass
             os.close(fd)
+        else:                                                   # pragma: no cover - 100 lost races
+            raise CheckpointError(f"checkpoint {self.path}: its lock {self.lockfile} keeps changing hands")
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
