@@ -237,7 +237,7 @@ _LOSS_NAMES = {"argmax": "regret", "query": "payload MSE", "bottleneck": "recons
 # ----------------------------------------------------------------------------- vae gradients
 
 def vae_gradients_data(result):
-    """Series per (estimator, τ) from ``minigumbel estimators --problem vae --json`` (a path or the
+    """Series per (estimator, τ) from ``minigumbel estimators --problem vae --json PATH`` (a path or the
     parsed dict): {"meta": the run's settings, "seeds" (S,), "steps" (C,), "exact_norm" (S, C),
     "series": {(estimator, τ): {"cosine", "rel_bias" (bias norm / ‖∇‖), "rel_se", "rel_variance"
     (variance / ‖∇‖²), "rel_mse" (MSE / ‖∇‖²), "norm_ratio"}: arrays (S, C), one row per training
@@ -245,7 +245,7 @@ def vae_gradients_data(result):
     result = _json(result)
     keys = ("rows", "steps", "runs", "seeds", "codes")
     if not isinstance(result, dict) or not all(k in result for k in keys):
-        raise ValueError("expected the JSON written by `minigumbel estimators --problem vae --json` "
+        raise ValueError("expected the JSON written by `minigumbel estimators --problem vae --json PATH` "
                          f"(keys {', '.join(keys)})")
     seeds, steps = list(result["seeds"]), list(result["steps"])
     norm = {(run["seed"], s): n for run in result["runs"] for s, n in zip(steps, run["exact_norm"])}
