@@ -55,7 +55,7 @@ def estimators(problem, k, taus, samples, names, gr_k, baseline, latents, classe
     Problems: linear f = a·z; quadratic f = ½zᵀAz + a·z; cubic f = (a·z)³; pointer f = ‖Pᵀz − P_t‖²,
     with θ, a, A, P drawn from --seed. The s.e. is sqrt(variance / samples): a bias norm within
     3 s.e. of 0 is marked "n.d." (not detected; it may still be biased by less). ‖mean‖/‖∇‖ near 0 is a vanishing gradient (softmax
-    at small τ), whatever its cosine. Straight-through Gumbel (st-gumbel, gumbel-rao, decoupled)
+    at small τ), whatever its cosine. Straight-through Gumbel (st-gumbel, gumbel-rao)
     stays biased as τ → 0 unless f is linear or quadratic: try --problem cubic --tau 0.2,0.05,0.02.
     ReinMax is computed at every τ; its authors recommend τ ≥ 1 (it is second-order, and exact for
     quadratic f, at τ = 1).

@@ -228,9 +228,8 @@ def _distinct_outputs(json_path, checkpoint, resume):
     --checkpoint and --resume may be one file (continue a run in place)."""
     for option, other in (("--checkpoint", checkpoint), ("--resume", resume)):
         if json_path and other and same_file(json_path, other):
-            raise click.BadParameter(f"--json and {option} name the same file {json_path}; the history "
-                                     "would overwrite the checkpoint: give --json its own path",
-                                     param_hint="--json")
+            raise click.UsageError(f"--json and {option} name the same file {json_path}; the history "
+                                   "would overwrite the checkpoint: give --json its own path")
 
 
 def _summary(config, history, backend_name):

@@ -80,7 +80,7 @@ def test_headline_cupy_command_without_cupy_is_exit_2(no_cupy):
     (["--estimator", "st", "--tau-forward", "0.5"], "tau_forward"), (["--gr-k", "0"], "--gr-k"),
     (["--estimator", "decoupled", "--tau-forward", "0"], "--tau-forward"),
     (["--anneal", "linear", "--tau", "0.5", "--tau-min", "1"], "tau_min"),
-    (["--resume", "/nonexistent/run.npz"], "/nonexistent/run.npz"),
+    (["--resume", "/nonexistent/run.npz"], "/nonexistent/run.npz"), (["--init", "xavier"], "--init"),
 ])
 def test_train_bad_input(args, needle):
     _one_error_line(run("train", *FAST, *args), needle)
