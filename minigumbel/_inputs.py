@@ -320,14 +320,46 @@ def _rows_flag(kind, a) -> bool:
     return False
 
 
-def _host_flag(kind, a, ax) -> bool:
+def add_checked(logits, g, axis):
+    """θ + g with the values of θ (kind "logits") and g (kind "noise") checked on the way: for host
+    arrays of one shape, C-contiguous, reduced along the last axis, the sum is made in blocks of
+    rows and each block of θ and g is scanned while it is in cache (masked rows included), so the
+    check adds almost no memory traffic to the sum's own. Elsewhere: :func:`check_values`, then
+    None (the caller adds)."""
+    a, b = _value(logits), _value(g)
+    if not (axis == -1 and type(a) is np.ndarray and type(b) is np.ndarray and a is logits and b is g
+            and a.shape == b.shape and a.dtype == b.dtype and a.ndim >= 1 and a.size
+            and a.flags.c_contiguous and b.flags.c_contiguous):
+        check_values(axis, (logits, "logits", "logits"), (g, "g", "noise"))
+        return None
+    k = a.shape[-1]
+    out = np.empty_like(a)
+    ra, rb, ro = a.reshape(-1, k), b.reshape(-1, k), out.reshape(-1, k)      # (n, K) views
+    step = max(1, (_BLOCK_BYTES // 2) // (k * a.itemsize))                    # θ, g and θ + g in cache
+    bad = False
+    ahi, bhi, blo = ra[0, 0], rb[0, 0], rb[0, 0]
+    for i in range(0, ra.shape[0], step):
+        ab, bb = ra[i:i + step], rb[i:i + step]                               # (b, K)
+        np.add(ab, bb, out=ro[i:i + step])
+        ahi = np.maximum(ahi, np.maximum.reduce(ab, axis=None))              # NaN propagates
+        bhi, blo = np.maximum(bhi, np.maximum.reduce(bb, axis=None)), np.minimum(blo, np.minimum.reduce(bb, axis=None))
+        alo = np.minimum.reduce(ab, axis=None)
+        if not bad and alo < -BIG:                                            # −inf masks, or an entry < −1e30
+            bad = (alo > -np.inf or not np.all(np.maximum.reduce(ab, axis=-1) > -np.inf)
+                   or bool(((ab < -BIG) & (ab > -np.inf)).any()))
+    if bad or not (ahi <= BIG) or not (bhi <= BIG and blo >= -BIG):
+        check_values(axis, (logits, "logits", "logits"), (g, "g", "noise"))  # names what and where
+    return out
+
+
+def _host_flag(kind, a, ax, extremes=None) -> bool:
     """Whether a host array may break the rules of ``kind``: the :data:`_SUMMARY` test in one pass
     over memory for arrays without masked entries (−inf; 0 for probs), two with them (three when the
     array is not reduced along a contiguous last axis), with no full-size temporary. It may flag
     only what the checks of KINDS then name."""
     if kind == "tau":
         return bool(_SUMMARY[kind](np, a, ax)[0])
-    hi, lo = _extremes(a)
+    hi, lo = extremes if extremes is not None else _extremes(a)
     masked = lo == 0 if kind == "probs" else lo == -np.inf      # row-level questions only then
     if masked and kind in ("logits", "logp", "probs") and ax == -1 and a.flags.c_contiguous and hi == hi:
         return _rows_flag(kind, a)                                # the second pass, one for all of them
@@ -400,9 +432,9 @@ def check_values(axis, *checks) -> None:
 NO_TAU = object()     # enter(): the function takes no temperature
 
 
-def enter(named, tau=NO_TAU, axis=-1, reduced=None):
+def enter(named, tau=NO_TAU, axis=-1, reduced=None, defer=()):
     """The front door of a function reducing over ``axis``: ``named`` is ``(name, value, kind)``
-    triples. Converts (:func:`as_arrays`), broadcasts the shapes with τ's (ValueError naming both
+    triples (the values of those named in ``defer`` are left to the caller, e.g. :func:`add_checked`). Converts (:func:`as_arrays`), broadcasts the shapes with τ's (ValueError naming both
     shapes), checks the axis, K ≥ 1 and the values. Returns (arrays, τ, axis as a negative index).
     ``reduced`` = (name, value): an upstream gradient of the reduced shape (the broadcast shape
     without ``axis``, or anything broadcasting to it), converted, checked finite, appended."""
@@ -431,5 +463,5 @@ def enter(named, tau=NO_TAU, axis=-1, reduced=None):
             raise ValueError(f"{reduced[0]} has shape {tuple(_value(arrays[-1]).shape)}, which does not "
                              f"broadcast to the reduced shape {batch}")
         checks.append((arrays[-1], reduced[0], "finite", None))
-    check_values(ax, *checks)
+    check_values(ax, *(c for c in checks if c[1] not in defer))     # ``defer``: the caller scans those
     return arrays, tau, ax
