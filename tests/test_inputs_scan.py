@@ -75,3 +75,26 @@ def test_every_kind_flags_its_bad_values_in_any_block(kind, bad, masked_value, s
         y = np.abs(_base(np.float64, False)) + 0.1
         y[spot[0], :] = masked_value
         assert I._host_flag(kind, y, -1)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("where", ["dy", "y", "dy where y = 0"])
+@pytest.mark.parametrize("spot", SPOTS)
+def test_softmax_vjp_refuses_a_non_finite_argument_wherever_it_is(bad, where, spot):
+    dy = np.random.default_rng(2).standard_normal((N, K))
+    y = F._softmax(_base(np.float64, True), 1.0)                      # zeros in the masked column
+    if where == "dy where y = 0":
+        spot = (spot[0], 3)
+        assert y[spot] == 0
+    (y if where == "y" else dy)[spot] = bad
+    with pytest.raises(ValueError, match=("^y " if where == "y" else "^dy ")):
+        F.softmax_vjp(dy, y)
+
+
+def test_softmax_vjp_fused_product_gives_the_same_bits_and_tolerates_overflowing_sums():
+    dy = np.random.default_rng(2).standard_normal((N, K))
+    y = F._softmax(_base(np.float64, True), 0.7)
+    np.testing.assert_array_equal(F.softmax_vjp(dy, y, 0.7), F._softmax_vjp(dy, y, 0.7))
+    big = np.full((N, K), 1e300)                                       # finite, but their products overflow:
+    with np.errstate(over="ignore", invalid="ignore"):                 # the scan's sum is inf, check_values
+        F.softmax_vjp(big, big)                                        # then finds nothing wrong: no error
