@@ -55,6 +55,11 @@ def bench(backend, dtype, sizes, tau, against, repeats, threads, parts, save, se
         shapes = B.parse_sizes(sizes if sizes is not None else (GPU_SIZES if be.name == "cupy" else CPU_SIZES))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--sizes") from None
+    if "gumbel" in parts and be.name == "numpy":          # about 10 arrays of R×K live while one size is timed
+        from minigumbel.memory import check_fits
+        rows, cols = max(shapes, key=lambda s: s[0] * s[1])
+        size = [("--sizes", rows * cols, 1, f"--sizes {rows}x{cols}")]
+        check_fits([(10 * rows * cols * (4 if dtype == "float32" else 8), size)], "timing that size")
     say = (lambda msg: None) if (quiet or as_json) else (lambda msg: click.echo(msg, err=True))
     result = {"environment": B.environment(be),
               "config": {"backend": be.name, "dtype": dtype, "tau": tau, "repeats": repeats,

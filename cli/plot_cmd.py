@@ -98,6 +98,9 @@ def plot(figure, out, fmt, run_json, size, dpi, steps, samples, n_seeds, problem
             raise click.BadParameter(f"{opt} applies to the {' and '.join(SIZE_OPTIONS[opt])} figures only",
                                      param_hint=opt)
     kw = {KWARG.get((opt, figure), opt[2:]): v for opt, v in given.items() if v is not None}
+    if figure == "temperature" and samples is not None:     # the noise and ~5 arrays like it: (samples, 4)
+        from minigumbel.memory import check_fits
+        check_fits([(6 * samples * len(figures.PROBS) * 8, [("--samples", samples, 20_000)])], "the temperature figure")
     if problem is not None:
         if figure != "estimators":
             raise click.BadParameter("--problem applies to the estimators figure only", param_hint="--problem")

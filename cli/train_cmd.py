@@ -179,6 +179,8 @@ def train(quiet, json_path, **kw):
     check_task_options([kw["task"]])
     check_estimator_options([kw["estimator"]])
     config = TrainConfig(**kw)
+    from minigumbel.memory import check_fits, train_terms
+    check_fits(train_terms(config), "one training run")      # sizes that cannot fit: before allocating
     run = prepare(config)                 # every input error is raised here, before the progress bar
     with progress(length=config.steps, label=f"{config.task}/{config.estimator}", quiet=quiet,
                   item_show_func=_show) as bar:
