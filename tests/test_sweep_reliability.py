@@ -116,7 +116,7 @@ def test_the_cli_stops_with_one_error_line_naming_the_file_and_the_same_command_
     assert str(out) in line and "No space left on device" in line and "run the same command again" in line
     monkeypatch.undo()
     assert len(_lines(out)) == 1
-    again = run("sweep", *CLI_TINY, "--out", str(out), "--json")
+    again = run("sweep", *CLI_TINY, "--out", str(out), "--json", "-")
     assert again.exit_code == 0, again.output
     assert "1 of 4 runs were already there, 3 ran now" in again.stderr
     assert len(_lines(out)) == 4
