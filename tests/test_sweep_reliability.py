@@ -409,3 +409,34 @@ def test_more_workers_than_cpus_run_as_many_as_there_are_cpus(monkeypatch):
     r = run("sweep", *CLI_GRID, "--workers", "24")
     assert r.exit_code == 0, r.output
     assert "--workers 24 is more than the 1 CPUs this process may use; running 1 worker processes" in r.stderr
+
+
+def test_a_dask_task_whose_workers_died_is_a_failed_run_and_the_rest_are_kept(monkeypatch, reference):
+    from types import SimpleNamespace
+    distributed = pytest.importorskip("distributed", reason="the 'cluster' extra (dask distributed)")
+    configs = _configs()
+    doomed = sweep.run_key(configs[2])
+
+    class Future:                        # what Client.map returns, as far as the sweep uses it
+        def __init__(self, config):
+            self.key, self.config = sweep.run_key(config), config
+
+        def result(self):
+            if self.key == doomed:        # the scheduler gave up on the task: its workers kept dying
+                raise distributed.KilledWorker(f"run_one-{self.key}", SimpleNamespace(address="tcp://127.0.0.1:1"), 3)
+            return sweep.run_one(self.config)
+
+    class Client:
+        def map(self, fn, items, pure):
+            return [Future(c) for c in items]
+
+        def close(self):
+            pass
+    monkeypatch.setattr(sweep, "connect_dask", lambda address, timeout: Client())
+    monkeypatch.setattr(distributed, "as_completed", lambda futures: iter(futures))
+    records, info = sweep.run_grid(configs, scheduler="tcp://127.0.0.1:1")
+    assert info["ran"] == 4
+    failed = [r for r in records if r["error"]]
+    assert [r["key"] for r in failed] == [doomed] and failed[0]["error"].startswith("WorkerDied: KilledWorker")
+    assert {r["key"]: r["metrics"] for r in records if not r["error"]} == \
+        {k: m for k, m in reference.items() if k != doomed}
