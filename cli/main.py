@@ -135,7 +135,7 @@ class LazyGroup(click.Group):
 
 # options whose values set how much memory a command allocates
 SIZE_OPTIONS = ("--batch-size", "--hidden", "--n-items", "--eval-size", "--gr-k", "-L", "--latents", "-K",
-                "--classes", "--samples", "--sizes", "--seeds", "--workers", "--images", "--k")
+                "--classes", "--samples", "--sizes", "--seeds", "--workers", "--images", "--k", "-n", "--n")
 
 
 def _out_of_memory(args) -> str:
