@@ -147,8 +147,9 @@ def _print(result: dict) -> None:
                        f"{peak}, {100 * bw['fraction_of_copy']:.0f}% of a measured device copy "
                        f"({bw['copy_GBps']:.0f} GB/s)")
     if result.get("checks"):
+        what = "thread CPU time" if result["config"]["backend"] == "numpy" else "wall time"
         click.echo(f"\nInput checks: each public function (checked) vs its private variant (unchecked), "
-                   f"{result['config']['dtype']}, τ={result['config']['tau']:g}")
+                   f"{result['config']['dtype']}, τ={result['config']['tau']:g}, {what}")
         lines = [[f"{r['shape'][0]}x{r['shape'][1]}", r["function"], *_ms(r["checked"]), *_ms(r["unchecked"]),
                   f"{r['ratio']:.3f}"] for r in result["checks"]]
         click.echo(table(lines, ["size", "function", "checked ms", "min–max", "unchecked ms", "min–max",
