@@ -20,6 +20,9 @@ import numpy as np
 from .backend import namespace, to_numpy
 
 BIG = 1e30          # |finite logit| bound of the documented domain (README, "The domain")
+TAU_MIN, TAU_MAX = 1e-4, 1e4    # the temperatures of the documented domain; others are refused
+_TAU_LOW = float(np.float32(TAU_MIN))   # the float32 nearest 1e-4 (just below it) counts as 1e-4
+TAU_DOMAIN = "a finite number in [1e-4, 1e4]"
 
 
 def _value(x):
@@ -55,6 +58,28 @@ def float_dtype(dtype, name: str = "dtype") -> np.dtype:
     return dt
 
 
+def _refuse_subclass(name, v) -> None:
+    """Masked arrays and ``numpy.matrix`` are refused (TypeError): their operations change what the
+    numbers mean (a masked entry is skipped by some reductions and not by others; a matrix stays
+    2-D under every reduction), so results would depend on which NumPy function a rule happens to
+    use. Other ndarray subclasses (``numpy.memmap``, ...) compute as plain arrays and are accepted."""
+    if isinstance(v, np.matrix):
+        raise TypeError(f"{name} is a numpy.matrix, which minigumbel does not accept (its reductions keep "
+                        f"two dimensions); pass numpy.asarray({name})")
+    if isinstance(v, np.ma.MaskedArray):
+        raise TypeError(f"{name} is a masked array (numpy.ma), which minigumbel does not accept: fill its "
+                        f"masked entries with the values they stand for, {name}.filled(value) (for logits, "
+                        f"-numpy.inf gives a category probability 0), or pass {name}.data for the raw values")
+
+
+def refuse_subclasses(*named) -> None:
+    """:func:`_refuse_subclass` for ``(name, value)`` pairs: for entry points that take NumPy arrays
+    without :func:`as_arrays` (minigumbel.fast)."""
+    for name, v in named:
+        if type(v) is not np.ndarray and isinstance(v, np.ndarray):
+            _refuse_subclass(name, v)
+
+
 def as_arrays(*named, integer=()):
     """Convert ``(name, value)`` pairs to arrays of one backend: the arrays' (a list goes where
     the arrays are; NumPy when there are none). Integer/bool become float64 except for the names
@@ -63,6 +88,8 @@ def as_arrays(*named, integer=()):
     out, weak = [], []
     for name, v in named:
         weak.append(isinstance(v, (int, float)))   # a Python number takes the arrays' dtype (NEP 50)
+        if type(v) is not np.ndarray and isinstance(v, np.ndarray):
+            _refuse_subclass(name, v)
         if not _is_array(v):
             try:
                 v = xp.asarray(v)
@@ -86,32 +113,60 @@ def as_arrays(*named, integer=()):
     return out
 
 
+def check_rng(rng):
+    """The array module (numpy or cupy) of a random Generator *instance*; TypeError otherwise.
+
+    One isinstance test: the class ``numpy.random.Generator`` itself, a ``RandomState``, a seed or
+    ``None`` are refused here (the class reached NumPy's C code and crashed the interpreter)."""
+    if isinstance(rng, np.random.Generator):
+        return np
+    if type(rng).__module__.startswith("cupy"):
+        import cupy
+        if isinstance(rng, cupy.random.Generator):
+            return cupy
+    what = f"the class {rng.__name__} itself" if isinstance(rng, type) else type(rng).__name__
+    hint = ("; make an instance: numpy.random.default_rng(seed)" if rng is np.random.Generator
+            or isinstance(rng, np.random.RandomState) or isinstance(rng, numbers.Integral) or rng is None else "")
+    raise TypeError(f"rng must be a numpy.random.Generator or cupy.random.Generator instance, got {what}{hint}")
+
+
 def check_tau(tau, dtype=None, name: str = "tau", xp=None, scan=True):
     """Validate a temperature and return it ready to broadcast (cast to ``dtype`` if an array).
 
-    A Python/NumPy number must be finite and > 0 (returned as a Python float, so it never changes
-    the logits' dtype); an array (or list, converted on ``xp``) must be so everywhere. Anything
+    The domain is 1e-4 <= τ <= 1e4 (README, "The domain"): below it the parameters of a training
+    run stop moving (θ/τ saturates the softmax; 1e-300 underflows its gradient), above it every
+    sample is uniform (the float32 nearest 1e-4, just below it, counts as 1e-4). A Python/NumPy number must lie in it (returned as a Python float, so it
+    never changes the logits' dtype; an integer too large for a float is refused, not an
+    OverflowError); an array (or list, converted on ``xp``) must lie in it everywhere. Anything
     else is a ValueError naming ``name``. ``scan=False`` leaves an array's values to the caller
     (:func:`enter` checks them with the other arguments, in its one device→host transfer).
     """
     if isinstance(tau, numbers.Real) and not isinstance(tau, bool):
-        t = float(tau)
-        if not (math.isfinite(t) and t > 0.0):
-            raise ValueError(f"{name} must be a finite number > 0, got {tau!r}")
+        try:
+            t = float(tau)
+        except OverflowError:                     # a Python int beyond float's range
+            raise ValueError(f"{name} must be {TAU_DOMAIN}, got an integer of {tau.bit_length()} bits, "
+                             "too large for a float") from None
+        if not (math.isfinite(t) and _TAU_LOW <= t <= TAU_MAX):
+            raise ValueError(f"{name} must be {TAU_DOMAIN}, got {tau!r}")
         # A plain Python float: a NumPy scalar such as np.float64(0.5) is not "weak" under NEP 50
         # and would turn float32 logits into float64 (tests/test_properties.py found it).
         return t
     if tau is None or isinstance(tau, (bool, str)):
-        raise ValueError(f"{name} must be a finite number > 0, got {tau!r}")
+        raise ValueError(f"{name} must be {TAU_DOMAIN}, got {tau!r}")
     if isinstance(tau, (list, tuple)):
-        tau = (xp or np).asarray(tau, dtype=dtype or np.float64)
+        try:
+            tau = (xp or np).asarray(tau, dtype=dtype or np.float64)
+        except OverflowError:
+            raise ValueError(f"{name} must be {TAU_DOMAIN} everywhere, got an integer too large for a float") from None
     t = _value(tau)
     if not hasattr(t, "dtype") or t.dtype.kind not in "biuf":
-        raise ValueError(f"{name} must be a finite number > 0 or an array of them, got {type(tau).__name__}")
+        raise ValueError(f"{name} must be {TAU_DOMAIN} or an array of them, got {type(tau).__name__}")
     if t.size == 0:
-        raise ValueError(f"{name} must be a finite number > 0, got an empty array")
-    if scan and not bool(namespace(t).all(namespace(t).isfinite(t) & (t > 0))):   # explicit host check
-        raise ValueError(f"{name} must be finite and > 0 everywhere, got min {float(t.min())!r}")
+        raise ValueError(f"{name} must be {TAU_DOMAIN}, got an empty array")
+    if scan and bool(_SUMMARY["tau"](namespace(t), t, None)[0]):   # explicit host check
+        raise ValueError(f"{name} must be {TAU_DOMAIN} everywhere, got values from {float(t.min())!r} "
+                         f"to {float(t.max())!r}")
     if dtype is not None and t is tau and tau.dtype != dtype:
         tau = tau.astype(dtype)
     return tau
@@ -180,8 +235,8 @@ KINDS = {
     "finite": (_NAN, _INF),                       # upstream gradients, samples
     "logp": (_NAN, _LOGP_POSINF, _MASKED),        # log-probabilities: -inf allowed (masked)
     "probs": (_NAN, _INF, _NEG, _ZERO_ROW),       # probabilities: >= 0, 0 masks; not a whole row 0
-    "tau": ((lambda xp, a, ax: ~(xp.isfinite(a) & (a > 0)),
-             "{name} must be finite and > 0 everywhere, but {row} is not"),),
+    "tau": ((lambda xp, a, ax: ~((a >= _TAU_LOW) & (a <= TAU_MAX)),      # NaN fails both
+             "{name} must be " + TAU_DOMAIN + " everywhere, but {row} is not"),),
 }
 
 
@@ -200,7 +255,7 @@ _SUMMARY = {
     "logp": lambda xp, a, ax: (xp.any(~(xp.abs(_rowmax(xp, a, ax)) < xp.inf)),),       # NaN, +inf, all −inf
     "probs": lambda xp, a, ax: (xp.any(~((_rowmax(xp, a, ax) > 0) & (_rowmax(xp, a, ax) < xp.inf))),
                                 xp.min(a) < 0),
-    "tau": lambda xp, a, ax: (xp.any(~(xp.isfinite(a) & (a > 0))),),
+    "tau": lambda xp, a, ax: (~(xp.min(a) >= _TAU_LOW), ~(xp.max(a) <= TAU_MAX)),      # NaN fails them
 }
 
 

@@ -1,8 +1,8 @@
 """Property-based tests (Hypothesis) of every gradient estimator's guarantees (README.md, "Numerical guarantees").
 
 Same input space as tests/test_properties.py (logits finite or -inf, |θ| ≤ 1e30, τ in [1e-4, 1e4]
-— [1, 1e4] for ReinMax, K up to 100,000 — except "exact", which enumerates K one-hots and is
-documented for small K — float32/float64, every backend) along the last axis, the estimators' axis.
+for every estimator (ReinMax and decoupled's tau_forward included), K up to 100,000 — except "exact",
+which enumerates K one-hots and is documented for small K — float32/float64, every backend) along the last axis, the estimators' axis.
 
 Guarantees checked for each rule: the sample is an exact one-hot never on a masked category (a
 point of the simplex for "softmax"/"gumbel"); the gradient is finite, exactly 0 on masked entries,
@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from minigumbel import estimators as E
+from minigumbel.estimators.base import _hard_sample
 from test_properties import (TAU_MAX, assert_one_hot, assert_simplex, host, logits_arrays, prop, sum_tol,
                                    taus, to_dev, upstream)
 
@@ -127,7 +128,7 @@ def test_conditional_gumbel_is_finite_and_wins_where_told(backend, data, k):
     seed = data.draw(st.integers(0, 2 ** 32 - 1))
     X, = to_dev(backend, x)
     rng = backend.rng(seed)
-    d, _ = E._hard_sample(X, rng)
+    d, _ = _hard_sample(X, rng)
     g, d = host(backend, E.conditional_gumbel(X, d, rng, k), d)
     assert g.shape == (k,) + x.shape and g.dtype == x.dtype
     assert np.all(np.isfinite(g)) and np.all(g[:, x == -np.inf] == 0.0)
