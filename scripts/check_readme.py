@@ -29,7 +29,8 @@ Validation without running (slow and skipped commands, and commands written inli
 command has, and, where a value is literal, a value its option accepts (choices, numbers, ranges);
 `python FILE` needs FILE, and each `--option` given must appear in `python FILE --help`; `pytest`
 paths must exist; `pip install '.[extra]'` extras must exist in pyproject.toml; a script run by
-`bash`/`sh` must exist; `nox -s NAME` must name a session of noxfile.py.
+`bash`/`sh` must exist; `nox -s NAME` must name a session of noxfile.py. Relative links and images
+must resolve: the file exists, and a #anchor names a heading of the linked Markdown file.
 
 Training grids (`table`) vary across machines run by run, so they are compared within the
 uncertainty they print: the same text lines and rows; each metric's 95% interval for the median
@@ -205,17 +206,68 @@ def bash_commands(lines):
     return out
 
 
+LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def slug(heading):
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+FILE_SPAN = re.compile(r"`((?:minigumbel|cli|tests|scripts|examples|benchmarks|docs)/[\w./-]*)(?:::[^`]*)?`")
+
+
+def links(text, path="<string>"):
+    """[(path, line, target)] of the relative links and images outside fenced blocks, and of the
+    repository files named in inline code (`minigumbel/train.py`), as links from the root."""
+    out, fence = [], None
+    for k, line in enumerate(text.splitlines(), 1):
+        m = FENCE.match(line)
+        if m and (fence is None or m.group(2).startswith(fence)):
+            fence = None if fence else m.group(2)
+            continue
+        if fence is None:
+            out += [(path, k, t) for t in LINK.findall(line) if not re.match(r"[a-z]+:", t)]
+            out += [(path, k, "/" + t) for t in FILE_SPAN.findall(line)]
+    return out
+
+
+def headings(path):
+    """The anchors of a markdown file's headings."""
+    with open(os.path.join(ROOT, path), encoding="utf-8") as fh:
+        text = fh.read()
+    text = re.sub(r"(?ms)^\s*```.*?^\s*```", "", text)
+    return {slug(m) for m in re.findall(r"(?m)^#+\s+(.*)$", text)}
+
+
+def check_link(path, target):
+    """[] when a relative link from path resolves: the file exists, and so does its #anchor."""
+    file, _, anchor = target.partition("#")
+    if file.startswith("/"):                                   # a file named in inline code
+        dest = file[1:]
+    else:
+        dest = os.path.normpath(os.path.join(os.path.dirname(path), file)) if file else path
+    if not os.path.exists(os.path.join(ROOT, dest)):
+        ignored = subprocess.run(["git", "-C", ROOT, "check-ignore", "-q", dest], capture_output=True)
+        return [] if ignored.returncode == 0 else [f"{dest} does not exist"]   # ignored: a command makes it
+    if anchor and dest.endswith(".md") and anchor not in headings(dest):
+        return [f"{dest} has no heading whose anchor is #{anchor}"]
+    return []
+
+
 def doc_files(root=ROOT):
     return ["README.md"] + sorted(os.path.relpath(p, root) for p in glob.glob(os.path.join(root, "docs", "*.md")))
 
 
 def collect(root=ROOT):
+    """(blocks, inline commands and links) of README.md and docs/*.md."""
     blocks, inline = [], []
     for rel in doc_files(root):
         with open(os.path.join(root, rel), encoding="utf-8") as fh:
-            b, i = parse_markdown(fh.read(), rel)
+            text = fh.read()
+        b, i = parse_markdown(text, rel)
         blocks += b
-        inline += i
+        inline += i + [(p, ln, "link " + t) for p, ln, t in links(text, rel)]
     return blocks, inline
 
 
@@ -326,9 +378,22 @@ def compare_table(shown, got):
 
 # ----------------------------------------------------------------------------- validating without running
 
+def strip_comment(cmd):
+    """cmd without a trailing shell comment (a # after a space, outside quotes)."""
+    quote = None
+    for k, ch in enumerate(cmd):
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#" and (k == 0 or cmd[k - 1].isspace()):
+            return cmd[:k].rstrip()
+    return cmd
+
+
 def split_commands(cmd):
     """The simple commands of a shell line: split at &&, ||, ; and ' | '; redirections dropped."""
-    parts = re.split(r"\s*(?:&&|\|\||;|\s\|\s)\s*", cmd)
+    parts = re.split(r"\s*(?:&&|\|\||;|\s\|\s)\s*", strip_comment(cmd))
     out = []
     for p in parts:
         try:
@@ -573,7 +638,10 @@ def plan(blocks, inline, fast):
             checks.append(Check(where, "?", "error", True,
                                 "a fenced block without a language (console, python, bash or text)", b))
     for path, line, cmd in inline:
-        checks.append(Check(f"{path}:{line}", "inline", "validate", True, cmd))
+        if cmd.startswith("link "):
+            checks.append(Check(f"{path}:{line}", "link", "exists", True, cmd[5:], reason=path))
+        else:
+            checks.append(Check(f"{path}:{line}", "inline", "validate", True, cmd))
     return checks
 
 
@@ -617,6 +685,8 @@ def execute(check, scratch, timeout):
     b = check.block
     if check.mode == "error":
         return [check.command], "", []
+    if check.mode == "exists":
+        return check_link(check.reason, check.command), "resolves", []
     if check.mode == "validate":
         problems, how = validate(check.command)
         return problems, f"validated: {how}" if how else "not validated (nothing here knows this command)", []
@@ -673,7 +743,7 @@ def run_checks(checks, timeout=3600, save=None, report=print, verbose=False):
             if problems:
                 report(f"FAIL  {c.where}  {c.kind} {c.mode}: {c.command[:120]}  ({took:.0f} s)")
                 report("\n".join("      " + line for line in problems))
-            elif verbose or c.mode not in ("validate", "compile"):
+            elif verbose or c.mode not in ("validate", "compile", "exists"):
                 report(f"ok    {c.where}  {c.kind} {c.mode}: {c.command[:100]}  ({verdict}; {took:.1f} s)")
     finally:
         for s in scratches.values():
@@ -691,7 +761,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--fast", action="store_true", help="skip what is marked slow (validate or compile it instead)")
     p.add_argument("--list", action="store_true", help="list the checks and how each is made, then exit")
-    p.add_argument("--only", default=None, help="only the checks whose command or file:line contains this text")
+    p.add_argument("--only", default=None, help="only the checks whose command or file:line contains this text, or of this kind (console, link, ...)")
     p.add_argument("--save", default=None, metavar="DIR", help="also write each re-run's output to a file in DIR")
     p.add_argument("--timeout", type=float, default=3600, help="seconds per command [3600]")
     p.add_argument("-v", "--verbose", action="store_true", help="also list the validations that pass")
@@ -699,7 +769,7 @@ def main(argv=None) -> int:
     blocks, inline = collect()
     checks = plan(blocks, inline, a.fast)
     if a.only:
-        checks = [c for c in checks if a.only in c.command or a.only in c.where]
+        checks = [c for c in checks if a.only in c.command or a.only in c.where or a.only == c.kind]
     if a.list:
         for c in checks:
             extra = f"  [{c.reason}]" if c.reason else ""
