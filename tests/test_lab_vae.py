@@ -77,7 +77,7 @@ def test_vae_rows_are_the_statistics_of_the_estimates(monkeypatch):
     # one checkpoint (steps = every = 1 → steps 0 and 1); the step-0 rows recomputed here from the same
     # streams by a two-pass NumPy computation, REINFORCE with its leave-one-out baseline written out
     task, params, x = _task()
-    monkeypatch.setattr("minigumbel.vae.load_dataset", lambda *a: (task.train_x, task.test_x))
+    monkeypatch.setattr("minigumbel.tasks.vae.load_dataset", lambda *a: (task.train_x, task.test_x))
     r = lab_vae.gradient_quality(["reinforce", "st"], [0.5], latents=2, classes=3, steps=1, every=1, images=5,
                                  samples=50, seed=0, hidden=8)
     from minigumbel.train import Run, TrainConfig
