@@ -655,20 +655,26 @@ class Scratch:
             if name in (".git",):
                 continue
             os.symlink(os.path.join(ROOT, name), os.path.join(self.dir, name))
+        self.bin = os.path.join(self.dir, ".bin")          # `python` is this interpreter
+        os.mkdir(self.bin)
+        for name in ("python", "python3"):
+            os.symlink(sys.executable, os.path.join(self.bin, name))
 
     def close(self):
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def _env():
+def _env(bin_dir=None):
     env = dict(os.environ)
-    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    env["PATH"] = os.pathsep.join([*([bin_dir] if bin_dir else []), os.path.dirname(sys.executable),
+                                   env.get("PATH", "")])
     env.setdefault("COLUMNS", "80")
     return env
 
 
 def run_shell(cmd, cwd, timeout):
-    p = subprocess.run(["bash", "-c", cmd], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=_env())
+    p = subprocess.run(["bash", "-c", cmd], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                       env=_env(os.path.join(cwd, ".bin")))
     return p.returncode, p.stdout.rstrip("\n").splitlines(), p.stderr
 
 
@@ -791,10 +797,15 @@ def main(argv=None) -> int:
 
 
 def summary(checks):
-    counts = {}
+    """One line of counts: checks (commands, snippets, inline commands, links) by kind and mode, and
+    the fenced blocks they come from."""
+    counts, blocks = {}, {}
     for c in checks:
         counts[(c.kind, c.mode)] = counts.get((c.kind, c.mode), 0) + 1
-    return "checks: " + ", ".join(f"{n} {kind} {mode}" for (kind, mode), n in sorted(counts.items()))
+        if c.block is not None:
+            blocks.setdefault(c.kind, set()).add((c.block.path, c.block.line))
+    return ("checks: " + ", ".join(f"{n} {kind} {mode}" for (kind, mode), n in sorted(counts.items()))
+            + "\nfrom blocks: " + ", ".join(f"{len(v)} {k}" for k, v in sorted(blocks.items())))
 
 
 if __name__ == "__main__":
