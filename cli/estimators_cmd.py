@@ -11,7 +11,7 @@ import click
 from minigumbel.lab import PROBLEMS, plan
 from minigumbel.lab import table as table_of
 
-from .common import backend_option, choice_list, echo_json, float_list, json_flag, progress, quiet_option, seed_option, table
+from .common import backend_option, choice_list, emit_json, float_list, human_output, json_option, progress, quiet_option, seed_option, table
 
 DEFAULT_ESTIMATORS = "reinforce,st,st-gumbel,gumbel-rao,reinmax,softmax,gumbel,gst-1.0,gst-p,decoupled"
 
@@ -24,28 +24,29 @@ DEFAULT_ESTIMATORS = "reinforce,st,st-gumbel,gumbel-rao,reinmax,softmax,gumbel,g
 @click.option("--tau", "taus", default="0.1,0.5,1,2", show_default=True, help="Comma-separated temperatures τ, each in [1e-4, 1e4].")
 @click.option("--samples", type=click.IntRange(min=2), default=None,
               help="Gradient estimates drawn per estimator and τ  [default: 10000; vae: 200].")
-@click.option("--estimators", "names", default=DEFAULT_ESTIMATORS, show_default=True,
-              help="Comma-separated estimators (see minigumbel.estimators.ESTIMATORS).")
+@click.option("--estimators", "names", default=DEFAULT_ESTIMATORS,
+              help="Comma-separated estimators (see minigumbel.estimators.ESTIMATORS). "
+                   f"[default: {DEFAULT_ESTIMATORS.replace(',', ', ')}]")     # spaces: wrapped between names
 @click.option("--gr-k", "gr_k", default="1,10,100", show_default=True,
               help="Comma-separated numbers of conditional Gumbel samples for gumbel-rao and "
                    "gumbel-rao-total (one row each; vae: one value, default 10).")
 @click.option("--baseline", type=click.Choice(["loo", "none"]), default="loo", show_default=True,
               help="REINFORCE's baseline: leave-one-out over each batch of estimates, or none (row label "
                    "reinforce(loo) or reinforce(b=0)).")
-@click.option("--latents", type=click.IntRange(min=1), default=None, help="vae: latents L [2].")
+@click.option("--latents", type=click.IntRange(min=1), default=None, help="vae: latents L. [default: 2]")
 @click.option("--classes", type=click.IntRange(min=2), default=None, help="vae: classes K [8]; K^L <= 4096.")
-@click.option("--steps", type=click.IntRange(min=1), default=None, help="vae: training steps [2000].")
-@click.option("--every", type=click.IntRange(min=1), default=None, help="vae: measure every this many steps [500].")
-@click.option("--images", type=click.IntRange(min=1), default=None, help="vae: test images measured on [32].")
-@click.option("--train-estimator", default=None, help="vae: the estimator that trains the model [st-gumbel].")
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="vae: training steps. [default: 2000]")
+@click.option("--every", type=click.IntRange(min=1), default=None, help="vae: measure every this many steps. [default: 500]")
+@click.option("--images", type=click.IntRange(min=1), default=None, help="vae: test images measured on. [default: 32]")
+@click.option("--train-estimator", default=None, help="vae: the estimator that trains the model. [default: st-gumbel]")
 @click.option("--seeds", "n_seeds", type=click.IntRange(min=1), default=None,
-              help="vae: training runs, with seeds --seed, --seed+1, … [1].")
+              help="vae: training runs, with seeds --seed, --seed+1, …. [default: 1]")
 @seed_option
 @backend_option
-@json_flag
+@json_option
 @quiet_option
 def estimators(problem, k, taus, samples, names, gr_k, baseline, latents, classes, steps, every, images, train_estimator,
-               n_seeds, seed, backend, as_json, quiet):
+               n_seeds, seed, backend, json_out, quiet):
     """Bias norm (± its Monte-Carlo standard error), per-sample variance, mean squared error
     (MSE = bias² + variance), cosine of the mean estimate to the exact gradient, and time per
     estimate, for each estimator × τ. Estimates are summed as they are drawn (memory does not
@@ -54,7 +55,7 @@ def estimators(problem, k, taus, samples, names, gr_k, baseline, latents, classe
     Problems: linear f = a·z; quadratic f = ½zᵀAz + a·z; cubic f = (a·z)³; pointer f = ‖Pᵀz − P_t‖²,
     with θ, a, A, P drawn from --seed. The s.e. is sqrt(variance / samples): a bias norm within
     3 s.e. of 0 is marked "n.d." (not detected; it may still be biased by less). ‖mean‖/‖∇‖ near 0 is a vanishing gradient (softmax
-    at small τ), whatever its cosine. Straight-through Gumbel (st-gumbel, gumbel-rao, decoupled)
+    at small τ), whatever its cosine. Straight-through Gumbel (st-gumbel, gumbel-rao)
     stays biased as τ → 0 unless f is linear or quadratic: try --problem cubic --tau 0.2,0.05,0.02.
     ReinMax is computed at every τ; its authors recommend τ ≥ 1 (it is second-order, and exact for
     quadratic f, at τ = 1).
@@ -64,7 +65,6 @@ def estimators(problem, k, taus, samples, names, gr_k, baseline, latents, classe
     the encoder logits on --images test images (all K^L codes enumerated). Rows per checkpoint step;
     bias is shown relative to ‖∇‖.
     """
-    import numpy as np
     from minigumbel.backend import get_backend
     from minigumbel.estimators import ESTIMATORS, check_k
 
@@ -88,7 +88,7 @@ def estimators(problem, k, taus, samples, names, gr_k, baseline, latents, classe
     if problem == "vae":
         if click.get_current_context().get_parameter_source("k").name in ("COMMANDLINE", "ENVIRONMENT"):
             raise click.BadParameter("--k does not apply to --problem vae (its categories: --classes)", param_hint="--k")
-        return _vae(chosen, tau_list, ks, samples or 200, seed, backend, as_json, quiet, baseline,
+        return _vae(chosen, tau_list, ks, samples or 200, seed, backend, json_out, quiet, baseline,
                     **{key: v for key, v in vae_opts.items() if v is not None})
     given = [f"--{key.replace('_', '-')}" for key, v in vae_opts.items() if v is not None]
     if given:
@@ -99,11 +99,15 @@ def estimators(problem, k, taus, samples, names, gr_k, baseline, latents, classe
     cells, _ = plan(chosen, tau_list, ks)
     with progress(length=len(cells) * samples, label="estimating", quiet=quiet) as bar:
         result = table_of(problem, k, seed, chosen, tau_list, samples, be, ks, bar.update, baseline)
-    if as_json:
-        echo_json(result)
-        return
+    emit_json(json_out, result)
+    with human_output(json_out):
+        _print(result, problem, k, seed, samples, be.name)
+
+
+def _print(result, problem, k, seed, samples, backend):
+    import numpy as np
     rows, exact = result["rows"], np.array(result["exact_grad"])
-    click.echo(f"problem {problem}, K = {k}, seed {seed}, {samples} estimates per row, backend {be.name}")
+    click.echo(f"problem {problem}, K = {k}, seed {seed}, {samples} estimates per row, backend {backend}")
     click.echo(f"logits θ      = [{', '.join(f'{v:+.3f}' for v in result['logits'])}]")
     click.echo(f"exact ∇θ E[f] = [{', '.join(f'{v:+.3f}' for v in exact)}]   (‖∇‖ = {np.linalg.norm(exact):.4f})\n")
     click.echo(lab_table(rows))
@@ -133,7 +137,7 @@ def lab_table(rows):
     return table(body, ["estimator", "τ", *LAB_HEADERS, "µs/estimate"])
 
 
-def _vae(names, taus, ks, samples, seed, backend, as_json, quiet, baseline, **kw):
+def _vae(names, taus, ks, samples, seed, backend, json_out, quiet, baseline, **kw):
     """`--problem vae`: the gradient quality of each estimator along a VAE's training (lab_vae)."""
     from minigumbel.lab_vae import gradient_quality
     from minigumbel.train import TRAIN_ESTIMATORS
@@ -161,9 +165,12 @@ def _vae(names, taus, ks, samples, seed, backend, as_json, quiet, baseline, **kw
                                  baseline=baseline, tick=bar.update, **kw)
     except ValueError as exc:              # K^L too large, data missing: one Error line
         raise click.BadParameter(str(exc), param_hint="--problem vae") from None
-    if as_json:
-        echo_json(r)
-        return
+    emit_json(json_out, r)
+    with human_output(json_out):
+        _print_vae(r, samples)
+
+
+def _print_vae(r, samples):
     seeds = r["seeds"]
     which = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}–{seeds[-1]}"
     click.echo(f"vae: L = {r['latents']} latents × K = {r['classes']} classes ({r['codes']} codes enumerated), "

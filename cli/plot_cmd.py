@@ -36,7 +36,7 @@ def _size(ctx, param, value):
 
 
 @click.command()
-@click.argument("figure", type=click.Choice(FIGURES))
+@click.argument("figure", type=click.Choice(FIGURES), metavar="FIGURE")
 @click.option("--out", type=FilePath(writable=True), default=None,
               help="Output file (PNG or SVG)  [default: FIGURE.png, or FIGURE.svg with --format svg, in the "
                    "current folder].")
@@ -44,17 +44,17 @@ def _size(ctx, param, value):
               help="Image format [default: from the --out suffix, else png].")
 @click.option("--from", "run_json", type=click.Path(exists=True, dir_okay=False),
               help="training: the file written by `minigumbel train --json PATH`; vae-gradients: the "
-                   "output of `minigumbel estimators --problem vae --json`.")
+                   "file written by `minigumbel estimators --problem vae --json PATH`.")
 @click.option("--size", callback=_size, default=None, metavar="WxH",
               help="Image size in pixels, e.g. 1200x800 [default: per figure].")
 @click.option("--dpi", type=click.IntRange(min=50, max=600), default=100, show_default=True,
               help="Dots per inch (text scale; --size stays the pixel size).")
 @click.option("--steps", type=click.IntRange(min=1), default=None,
-              help="leakage: training steps per run [1500]; schedules: steps shown [3000]; vae: steps per run [3000].")
+              help="Training steps per run (leakage, vae) or steps shown (schedules). [default: leakage 1500; schedules 3000; vae 3000]")
 @click.option("--samples", type=click.IntRange(min=2), default=None,
-              help="temperature: samples per τ [20000]; estimators: estimates per point [10000].")
+              help="Samples per τ (temperature) or estimates per point (estimators). [default: temperature 20000; estimators 10000]")
 @click.option("--seeds", "n_seeds", type=click.IntRange(min=1), default=None,
-              help="leakage: number of runs per estimator, seeds --seed, --seed+1, … [10].")
+              help="leakage: number of runs per estimator, seeds --seed, --seed+1, …. [default: 10]")
 @click.option("--problem", type=click.Choice(PROBLEMS), default=None,
               help="estimators: the lab problem [quadratic]; cubic shows ST-Gumbel's bias as τ → 0.")
 @seed_option
@@ -72,7 +72,7 @@ def plot(figure, out, fmt, run_json, size, dpi, steps, samples, n_seeds, problem
     schedules    the temperature schedules over training steps
     training     the curves of a run saved by `minigumbel train --json run.json` (--from)
     vae-gradients  cosine and bias of each estimator vs the exact VAE gradient along training
-                 (--from the output of `minigumbel estimators --problem vae --json`)
+                 (--from the file of `minigumbel estimators --problem vae --json PATH`)
     vae          the categorical VAE on the 8x8 digits, trained by every estimator: test -ELBO
                  curves, reconstructions from hard and soft codes, prior samples (7 runs of
                  3000 steps: a few minutes on 2 cores; needs the 'data' extra)
@@ -95,7 +95,7 @@ def plot(figure, out, fmt, run_json, size, dpi, steps, samples, n_seeds, problem
                                  "(written by `minigumbel train --json run.json`)", param_hint="--from")
     if figure == "vae-gradients" and run_json is None:
         raise click.BadParameter("the vae-gradients figure needs --from FILE (written by "
-                                 "`minigumbel estimators --problem vae --json > FILE`)", param_hint="--from")
+                                 "`minigumbel estimators --problem vae --json FILE`)", param_hint="--from")
     if figure not in ("training", "vae-gradients") and run_json is not None:
         raise click.BadParameter("--from applies to the training and vae-gradients figures only", param_hint="--from")
     given = {"--steps": steps, "--samples": samples, "--seeds": n_seeds}

@@ -13,7 +13,7 @@ from minigumbel.optim import OPTIMIZERS
 from minigumbel.data import DATASETS
 from minigumbel.train import BASELINES, DTYPES, GRADS, TASK_DEFAULTS, TRAIN_ESTIMATORS, TrainConfig
 
-from .common import TAU, FilePath, backend_option, same_file, write_json, progress, quiet_option, seed_option, table
+from .common import TAU, FilePath, backend_option, emit_json, human_output, json_option, progress, quiet_option, same_file, seed_option, table
 
 POSITIVE = click.FloatRange(min=0.0, min_open=True)
 
@@ -43,10 +43,13 @@ def training_options(task, steps, tau, anneal):
                      help=f"exp schedule: τ = max(τ_min, τ0·exp(−rate·t)). {d('anneal_rate')}"),
         click.option("--anneal-every", type=click.IntRange(min=1), default=None,
                      help=f"exp schedule: update τ every this many steps. {d('anneal_every')}"),
-        click.option("--steps", type=click.IntRange(min=1), default=None, help=d("steps")),
-        click.option("--batch-size", type=click.IntRange(min=1), default=None, help=d("batch_size")),
+        click.option("--steps", type=click.IntRange(min=1), default=None,
+                     help=f"Training steps (optimizer updates). {d('steps')}"),
+        click.option("--batch-size", type=click.IntRange(min=1), default=None,
+                     help=f"Examples per training step (vae: images). {d('batch_size')}"),
         click.option("--lr", type=POSITIVE, default=None, help=f"Learning rate of the optimizer. {d('lr')}"),
-        click.option("--optimizer", type=click.Choice(list(OPTIMIZERS)), default="adam", show_default=True),
+        click.option("--optimizer", type=click.Choice(list(OPTIMIZERS)), default="adam", show_default=True,
+                     help="Update rule of the parameters (minigumbel.optim)."),
         click.option("--hidden", type=click.IntRange(min=1), default=32, show_default=True,
                      help="MLP width (pointer tasks; the vae's widths are fixed: 256, 128)."),
         click.option("--init", type=click.Choice(INITS), default="he", show_default=True,
@@ -67,7 +70,8 @@ def training_options(task, steps, tau, anneal):
                      help="vae --data mnist: folder with train-images-idx3-ubyte and t10k-images-idx3-ubyte (.gz ok)."),
         click.option("--grad", type=click.Choice(GRADS), default="hand", show_default=True,
                      help="Gradient source: hand-derived backward passes or autograd (NumPy only)."),
-        click.option("--dtype", type=click.Choice(DTYPES), default="float64", show_default=True),
+        click.option("--dtype", type=click.Choice(DTYPES), default="float64", show_default=True,
+                     help="Floating-point type of the parameters and the computation."),
         click.option("--eval-every", type=click.IntRange(min=1), default=100, show_default=True,
                      help="Hard evaluation on the held-out set every this many steps."),
         click.option("--eval-size", type=click.IntRange(min=1), default=1000, show_default=True,
@@ -160,9 +164,8 @@ def _show(record):
               help="Steps between checkpoints [default: --eval-every].")
 @click.option("--resume", type=FilePath(), default=None,
               help="Continue from this checkpoint (same config; --steps may grow).")
-@click.option("--json", "json_path", type=FilePath(writable=True), default=None,
-              help="Write the full history (losses, τ, evaluations) as JSON to this file.")
-def train(quiet, json_path, **kw):
+@json_option
+def train(quiet, json_out, **kw):
     """Train a pointer task (or the digits VAE) through a discrete choice; evaluate it hard.
 
     A network scores N items and points at one through the estimator's relaxed or sampled
@@ -178,9 +181,10 @@ def train(quiet, json_path, **kw):
 
     check_task_options([kw["task"]])
     check_estimator_options([kw["estimator"]])
-    _distinct_outputs(json_path, kw["checkpoint"], kw["resume"])
+    _distinct_outputs(None if json_out == "-" else json_out, kw["checkpoint"], kw["resume"])
     config = TrainConfig(**kw)
     run = prepare(config)                 # every input error is raised here, before the progress bar
+    interrupted = None
     with progress(length=config.steps, label=f"{config.task}/{config.estimator}", quiet=quiet,
                   item_show_func=_show) as bar:
         done = [0]
@@ -188,10 +192,35 @@ def train(quiet, json_path, **kw):
         def on_step(record):
             bar.update(record["step"] - done[0], record)
             done[0] = record["step"]
-        history = run_training(run, on_step=on_step)
-    _summary(config, history, run.backend.name)        # first: a failed write below does not lose it
-    if json_path:
-        write_json(json_path, history, indent=1)
+        try:
+            history = run_training(run, on_step=on_step)
+        except KeyboardInterrupt as exc:
+            interrupted = exc
+    if interrupted is not None:           # after the progress bar has ended its line
+        _interrupted(config, run, json_out, interrupted)
+    with human_output(json_out):
+        _summary(config, history, run.backend.name)
+    emit_json(json_out, history, indent=1)      # the full history: losses, τ, evaluations
+
+
+def _interrupted(config, run, json_out, exc):
+    """Ctrl-C or SIGTERM: write the history so far to --json, say in one line where the run stands
+    and how to resume it, and exit 128 + the signal (130 for SIGINT, 143 for SIGTERM)."""
+    import sys
+    hist = run.history
+    line = f"interrupted at step {hist.get('steps_done', run.step)}"
+    ck, at = config.checkpoint, run.checkpoint_step
+    if ck and at is not None:
+        line += f"; checkpoint {ck} holds step {at}; resume with `--resume {ck}`"
+    elif ck:
+        line += f"; no checkpoint written yet ({ck} is written every {config.checkpoint_every or config.eval_every} steps)"
+    else:
+        line += "; no checkpoint (--checkpoint FILE makes a run resumable)"
+    if json_out is not None:
+        emit_json(json_out, hist, indent=1)
+        line += "; the history so far is in " + ("standard output" if json_out == "-" else str(json_out))
+    click.echo(line, err=True)
+    sys.exit(128 + getattr(exc, "signum", 2))
 
 
 def _distinct_outputs(json_path, checkpoint, resume):
@@ -199,9 +228,8 @@ def _distinct_outputs(json_path, checkpoint, resume):
     --checkpoint and --resume may be one file (continue a run in place)."""
     for option, other in (("--checkpoint", checkpoint), ("--resume", resume)):
         if json_path and other and same_file(json_path, other):
-            raise click.BadParameter(f"--json and {option} name the same file {json_path}; the history "
-                                     "would overwrite the checkpoint: give --json its own path",
-                                     param_hint="--json")
+            raise click.UsageError(f"--json and {option} name the same file {json_path}; the history "
+                                   "would overwrite the checkpoint: give --json its own path")
 
 
 def _summary(config, history, backend_name):

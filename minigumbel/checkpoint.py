@@ -30,6 +30,7 @@ refusal is a :class:`CheckpointError` naming the file and what is wrong.
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import json
 import math
@@ -97,6 +98,8 @@ class CheckpointLock:
             except FileNotFoundError:
                 pass
             os.close(fd)
+        else:                                                   # pragma: no cover - 100 lost races
+            raise CheckpointError(f"checkpoint {self.path}: its lock {self.lockfile} keeps changing hands")
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
@@ -353,7 +356,7 @@ def _check_meta(path, meta):
         raise _bad(path, f"history is malformed, got {hist!r:.200}")
 
 
-def _expected(meta, members):
+def _expected(meta):
     """{member: (shape, kind)} every member must match (kind "f": float32/64; "i": int64), besides
     the params and optimizer buffers (their names come from the model: see ``like``)."""
     step, want = meta["step"], {"meta": ((), "U")}
@@ -366,7 +369,7 @@ def _expected(meta, members):
 
 
 def _check_members(path, meta, members, like):
-    want = _expected(meta, members)
+    want = _expected(meta)
     bufs = meta["optimizer_buffers"]
     for name, (_, shape, _, dtype) in members.items():
         if name in want:
@@ -403,17 +406,31 @@ def _check_members(path, meta, members, like):
         raise _bad(path, f"is missing {', '.join(missing)}")
 
 
+def _floats(values):
+    """A history list (version 1: JSON numbers) or array as a float64 array; None if not numbers."""
+    if isinstance(values, np.ndarray):
+        return values
+    if not set(map(type, values)) <= {float, int}:           # no bools, strings, None, lists
+        return None
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except OverflowError:                                     # a JSON integer beyond float's range
+        return None
+
+
 def _check_values(path, meta, arrays, history):
     for name, a in arrays.items():
         if name.startswith(("param/", "opt/")) and not np.all(np.isfinite(a)):
             raise _bad(path, f"{name} holds non-finite values")
     step = meta["step"]
-    loss, tau, evals = history["loss"], history["tau"], history["eval"]
+    loss, tau, evals = _floats(history["loss"]), _floats(history["tau"]), history["eval"]
+    if loss is None or tau is None:
+        raise _bad(path, "its history holds a value that is not a number")
     if len(loss) != step or len(tau) != step:
         raise _bad(path, f"its history holds {len(loss)} losses and {len(tau)} temperatures for step {step}")
-    if not all(_is_real(v) for v in loss):
-        raise _bad(path, "its loss history holds a non-finite or non-number value")
-    if not all(_is_real(v) and v > 0 for v in tau):
+    if not np.all(np.isfinite(loss)):
+        raise _bad(path, "its loss history holds a non-finite value")
+    if not np.all(np.isfinite(tau) & (tau > 0)):
         raise _bad(path, "its τ history holds a value that is not a finite number > 0")
     last = -1
     for e in evals:
@@ -459,9 +476,16 @@ def load_checkpoint(path, like=None, check=None) -> dict:
             arrays = {k: _read(zf, m) for k, m in members.items() if k != "meta"}
     except CheckpointError:
         raise
-    except zipfile.BadZipFile:
-        raise CheckpointError(f"checkpoint {path} is not a minigumbel checkpoint (not a zip/.npz file, "
-                              "or a truncated one)") from None
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.ENOENT, errno.EIO, errno.EISDIR):
+            raise CheckpointError(f"cannot read the checkpoint {path}: {exc.strerror or exc}") from None
+        raise CheckpointError(f"checkpoint {path} is corrupt, truncated or not a minigumbel checkpoint "
+                              f"({type(exc).__name__}: {exc})") from None
+    except zipfile.BadZipFile as exc:
+        if str(exc) == "File is not a zip file":
+            raise CheckpointError(f"checkpoint {path} is not a minigumbel checkpoint (not a zip/.npz file, "
+                                  "or one cut short before its directory)") from None
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({exc})") from None
     except Exception as exc:          # zipfile/zlib/OS errors all mean "unreadable"
         raise CheckpointError(f"checkpoint {path} is corrupt, truncated or not a minigumbel checkpoint "
                               f"({type(exc).__name__}: {exc})") from None
@@ -469,9 +493,10 @@ def load_checkpoint(path, like=None, check=None) -> dict:
         history = {k: meta["history"][k] for k in ("loss", "tau", "eval")}
     else:
         ev = {m: arrays.pop(f"history/eval/{m}").tolist() for m in ["step", *meta["history"]["metrics"]]}
-        history = {"loss": arrays.pop("history/loss").tolist(), "tau": arrays.pop("history/tau").tolist(),
+        history = {"loss": arrays.pop("history/loss"), "tau": arrays.pop("history/tau"),
                    "eval": [dict(zip(ev, row)) for row in zip(*ev.values())]}
     _check_values(path, meta, arrays, history)
+    history.update({k: _floats(history[k]).tolist() for k in ("loss", "tau")})
     params = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
     optimizer = dict(meta["optimizer"])
     for buf in meta["optimizer_buffers"]:

@@ -289,14 +289,38 @@ def _line(record: dict) -> str:
 
 
 def _parse(line: bytes):
-    """(record, None) for a valid record line, else (None, why)."""
+    """(record, None) for a valid record line, else (None, why). Valid: a JSON object with "key" (the
+    hash of its "config", an object), and either "metrics" ({name: number}) and "error" null, or
+    "error" (a string) and "metrics" null; "seconds", when given, a number or null."""
+    from ._json import NON_FINITE, check, is_number
     try:
         rec = json.loads(line)
+    except RecursionError:
+        return None, "nested too deeply"
     except ValueError:
         return None, "not JSON"
-    if not isinstance(rec, dict) or not isinstance(rec.get("config"), dict) or "key" not in rec:
-        return None, "no config and key"
-    if run_key(rec["config"]) != rec["key"]:
+    try:
+        check(rec, {"key": str, "config": dict}, "the record")
+        metrics, error = rec.get("metrics"), rec.get("error")
+        if error is None:
+            check(metrics, dict, "its metrics (a run without an error)")
+            for name, value in metrics.items():
+                if "/" in name or not (is_number(value, finite=False) or value in NON_FINITE):
+                    raise ValueError(f"metric {name[:40]!r} must be a name without '/' and a number "
+                                     f"(or \"inf\", \"-inf\", \"nan\"), got {json.dumps(value)[:40]}")
+        else:
+            check(error, str, "its error")
+            if metrics is not None:
+                raise ValueError("a failed run has metrics")
+        seconds = rec.get("seconds")
+        if seconds is not None and not is_number(seconds):
+            raise ValueError(f"its seconds must be a number, got {json.dumps(seconds)[:40]}")
+        key = run_key(rec["config"])
+    except ValueError as exc:
+        return None, str(exc)
+    except (RecursionError, TypeError):                        # a config json.dumps cannot write back
+        return None, "its config is not a run's config"
+    if key != rec["key"]:
         return None, "its key does not match its config"
     return rec, None
 

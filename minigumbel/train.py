@@ -17,6 +17,7 @@ Generator), so the two differ only in hard vs relaxed pointing. Checkpoints: see
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -196,6 +197,7 @@ def _count(value, name, low):
 
 class Run:
     """The live state of a run: task, estimator, parameters, optimizer, Generator, history."""
+    checkpoint_step = None      # the step the checkpoint file holds, as far as this run knows
 
     def __init__(self, config: TrainConfig):
         config.validate()
@@ -459,29 +461,41 @@ def _loop(run: Run, on_step) -> dict:
                                     f"(try a smaller lr than {c.lr}){kept}")
         hist["loss"].extend(values)
 
-    if not hist["eval"]:
-        hist["eval"].append({"step": 0, **evaluate(run, run.schedule(0))})
-    while run.step < c.steps:
-        loss, tau = run.train_step()
-        pending.append(loss)
-        hist["tau"].append(tau)
-        s = run.step
-        event = s % c.eval_every == 0 or s == c.steps
-        if event:
-            flush()
-            hist["eval"].append({"step": s, **evaluate(run, tau)})
-        if c.checkpoint and (s % ckpt_every == 0 or s == c.steps):
-            flush()
-            run.save(c.checkpoint)
-            last_ckpt = s
-        if on_step is not None and (event or s % c.log_every == 0):
-            flush()
-            record = {"step": s, "steps": c.steps, "loss": hist["loss"][-1], "tau": tau,
-                      "eval": hist["eval"][-1]}
-            if on_step(record) is False:
-                if c.checkpoint and last_ckpt != s:
-                    run.save(c.checkpoint)
-                break
+    run.checkpoint_step = last_ckpt
+    try:
+        if not hist["eval"]:
+            hist["eval"].append({"step": 0, **evaluate(run, run.schedule(0))})
+        while run.step < c.steps:
+            loss, tau = run.train_step()
+            pending.append(loss)
+            hist["tau"].append(tau)
+            s = run.step
+            event = s % c.eval_every == 0 or s == c.steps
+            if event:
+                flush()
+                hist["eval"].append({"step": s, **evaluate(run, tau)})
+            if c.checkpoint and (s % ckpt_every == 0 or s == c.steps):
+                flush()
+                run.save(c.checkpoint)
+                last_ckpt = run.checkpoint_step = s
+            if on_step is not None and (event or s % c.log_every == 0):
+                flush()
+                record = {"step": s, "steps": c.steps, "loss": hist["loss"][-1], "tau": tau,
+                          "eval": hist["eval"][-1]}
+                if on_step(record) is False:
+                    if c.checkpoint and last_ckpt != s:
+                        run.save(c.checkpoint)
+                    break
+    except KeyboardInterrupt:
+        # Ctrl-C or SIGTERM (the CLI raises KeyboardInterrupt for both): keep the losses read so far
+        # (unchecked: the run stops here anyway), cut the per-step lists to the steps that have
+        # both, and leave the step the checkpoint file holds on the run; the caller reports it
+        with contextlib.suppress(Exception):
+            hist["loss"].extend(to_numpy(run.backend.xp.stack(pending)).tolist() if pending else [])
+        n = min(len(hist["loss"]), len(hist["tau"]))
+        del hist["loss"][n:], hist["tau"][n:]
+        hist.update(steps_done=n, seconds=time.perf_counter() - start, interrupted=True)
+        raise
     flush()
     hist["final"] = hist["eval"][-1]
     # the vae: IW bound, train −ELBO, pixel baseline (once, at the end); nothing for the pointer tasks

@@ -427,6 +427,7 @@ def test_a_second_run_on_a_checkpoint_in_use_is_refused(tmp_path, no_training):
     assert not ck.exists()
 
 
+@pytest.mark.slow                                            # two interpreters start: ~5-10 s here
 def test_a_second_process_on_a_checkpoint_in_use_is_refused(tmp_path):
     ck = tmp_path / "c.npz"
     cmd = [sys.executable, "-m", "minigumbel_cli.main", "train", *FAST, "--checkpoint", str(ck)]
@@ -483,3 +484,12 @@ def test_a_save_late_in_a_long_run_stores_the_history_as_floats(tmp_path):
     back = load_checkpoint(path)["history"]
     assert back["loss"] == run_.history["loss"] and back["tau"] == run_.history["tau"]
     assert back["eval"] == run_.history["eval"]
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="a chmod does not stop root")
+def test_an_unreadable_checkpoint_names_the_file_and_the_reason(good, tmp_path):
+    ck = tmp_path / "c.npz"
+    ck.write_bytes(good[0].read_bytes())
+    ck.chmod(0)
+    _one_error_line(run("train", *FAST, "--steps", "40", "--resume", str(ck)),
+                    f"cannot read the checkpoint {ck}: Permission denied")

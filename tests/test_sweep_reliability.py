@@ -1,6 +1,7 @@
 """Sweeps under faults: a disk that fills mid-record, a worker process killed, results files edited
 by hand or by other tools. Every failure is one `Error:` line (exit 2) or a run recorded as failed;
 nothing is lost that was written whole, and the same command resumes."""
+import ast
 import errno
 import json
 import os
@@ -200,3 +201,148 @@ def test_anything_but_a_dask_scheduler_is_one_error_line_within_the_timeout(kind
 def test_scheduler_timeout_applies_with_a_scheduler_only():
     line = _one_error_line(run("sweep", *CLI_TINY, "--scheduler-timeout", "3"))
     assert "--scheduler-timeout" in line and "--scheduler only" in line
+
+
+# ----------------------------------------------------------------------------- files edited by hand
+
+def _record_line(cfg, **change):
+    rec = {"key": sweep.run_key(cfg), "config": cfg, "metrics": {"accuracy": 1.0}, "error": None,
+           "seconds": 0.1, "versions": {}}
+    rec.update(change)
+    return json.dumps(rec)
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize("line,why", [
+    (DEEP, "nested too deeply"),
+    ('{"key": "k", "config": ' + DEEP + "}", "nested too deeply"),
+    ("metrics='x'", "metrics (a run without an error) must be an object"),
+    ("metrics={'accuracy': 'x'}", "metric 'accuracy' must be"),
+    ("metrics={'accuracy': None}", "metric 'accuracy' must be"),
+    ("metrics={'a/b': 1.0}", "without '/'"),
+    ("metrics=None", "metrics (a run without an error) must be an object"),
+    ("error=5", "its error must be a string"),
+    ("error='E: x'", "a failed run has metrics"),
+    ("seconds='x'", "seconds must be a number"),
+    ("key=5", "the record.key must be a string"),
+    ("config=[]", "the record.config must be an object"),
+    ("[]", "the record must be an object"),
+])
+def test_an_edited_line_is_refused_naming_the_file_and_the_line(tmp_path, line, why):
+    config = _configs()[0]
+    if "=" in line and not line.startswith(("[", "{")):
+        field, value = line.split("=", 1)
+        line = _record_line(config, **{field: ast.literal_eval(value)})
+    out = tmp_path / "runs.jsonl"
+    out.write_text(line + "\n" + _record_line(_configs()[1]) + "\n")
+    with pytest.raises(ValueError) as info:
+        sweep.ResultsFile(out)
+    msg = str(info.value)
+    assert msg.startswith(f"{out} line 1 is not a sweep record (") and why in msg, msg
+
+
+def test_the_cli_refuses_an_edited_results_file_with_one_error_line(tmp_path):
+    out = tmp_path / "runs.jsonl"
+    assert run("sweep", *CLI_TINY, "-q", "--out", str(out)).exit_code == 0
+    lines = out.read_text().splitlines()
+    rec = json.loads(lines[2])
+    rec["metrics"] = "x"                                        # the key stays valid: it hashes the config
+    out.write_text("\n".join(lines[:2] + [json.dumps(rec)] + lines[3:]) + "\n")
+    line = _one_error_line(run("sweep", *CLI_TINY, "-q", "--out", str(out)))
+    assert f"{out} line 3 is not a sweep record" in line
+
+
+# ----------------------------------------------------------------------------- plot --from
+
+@pytest.fixture(scope="module")
+def train_json(tmp_path_factory):
+    from minigumbel.train import TrainConfig, train
+    hist = train(TrainConfig(task="argmax", steps=6, eval_every=3, eval_size=20, hidden=8, n_items=4))
+    return json.loads(json.dumps(hist))
+
+
+def _edit(hist, what):
+    h = json.loads(json.dumps(hist))
+    if what == "top-level list":
+        return [h]
+    if what == "deep":
+        return DEEP
+    path, value = what.split("=", 1)
+    *parents, last = path.split(".")
+    node = h
+    for p in parents:
+        node = node[int(p)] if p.isdigit() else node[p]
+    if value == "DELETE":
+        del node[int(last) if last.isdigit() else last]
+    else:
+        node[int(last) if last.isdigit() else last] = json.loads(value)
+    return h
+
+
+@pytest.mark.parametrize("what,needle", [
+    ("top-level list", "must be an object"),
+    ("deep", "nested too deeply"),
+    ('loss="x"', "loss must be a non-empty list"),
+    ('loss=[]', "loss must be a non-empty list"),
+    ('loss.1="a"', "loss[1] must be a finite number"),
+    ('loss.1=null', "loss[1] must be a finite number"),
+    ('tau=[1.0]', "one entry per step"),
+    ('tau.0="inf"', "tau[0] must be a finite number"),
+    ('eval={}', "eval must be a non-empty list"),
+    ('eval.0=5', "eval[0] must be an object"),
+    ('eval.1.hard_loss=DELETE', "eval[1] has no 'hard_loss'"),
+    ('eval.0.step="x"', "eval[0].step must be an integer"),
+    ('eval.0.accuracy="x"', "eval[0].accuracy must be a finite number"),
+    ('config=[]', "config must be an object"),
+    ('config.tau="x"', "config.tau must be a finite number"),
+    ('config.task=["argmax"]', "config.task must be a string"),
+    ('config.task="vae"', "pointer-task runs"),
+])
+def test_plot_from_an_edited_run_file_is_one_error_line_naming_the_file(tmp_path, train_json, what, needle):
+    pytest.importorskip("matplotlib")
+    bad = tmp_path / "run.json"
+    edited = _edit(train_json, what)
+    bad.write_text(edited if isinstance(edited, str) else json.dumps(edited))
+    line = _one_error_line(run("plot", "training", "--from", str(bad), "--out", str(tmp_path / "f.png")))
+    assert str(bad) in line and needle in line, line
+    assert not (tmp_path / "f.png").exists()
+
+
+def test_plot_from_the_run_file_as_written_still_draws(tmp_path, train_json):
+    pytest.importorskip("matplotlib")
+    good = tmp_path / "run.json"
+    good.write_text(json.dumps(train_json))
+    r = run("plot", "training", "--from", str(good), "--out", str(tmp_path / "f.png"), "-q")
+    assert r.exit_code == 0 and (tmp_path / "f.png").stat().st_size > 1000, r.output
+
+
+VAE_GRADIENTS = {"latents": 2, "classes": 2, "codes": 4, "images": 2, "samples": 4, "train_estimator": "st",
+                 "seed": 0, "seeds": [0], "steps": [0, 1], "runs": [{"seed": 0, "exact_norm": [1.0, 2.0]}],
+                 "rows": [{"seed": 0, "step": s, "estimator": "st", "tau": 1.0, "cosine": 0.5, "bias_norm": 0.1,
+                           "bias_se": 0.01, "variance": 0.2, "mse": 0.21, "norm_ratio": 1.1} for s in (0, 1)]}
+
+
+@pytest.mark.parametrize("what,needle", [
+    ("top-level list", "must be an object"),
+    ("deep", "nested too deeply"),
+    ('rows="x"', "rows must be a non-empty list"),
+    ('rows.0.cosine="x"', "rows[0].cosine must be a number"),
+    ('rows.1.estimator=3', "rows[1].estimator must be a string"),
+    ('rows.0.step=7', "rows[0] is for step 7"),
+    ('rows.0.seed=3', "rows[0] is for seed 3"),
+    ('runs.0.exact_norm=[1.0]', "one exact_norm entry per step"),
+    ('runs.0.exact_norm.0=0', "runs[0].exact_norm[0] must be positive"),
+    ('steps=DELETE', "has no 'steps'"),
+])
+def test_plot_from_an_edited_gradients_file_is_one_error_line_naming_the_file(tmp_path, what, needle):
+    from minigumbel import figures
+    from minigumbel._json import check
+    check(VAE_GRADIENTS, figures.VAE_GRADIENTS_SCHEMA)                  # the unedited document fits
+    bad = tmp_path / "grads.json"
+    edited = _edit(VAE_GRADIENTS, what)
+    bad.write_text(edited if isinstance(edited, str) else json.dumps(edited))
+    with pytest.raises(ValueError) as info:
+        figures.figure_data("vae-gradients", run=bad)
+    assert str(bad) in str(info.value) and needle in str(info.value), str(info.value)
