@@ -171,7 +171,7 @@ def plackett_luce_log_prob(logits, order, axis=-1):
 def _pl_align(logits, order, axis):
     """Items on the last axis; leading axes of θ and order broadcast (ValueError naming both)."""
     xp = namespace(logits, order)
-    lv, ov = _value(logits), _value(order)
+    ov = _value(order)
     if ov.ndim == 0:
         raise ValueError("order is a scalar: it needs an axis of item indices, e.g. shape (k,) or (m, k)")
     ax_o = axis if ov.ndim >= -axis else -1
