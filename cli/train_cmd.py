@@ -11,6 +11,10 @@ from minigumbel.tasks import TASKS
 from minigumbel.optim import OPTIMIZERS
 from minigumbel.data import DATASETS
 from minigumbel.train import BASELINES, DTYPES, GRADS, TASK_DEFAULTS, TRAIN_ESTIMATORS, TrainConfig
+from minigumbel.sorting import INITS, SORT_ESTIMATORS
+
+# every estimator `train` accepts: the one-choice ones, and those of the sort task (TrainConfig pairs them)
+ALL_ESTIMATORS = TRAIN_ESTIMATORS + tuple(e for e in SORT_ESTIMATORS if e not in TRAIN_ESTIMATORS)
 
 from .common import FilePath, backend_option, write_json, progress, quiet_option, seed_option, table
 
@@ -18,9 +22,9 @@ POSITIVE = click.FloatRange(min=0.0, min_open=True)
 
 
 def _default(defaults, key):
-    """'[default: X; vae: Y]' for an option whose default depends on the task."""
-    vae = TASK_DEFAULTS["vae"][key]
-    return f"[default: {defaults[key]}; vae: {vae}]"
+    """'[default: X; vae: Y; sort: Z]' for an option whose default depends on the task."""
+    tasks = "".join(f"; {t}: {d[key]}" for t, d in TASK_DEFAULTS.items() if key in d)
+    return f"[default: {defaults[key]}{tasks}]"
 
 
 def training_options(task, steps, tau, anneal):
@@ -29,7 +33,7 @@ def training_options(task, steps, tau, anneal):
     Options listed in TASK_DEFAULTS take the task's reference default when not given (the vae
     task: Adam lr 1e-3, batch 100, 3000 steps, τ = max(0.5, exp(−3e-4·t)) every step)."""
     defaults = {"steps": steps, "tau": tau, "anneal": anneal, "tau_min": 0.5, "anneal_rate": 1e-3,
-                "anneal_every": 100, "batch_size": 64, "lr": 1e-2}
+                "anneal_every": 100, "batch_size": 64, "lr": 1e-2, "samples": 1, "baseline": "none"}
     d = functools.partial(_default, defaults)
     opts = [
         click.option("--task", type=click.Choice(list(TASKS)), default=task, show_default=True,
@@ -54,9 +58,15 @@ def training_options(task, steps, tau, anneal):
                      help="vae: number of categorical latent variables L."),
         click.option("--classes", "-K", type=click.IntRange(min=2), default=8, show_default=True,
                      help="vae: classes K of each latent."),
-        click.option("--samples", type=click.IntRange(min=1), default=1, show_default=True,
+        click.option("--samples", type=click.IntRange(min=1), default=None,
                      help="vae: codes drawn per image per step (reinforce --baseline loo averages the "
-                          "other codes of the same image when ≥ 2)."),
+                          "other codes of the same image when ≥ 2); sort: noise samples per list "
+                          f"(reinforce-pl's loo baseline: over them). {d('samples')}"),
+        click.option("--sinkhorn-iters", type=click.IntRange(min=1), default=20, show_default=True,
+                     help="sort: Sinkhorn rounds (Mena et al.'s released code: 10)."),
+        click.option("--init", type=click.Choice(INITS), default="uniform", show_default=True,
+                     help="sort: uniform = weights and biases U(±1/√fan_in); glorot = Glorot-uniform "
+                          "weights, zero biases (Mena et al.'s released code)."),
         click.option("--data", type=click.Choice(DATASETS), default="digits", show_default=True,
                      help="vae: scikit-learn's 8x8 digits (the 'data' extra) or MNIST IDX files in --data-dir."),
         click.option("--data-dir", default=None, metavar="DIR",
@@ -73,8 +83,9 @@ def training_options(task, steps, tau, anneal):
         click.option("--tau-forward", type=POSITIVE, default=None,
                      help="decoupled: forward temperature τ_f (default: τ); --tau is the backward τ_b. "
                           "The hard sample argmax((θ+g)/τ_f) does not depend on τ_f."),
-        click.option("--baseline", type=click.Choice(BASELINES), default="none", show_default=True,
-                     help="reinforce baseline: none, loo (leave-one-out batch mean) or running (mean)."),
+        click.option("--baseline", type=click.Choice(BASELINES), default=None,
+                     help="reinforce baseline: none, loo (leave-one-out batch mean) or running (mean); "
+                          f"reinforce-pl (sort): loo is over a list's noise samples. {d('baseline')}"),
         backend_option, seed_option, quiet_option,
     ]
 
@@ -95,8 +106,10 @@ def training_options(task, steps, tau, anneal):
     return decorate
 
 
-# options read by the pointer tasks only, and by the vae only (TrainConfig keeps both sets)
-POINTER_ONLY, VAE_ONLY = ("hidden", "n_items", "eval_size"), ("latents", "classes", "samples", "data", "data_dir")
+# options read by the pointer tasks only, and by the vae only (TrainConfig keeps both sets); samples:
+# the vae and sort; sinkhorn_iters and init: sort only
+POINTER_ONLY, VAE_ONLY = ("hidden", "n_items", "eval_size"), ("latents", "classes", "data", "data_dir")
+OWNED = {"samples": ("vae", "sort"), "sinkhorn_iters": ("sort",), "init": ("sort",)}
 
 
 def check_task_options(tasks, grid=()):
@@ -111,6 +124,14 @@ def check_task_options(tasks, grid=()):
             raise click.BadParameter(("--grid " + option[2:] + " " if key in grid else "")
                                      + f"does not apply to the {'/'.join(tasks)} task "
                                      f"({'pointer tasks' if key in POINTER_ONLY else 'vae'} only)", param_hint=where)
+    for key, owners in OWNED.items():
+        source = ctx.get_parameter_source(key)
+        given = key in grid or (source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"))
+        if given and not set(tasks) & set(owners):
+            option = "--" + key.replace("_", "-")
+            raise click.BadParameter(("--grid " + option[2:] + " " if key in grid else "")
+                                     + f"does not apply to the {'/'.join(tasks)} task ({'/'.join(owners)} only)",
+                                     param_hint="--grid" if key in grid else option)
     source = ctx.get_parameter_source("data_dir")
     if ("data_dir" in grid or (source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"))) \
             and "mnist" not in (grid["data"] if "data" in grid else [ctx.params.get("data")]):
@@ -119,7 +140,7 @@ def check_task_options(tasks, grid=()):
 
 
 # options read by some estimators only (--tau-forward: TrainConfig refuses it for the others)
-ESTIMATOR_ONLY = {"gr_k": ("gumbel-rao", "gumbel-rao-total"), "baseline": ("reinforce",)}
+ESTIMATOR_ONLY = {"gr_k": ("gumbel-rao", "gumbel-rao-total"), "baseline": ("reinforce", "reinforce-pl")}
 
 
 def check_estimator_options(estimators, grid=()):
@@ -147,8 +168,9 @@ def _show(record):
 
 
 @click.command()
-@click.option("--estimator", type=click.Choice(TRAIN_ESTIMATORS), default="gumbel", show_default=True,
-              help="How the pointer is sampled and differentiated.")
+@click.option("--estimator", type=click.Choice(ALL_ESTIMATORS), default="gumbel", show_default=True,
+              help="How the pointer is sampled and differentiated (the sort task: gumbel-sinkhorn, "
+                   "sinkhorn, neuralsort, stochastic-neuralsort, reinforce-pl).")
 @training_options(task="argmax", steps=1000, tau=1.0, anneal="constant")
 @click.option("--checkpoint", type=FilePath(writable=True), default=None,
               help="Write checkpoints here (atomically, every --checkpoint-every steps and at the end).")
@@ -193,6 +215,8 @@ def _summary(config, history, backend_name):
     final = history["final"]
     if config.task == "vae":
         return _vae_summary(config, history, backend_name)
+    if config.task == "sort":
+        return _sort_summary(config, history, backend_name)
     task = TASKS[config.task]
     loss_name = task.loss_name
     tail = history["loss"][-100:]
@@ -226,3 +250,19 @@ def _vae_summary(config, history, backend_name):
                f"{config.estimator}, {len(history['loss'])} steps, {backend_name} {config.dtype}, grad {config.grad}, "
                f"{history['seconds']:.1f} s")
     click.echo(table(rows, ["metric (nats per image)", "value"]))
+
+
+def _sort_summary(config, history, backend_name):
+    f = history["final"]
+    tail = history["loss"][-100:]
+    hard = "matching(log α)" if config.estimator in ("gumbel-sinkhorn", "sinkhorn") else "argsort of the scores"
+    rows = [[f"proportion of wrong positions (hard: {hard})", f"{f['prop_wrong']:.4f}"],
+            ["proportion of lists with any wrong position", f"{f['prop_any_wrong']:.4f}"],
+            ["Kendall's τ, predicted vs true ranks (mean over lists)", f"{f['kendall_tau']:.4f}"],
+            ["hard sort_mse (the list sorted by the hard order)", f"{f['hard_loss']:.5g}"],
+            [f"soft sort_mse ({config.estimator} matrix, one noise sample)", f"{f['soft_loss']:.5g}"],
+            [f"training loss (mean of last {len(tail)} steps)", f"{sum(tail) / len(tail):.5g}"]]
+    click.echo(f"minigumbel train: sort task (N = {config.n_items}), estimator {config.estimator}, "
+               f"{len(history['loss'])} steps, {backend_name} {config.dtype}, grad {config.grad}, "
+               f"{history['seconds']:.1f} s")
+    click.echo(table(rows, ["metric (held-out set of %d lists)" % config.eval_size, "value"]))

@@ -125,6 +125,10 @@ class PointerTask:
         """Continue the batch stream after ``step`` batches (a resumed run); batches here are drawn
         from the run's Generator, whose state the checkpoint restores: nothing to do."""
 
+    def soft_options(self, est, options) -> dict:
+        """The estimator options of the held-out soft loss (evaluate); the training ones here."""
+        return options
+
     def final_metrics(self, params, seed) -> dict:
         """Costlier end-of-run metrics (the vae: its importance-weighted bound); none here."""
         return {}
@@ -280,8 +284,9 @@ class BottleneckTask(PointerTask):
 
 
 from .vae import VAETask  # noqa: E402  (the categorical VAE: same interface, its own module)
+from .sorting import SortTask  # noqa: E402  (sorting through a relaxed permutation)
 
-TASKS = {t.name: t for t in (ArgmaxTask, QueryTask, BottleneckTask, VAETask)}
+TASKS = {t.name: t for t in (ArgmaxTask, QueryTask, BottleneckTask, VAETask, SortTask)}
 POINTER_TASKS = ("argmax", "query", "bottleneck")
 
 
