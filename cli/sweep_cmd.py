@@ -44,8 +44,9 @@ def grid_options(f):
 
 
 @click.command()
-@click.option("--estimator", default="gumbel", show_default=True,
-              help="Estimator of every run (or vary it: --grid estimator=softmax,gumbel).")
+@click.option("--estimator", default=None,
+              help="Estimator of every run (or vary it: --grid estimator=softmax,gumbel).  [default: gumbel; "
+                   "sort: gumbel-sinkhorn]")
 @training_options(task="argmax", steps=1000, tau=1.0, anneal="constant")
 @grid_options
 @click.pass_context

@@ -33,7 +33,8 @@ def training_options(task, steps, tau, anneal):
     Options listed in TASK_DEFAULTS take the task's reference default when not given (the vae
     task: Adam lr 1e-3, batch 100, 3000 steps, τ = max(0.5, exp(−3e-4·t)) every step)."""
     defaults = {"steps": steps, "tau": tau, "anneal": anneal, "tau_min": 0.5, "anneal_rate": 1e-3,
-                "anneal_every": 100, "batch_size": 64, "lr": 1e-2, "samples": 1, "baseline": "none"}
+                "anneal_every": 100, "batch_size": 64, "lr": 1e-2, "samples": 1, "baseline": "none",
+                "estimator": "gumbel"}
     d = functools.partial(_default, defaults)
     opts = [
         click.option("--task", type=click.Choice(list(TASKS)), default=task, show_default=True,
@@ -93,7 +94,7 @@ def training_options(task, steps, tau, anneal):
         @functools.wraps(f)
         def with_task_defaults(**kw):
             task_defaults = TASK_DEFAULTS.get(kw["task"], {})
-            left = [key for key in defaults if kw.get(key) is None]
+            left = [key for key in defaults if key in kw and kw[key] is None]   # compare has no --estimator
             # per task, the defaults of the options not given (sweep/compare --grid task=... cells)
             click.get_current_context().meta["minigumbel.task_defaults"] = {
                 t: {key: TASK_DEFAULTS.get(t, {}).get(key, defaults[key]) for key in left} for t in TASKS}
@@ -168,9 +169,10 @@ def _show(record):
 
 
 @click.command()
-@click.option("--estimator", type=click.Choice(ALL_ESTIMATORS), default="gumbel", show_default=True,
+@click.option("--estimator", type=click.Choice(ALL_ESTIMATORS), default=None,
               help="How the pointer is sampled and differentiated (the sort task: gumbel-sinkhorn, "
-                   "sinkhorn, neuralsort, stochastic-neuralsort, reinforce-pl).")
+                   "sinkhorn, neuralsort, stochastic-neuralsort, reinforce-pl).  [default: gumbel; sort: "
+                   "gumbel-sinkhorn]")
 @training_options(task="argmax", steps=1000, tau=1.0, anneal="constant")
 @click.option("--checkpoint", type=FilePath(writable=True), default=None,
               help="Write checkpoints here (atomically, every --checkpoint-every steps and at the end).")

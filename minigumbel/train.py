@@ -54,8 +54,8 @@ TASK_DEFAULTS = {"vae": dict(steps=3000, batch_size=100, lr=1e-3, tau=1.0, annea
                              anneal_rate=3e-4, anneal_every=1),
                  # Mena et al. 2018's sorting experiment (minigumbel.sorting): Adam lr 0.1, batch 10 lists,
                  # 500 steps, τ = 1, 5 noise samples per list, leave-one-out baseline for reinforce-pl
-                 "sort": dict(steps=500, batch_size=10, lr=0.1, tau=1.0, anneal="constant", samples=5,
-                              baseline="loo")}
+                 "sort": dict(estimator="gumbel-sinkhorn", steps=500, batch_size=10, lr=0.1, tau=1.0,
+                              anneal="constant", samples=5, baseline="loo")}
 
 
 class NonFiniteLoss(ValueError):
