@@ -7,7 +7,7 @@ from .common import FilePath, backend_option, choice_list, write_json, echo_json
 
 CPU_SIZES = "64x16,256x256,1024x1024,4096x1024"
 GPU_SIZES = CPU_SIZES + ",16384x1024,65536x1024"
-PARTS = ("gumbel", "train", "startup", "vae")
+PARTS = ("gumbel", "train", "startup", "vae", "orders")
 
 
 def _ms(s: dict) -> tuple[str, str]:
@@ -28,7 +28,8 @@ def _ms(s: dict) -> tuple[str, str]:
               help="Threads of the fused NumPy helpers [default: $MINIGUMBEL_THREADS or the usable CPUs].")
 @click.option("--parts", default="gumbel,train,startup", show_default=True,
               help="Which parts to run: gumbel (fwd+bwd), train (one training step), startup (--help), "
-                   "vae (one step of the digits VAE: hand vs autograd vs PyTorch; needs the 'data' extra).")
+                   "vae (one step of the digits VAE: hand vs autograd vs PyTorch; needs the 'data' extra), "
+                   "orders (Gumbel-Sinkhorn and NeuralSort fwd+bwd, hand vs PyTorch autograd).")
 @click.option("--save", type=FilePath(writable=True), default=None,
               help="Also write the JSON result to this file.")
 @seed_option
@@ -91,6 +92,10 @@ def _measure(result, be, B, parts, shapes, dtype, tau, repeats, seed, threads, l
         from minigumbel.bench_vae import bench_vae_step
         say("timing one VAE training step ...")
         result["vae_step"] = bench_vae_step(be, dtype, repeats, seed, libs)
+    if "orders" in parts:
+        from minigumbel.bench_orders import bench_orders
+        say("timing Gumbel-Sinkhorn and NeuralSort fwd+bwd ...")
+        result["orders"] = bench_orders(be, dtype, repeats, seed, libs)
     if "startup" in parts:
         say("timing minigumbel --help ...")
         result["startup"] = B.bench_startup(min(repeats, 10))
@@ -123,6 +128,17 @@ def _print(result: dict) -> None:
         lines = [[name, *_ms(s), f"{s['median_ms'] / hand:.2f}"] if "error" not in s else [name, "-", s["error"], "-"]
                  for name, s in ts["cases"].items()]
         click.echo(table(lines, ["case", "median ms", "min–max ms", "× hand"]))
+    orders = result.get("orders")
+    if orders:
+        for name, cases in orders["cases"].items():
+            click.echo(f"\n{name} fwd+bwd, {orders['config'][name]}, {orders['dtype']}")
+            hand = cases["hand"]["median_ms"]
+            lines = [[case, *_ms(s), f"{s['median_ms'] / hand:.2f}"] if "error" not in s else [case, "-", s["error"], "-"]
+                     for case, s in cases.items()]
+            click.echo(table(lines, ["case", "median ms", "min–max ms", "× hand"]))
+        m = orders["memory"]
+        click.echo(f"Sinkhorn backward keeps {m['kept_bytes'] / 1e6:.2f} MB = {m['bytes_per_round'] / 1e6:.3f} MB per round "
+                   f"({m['bytes_per_round_per_list']} bytes per list per round: 2 n² entries)")
     st = result.get("startup")
     if st:
         click.echo(f"\n`{st['command']}`: median {st['median_ms']:.0f} ms (min {st['min_ms']:.0f}, "

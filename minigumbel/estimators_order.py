@@ -28,8 +28,8 @@ from typing import Any
 from .backend import namespace
 from .estimators import Draw, Estimator
 from .functional import _one_hot, _value, sample_gumbel
-from .permutations import (_gumbel_sort, _matching, _neuralsort, _neuralsort_vjp, _sinkhorn, _sinkhorn_vjp,
-                           _check_iters)
+from .permutations import (_check_iters, _gumbel_sort, _matching, _neuralsort, _neuralsort_bwd, _neuralsort_fwd,
+                           _sinkhorn, _sinkhorn_vjp)
 from .subsets import _plackett_luce_log_prob, _plackett_luce_log_prob_vjp
 
 __all__ = ["OrderDraw", "ORDER_ESTIMATORS", "SCORE_ESTIMATORS", "MATRIX_ESTIMATORS", "get_order_estimator"]
@@ -39,7 +39,7 @@ __all__ = ["OrderDraw", "ORDER_ESTIMATORS", "SCORE_ESTIMATORS", "MATRIX_ESTIMATO
 class OrderDraw(Draw):
     """A :class:`Draw` plus what the order rules keep: the Sinkhorn half-steps (for the VJP), the
     sampled order, the rounds and whether z carries a leading samples axis."""
-    states: Any = None       # list of 2·n_iters (…, n, n) matrices (exp of each half-step)
+    states: Any = None       # Sinkhorn: 2·n_iters (…, n, n) matrices (exp of each half-step); NeuralSort: its cache
     order: Any = None        # (…, n) items by position (reinforce-pl)
     n_iters: int = 20
     samples: bool = False
@@ -70,10 +70,11 @@ class _NeuralSort(_OrderEstimator):
     name, hard, cite = "neuralsort", False, "Grover et al. 2019 (deterministic)"
 
     def _sample(self, theta, rng, tau, samples=None):       # deterministic: one z, no samples axis
-        return OrderDraw(z=_neuralsort(theta, tau), d=None, logits=theta, tau=tau)
+        z, cache = _neuralsort_fwd(theta, tau)
+        return OrderDraw(z=z, d=None, logits=theta, tau=tau, states=cache)
 
     def backward(self, draw, dz):
-        return _neuralsort_vjp(dz, draw.logits, draw.tau)
+        return _neuralsort_bwd(dz, draw.states)
 
     def relaxed(self, logits, draw):
         return _neuralsort(logits, draw.tau)
@@ -86,10 +87,11 @@ class _StochasticNeuralSort(_OrderEstimator):
 
     def _sample(self, theta, rng, tau, samples=None):
         g = _noise(rng, theta, self._check_samples(samples))
-        return OrderDraw(z=_neuralsort(theta + g, tau), d=None, logits=theta, tau=tau, g=g, samples=bool(samples))
+        z, cache = _neuralsort_fwd(theta + g, tau)
+        return OrderDraw(z=z, d=None, logits=theta, tau=tau, g=g, samples=bool(samples), states=cache)
 
     def backward(self, draw, dz):
-        return _sum_samples(_neuralsort_vjp(dz, draw.logits + draw.g, draw.tau), draw)
+        return _sum_samples(_neuralsort_bwd(dz, draw.states), draw)
 
     def relaxed(self, logits, draw):
         return _neuralsort(logits + draw.g, draw.tau)

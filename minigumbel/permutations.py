@@ -125,15 +125,72 @@ def neuralsort_vjp(dP, s, tau=1.0, axis=-1):
     return xp.moveaxis(ds, -1, axis) if axis != -1 else ds
 
 
-def _neuralsort_vjp(dP, s, tau=1.0):
-    xp = namespace(dP, s, tau)
+def _neuralsort_fwd(s, tau=1.0):
+    """(P̂, cache): the forward keeping what :func:`_neuralsort_bwd` needs (no recomputation).
+    NumPy arrays without tied scores take :func:`_neuralsort_fwd_sorted` (O(n log n) for A_s 1)."""
+    if namespace(s) is np and _value(s) is s and isinstance(tau, float):
+        order = np.argsort(s, axis=-1)
+        u = np.take_along_axis(s, order, axis=-1)                     # (…, n) ascending
+        if not np.any(u[..., 1:] == u[..., :-1]):                     # ties: the O(n²) rule below
+            return _neuralsort_fwd_sorted(s, tau, order, u)
     z, diff, c = _neuralsort_logits(s, tau)
     P = _softmax(z, tau, -1)
+    return P, (P, diff, c, tau)
+
+
+# With s sorted ascending, u_0 < … < u_{n−1}, and S_k = Σ_{j<k} u_j, T = Σ_j u_j:
+#   B at rank k = Σ_{j<k} (u_k − u_j) + Σ_{j>k} (u_j − u_k) = (2k − n + 1) u_k + T − S_k − S_{k+1},
+# and Σ_j sgn(s_k − s_j) = 2k − n + 1: the same numbers as the n×n |s_i − s_j| without forming it.
+def _neuralsort_fwd_sorted(s, tau, order, u):
+    n = s.shape[-1]
+    rank_w = (2 * np.arange(n) - n + 1).astype(s.dtype)             # (n,) 2k − n + 1
+    S = np.cumsum(u, axis=-1) - u                                     # (…, n) S_k
+    B = np.empty_like(s)
+    np.put_along_axis(B, order, rank_w * u + u.sum(-1, keepdims=True) - S - (S + u), axis=-1)
+    c = _position_weights(np, n, s.dtype)
+    z = np.multiply(c[:, None], s[..., None, :])                      # (…, n, n)
+    z -= B[..., None, :]
+    if tau != 1.0:
+        z /= tau
+    z -= z.max(axis=-1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=-1, keepdims=True)
+    return z, (z, (order, rank_w), c, tau)
+
+
+def _neuralsort_vjp(dP, s, tau=1.0):
+    return _neuralsort_bwd(dP, _neuralsort_fwd(s, tau)[1])
+
+
+def _neuralsort_bwd(dP, cache):
+    P, diff, c, tau = cache
+    if isinstance(diff, tuple):                 # from _neuralsort_fwd_sorted: no n×n sign matrix
+        return _neuralsort_bwd_sorted(dP, P, diff, c, tau)
+    xp = namespace(dP, P)
     w = P * (dP - xp.sum(dP * P, axis=-1, keepdims=True)) / tau       # (…, n, n) = ∂L/∂z
     U = xp.sum(w, axis=-2)                                            # (…, n)
     sg = xp.sign(diff)                                                # (…, n, n): sgn(s_k − s_j)
     return (xp.sum(c[:, None] * w, axis=-2) - U * xp.sum(sg, axis=-1)
             - xp.sum(sg * U[..., None, :], axis=-1))
+
+
+# The same rule as _neuralsort_bwd, with the sums over sgn(s_k − s_j) taken in sorted order
+# (V = U by rank, prefix sums Q_k = Σ_{j<k} V_j):  Σ_j sgn(s_k − s_j) = 2k − n + 1 and
+#   Σ_j sgn(s_j − s_k) U_j = (Σ_j V_j − Q_{k+1}) − Q_k   at rank k;  ds = (cᵀw − U (2k − n + 1) + that).
+# cᵀw and U = 1ᵀw come from one matrix product; 1/τ is applied to the (…, n) result.
+def _neuralsort_bwd_sorted(dP, P, sorted_by, c, tau):
+    order, rank_w = sorted_by
+    w = dP - np.einsum("...ij,...ij->...i", dP, P)[..., None]         # (…, n, n)
+    w *= P
+    cw, U = np.moveaxis(np.stack([c, np.ones_like(c)]) @ w, -2, 0)   # (…, n) each
+    V = np.take_along_axis(U, order, axis=-1)
+    Q = np.cumsum(V, axis=-1) - V
+    ds = np.empty_like(U)
+    np.put_along_axis(ds, order, -V * rank_w + V.sum(-1, keepdims=True) - Q - (Q + V), axis=-1)
+    ds += cw
+    if tau != 1.0:
+        ds /= tau
+    return ds
 
 
 # ----------------------------------------------------------------------------- Sinkhorn
@@ -228,9 +285,13 @@ def sinkhorn_vjp(dP, log_alpha, n_iters=20):
 def _sinkhorn_vjp(dP, states):
     xp = namespace(dP, states[-1])
     dL = dP * states[-1]
+    plain = _value(dL) is dL
     for k in range(len(states) - 1, -1, -1):
         axis = -1 if k % 2 == 0 else -2        # states[0] is a row half-step, states[1] a column one
-        dL = dL - states[k] * xp.sum(dL, axis=axis, keepdims=True)
+        if plain:                               # the same step in place
+            dL -= xp.multiply(states[k], xp.sum(dL, axis=axis, keepdims=True))
+        else:
+            dL = dL - states[k] * xp.sum(dL, axis=axis, keepdims=True)
     return dL
 
 
