@@ -1,6 +1,8 @@
 """Options and output helpers shared by the commands (one definition, one behaviour)."""
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import os
@@ -9,6 +11,10 @@ import sys
 import click
 
 from minigumbel.backend import BACKENDS
+
+
+# the documented τ domain (minigumbel.functional.check_tau), for every option taking one temperature
+TAU = click.FloatRange(min=1e-4, max=1e4)
 
 
 def backend_option(f):
@@ -22,8 +28,43 @@ def seed_option(f):
                         help="Seed of the random Generator (same seed, same numbers).")(f)
 
 
-def json_flag(f):
-    return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of a table.")(f)
+STDOUT = "-"
+
+
+def json_option(f):
+    return click.option("--json", "json_out", type=JsonPath(writable=True), default=None, metavar="PATH",
+                        help="Write the result as JSON to PATH; '-' writes it to standard output and the "
+                             "table to standard error.")(f)
+
+
+def _is_stdout(path) -> bool:
+    """``-``, or a path naming the file standard output already writes to (``--json /dev/stdout``)."""
+    if path == STDOUT:
+        return True
+    try:
+        a, b = os.stat(path), os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def human_output(json_out):
+    """Where the human-readable text goes: standard output, or standard error when the JSON does
+    (a context manager; click.echo follows sys.stdout)."""
+    if json_out is not None and _is_stdout(json_out):
+        return contextlib.redirect_stdout(sys.stderr)
+    return contextlib.nullcontext()
+
+
+def emit_json(json_out, obj, indent=2) -> None:
+    """Write ``obj`` as standard JSON to ``json_out`` (``-`` or the file standard output is: to
+    standard output, never by reopening it, which would truncate a redirect); None: nothing."""
+    if json_out is None:
+        return
+    if _is_stdout(json_out):
+        click.echo(json.dumps(_strict(obj), indent=indent, allow_nan=False))
+        return
+    write_json(json_out, obj, indent=indent)
 
 
 def quiet_option(f):
@@ -73,9 +114,45 @@ def echo_json(obj) -> None:
 
 
 def write_json(path, obj, indent=2) -> None:
-    """Write ``obj`` to ``path`` as the same standard JSON that --json prints."""
-    with open(path, "w") as fh:
-        json.dump(_strict(obj), fh, indent=indent, allow_nan=False)
+    """Write ``obj`` to ``path`` as the same standard JSON that --json prints; an I/O error is an
+    OSError naming ``path`` (a full disk shows only when the data is flushed)."""
+    text = json.dumps(_strict(obj), indent=indent, allow_nan=False)
+    try:
+        with open(path, "w") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot write {os.fspath(path)}: {exc.strerror or exc}") from None
+
+
+def cannot_write(path) -> str | None:
+    """Why this process cannot write the file ``path`` (None when it can), found by trying: an
+    existing regular file is opened for writing (not truncated); a missing one is created in its
+    folder and removed again; anything else (a device, a pipe) is asked with os.access."""
+    path = os.fspath(path)
+    try:
+        if os.path.isfile(path):
+            os.close(os.open(path, os.O_WRONLY))
+        elif os.path.exists(path):
+            if not os.access(path, os.W_OK):
+                return "permission denied"
+        else:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            os.unlink(path)
+    except FileExistsError:            # created meanwhile, or a dangling symbolic link: written later
+        return None
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
+def same_file(a, b) -> bool:
+    """Whether the paths ``a`` and ``b`` name one file (through symbolic links and hard links)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def table(rows: list[list], headers: list[str]) -> str:
@@ -88,9 +165,17 @@ def table(rows: list[list], headers: list[str]) -> str:
     return "\n".join(lines)
 
 
+def stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 def progress(iterable=None, length=None, label="", quiet=False, **kw):
-    """click.progressbar on stderr, or a silent pass-through when quiet / not a terminal."""
-    if quiet:
+    """click.progressbar on stderr, or a silent pass-through when quiet or when stderr is not a
+    terminal (a log file gets no progress labels)."""
+    if quiet or not stderr_is_terminal():
         return _Silent(iterable if iterable is not None else range(length))
     return click.progressbar(iterable, length=length, label=label, file=sys.stderr, **kw)
 
@@ -116,8 +201,9 @@ class _Silent:
 
 class FilePath(click.Path):
     """A file path option: like click.Path(dir_okay=False), but an empty value is an error (not
-    silently 'no file'), and for an output (``writable=True``) a missing folder is reported at once,
-    before any computing; the messages name the option."""
+    silently 'no file'), and an output (``writable=True``) that cannot be written (a missing or
+    read-only folder, a read-only file) is reported at once, before any computing; the messages
+    name the option."""
 
     def __init__(self, **kw):
         kw.setdefault("dir_okay", False)
@@ -130,4 +216,20 @@ class FilePath(click.Path):
         folder = os.path.dirname(os.path.abspath(os.fspath(value)))
         if self.writable and not os.path.isdir(folder):
             self.fail(f"the folder of {os.fspath(value)} does not exist", param, ctx)
+        why = cannot_write(value) if self.writable else None
+        if why:
+            self.fail(f"cannot write {os.fspath(value)}: {why}", param, ctx)
         return value
+
+
+class JsonPath(FilePath):
+    """``--json PATH``: a file to write (checked as an output before any computing), or ``-`` for
+    standard output. A value that looks like an option (``--json -q``) is refused: --json takes a path."""
+
+    def convert(self, value, param, ctx):
+        if value == STDOUT:
+            return STDOUT
+        if isinstance(value, str) and value.startswith("-"):
+            self.fail(f"expected a file path, or - for standard output, got {value!r} (an option?); "
+                      f"a file whose name starts with '-' is ./{value}", param, ctx)
+        return super().convert(value, param, ctx)

@@ -1,4 +1,4 @@
-"""`minigumbel plot FIGURE --out PATH`: draw one of the figures of minigumbel.figures.
+"""`minigumbel plot FIGURE [--out PATH]`: draw one of the figures of minigumbel.figures.
 
 The data come from minigumbel.figures (deterministic given --seed); the drawing from
 minigumbel.plotting (matplotlib, the 'plot' extra, imported only when a figure is drawn).
@@ -37,31 +37,33 @@ def _size(ctx, param, value):
 
 
 @click.command()
-@click.argument("figure", type=click.Choice(FIGURES))
-@click.option("--out", default=None, type=FilePath(writable=True),
-              help="Output file (PNG or SVG).  [default: FIGURE.png in the current folder]")
+@click.argument("figure", type=click.Choice(FIGURES), metavar="FIGURE")
+@click.option("--out", type=FilePath(writable=True), default=None,
+              help="Output file (PNG or SVG)  [default: FIGURE.png, or FIGURE.svg with --format svg, in the "
+                   "current folder].")
 @click.option("--format", "fmt", type=click.Choice(["png", "svg"]), default=None,
               help="Image format [default: from the --out suffix, else png].")
 @click.option("--from", "run_json", type=click.Path(exists=True, dir_okay=False),
               help="training: the file written by `minigumbel train --json PATH`; vae-gradients: the "
-                   "output of `minigumbel estimators --problem vae --json`.")
+                   "file written by `minigumbel estimators --problem vae --json PATH`.")
 @click.option("--size", callback=_size, default=None, metavar="WxH",
               help="Image size in pixels, e.g. 1200x800 [default: per figure].")
 @click.option("--dpi", type=click.IntRange(min=50, max=600), default=100, show_default=True,
               help="Dots per inch (text scale; --size stays the pixel size).")
 @click.option("--steps", type=click.IntRange(min=1), default=None,
-              help="leakage: training steps per run [1500]; schedules: steps shown [3000]; vae: steps per run [3000].")
+              help="Training steps per run (leakage, vae) or steps shown (schedules). [default: leakage 1500; schedules 3000; vae 3000]")
 @click.option("--samples", type=click.IntRange(min=2), default=None,
-              help="temperature: samples per τ [20000]; estimators: estimates per point [10000].")
+              help="Samples per τ (temperature) or estimates per point (estimators). [default: temperature 20000; estimators 10000]")
 @click.option("--seeds", "n_seeds", type=click.IntRange(min=1), default=None,
-              help="leakage: number of runs per estimator, seeds --seed, --seed+1, … [10].")
+              help="leakage: number of runs per estimator, seeds --seed, --seed+1, …. [default: 10]")
 @click.option("--problem", type=click.Choice(PROBLEMS), default=None,
               help="estimators: the lab problem [quadratic]; cubic shows ST-Gumbel's bias as τ → 0.")
 @seed_option
 @backend_option
 @quiet_option
 def plot(figure, out, fmt, run_json, size, dpi, steps, samples, n_seeds, problem, seed, backend, quiet):
-    """Draw FIGURE and save it to --out.
+    """Draw FIGURE and save it to --out (default FIGURE.png in the current folder); the path written
+    is printed (to stderr; --quiet: nothing).
 
     \b
     temperature  Gumbel-Softmax samples for π = (0.1, 0.2, 0.3, 0.4) at τ = 0.1, 0.5, 1, 10
@@ -71,7 +73,7 @@ def plot(figure, out, fmt, run_json, size, dpi, steps, samples, n_seeds, problem
     schedules    the temperature schedules over training steps
     training     the curves of a run saved by `minigumbel train --json run.json` (--from)
     vae-gradients  cosine and bias of each estimator vs the exact VAE gradient along training
-                 (--from the output of `minigumbel estimators --problem vae --json`)
+                 (--from the file of `minigumbel estimators --problem vae --json PATH`)
     vae          the categorical VAE on the 8x8 digits, trained by every estimator: test -ELBO
                  curves, reconstructions from hard and soft codes, prior samples (7 runs of
                  3000 steps: a few minutes on 2 cores; needs the 'data' extra)
@@ -88,7 +90,9 @@ def plot(figure, out, fmt, run_json, size, dpi, steps, samples, n_seeds, problem
     from minigumbel import figures, plotting
 
     if out is None:
-        out = f"{figure}.png"
+        ctx = click.get_current_context()
+        param = next(p for p in ctx.command.params if p.name == "out")
+        out = param.type.convert(f"{figure}.{fmt or 'png'}", param, ctx)    # the same checks as a given --out
     if fmt is None:
         fmt = "svg" if os.fspath(out).lower().endswith(".svg") else "png"
     if figure == "training" and run_json is None:
@@ -96,7 +100,7 @@ def plot(figure, out, fmt, run_json, size, dpi, steps, samples, n_seeds, problem
                                  "(written by `minigumbel train --json run.json`)", param_hint="--from")
     if figure == "vae-gradients" and run_json is None:
         raise click.BadParameter("the vae-gradients figure needs --from FILE (written by "
-                                 "`minigumbel estimators --problem vae --json > FILE`)", param_hint="--from")
+                                 "`minigumbel estimators --problem vae --json FILE`)", param_hint="--from")
     if figure not in ("training", "vae-gradients") and run_json is not None:
         raise click.BadParameter("--from applies to the training and vae-gradients figures only", param_hint="--from")
     given = {"--steps": steps, "--samples": samples, "--seeds": n_seeds}

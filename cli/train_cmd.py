@@ -8,16 +8,16 @@ import click
 
 from minigumbel.schedules import SCHEDULES
 from minigumbel.tasks import TASKS
+from minigumbel.nn import INITS
 from minigumbel.optim import OPTIMIZERS
 from minigumbel.data import DATASETS
 from minigumbel.train import BASELINES, DTYPES, GRADS, TASK_DEFAULTS, TRAIN_ESTIMATORS, TrainConfig
-from minigumbel.sorting import INITS, SORT_ESTIMATORS
+from minigumbel.tasks.sort import SORT_ESTIMATORS
+
+from .common import TAU, FilePath, backend_option, emit_json, human_output, json_option, progress, quiet_option, same_file, seed_option, table
 
 # every estimator `train` accepts: the one-choice ones, and those of the sort task (TrainConfig pairs them)
 ALL_ESTIMATORS = TRAIN_ESTIMATORS + tuple(e for e in SORT_ESTIMATORS if e not in TRAIN_ESTIMATORS)
-
-from .common import FilePath, backend_option, write_json, progress, quiet_option, seed_option, table
-
 POSITIVE = click.FloatRange(min=0.0, min_open=True)
 
 
@@ -33,26 +33,33 @@ def training_options(task, steps, tau, anneal):
     Options listed in TASK_DEFAULTS take the task's reference default when not given (the vae
     task: Adam lr 1e-3, batch 100, 3000 steps, τ = max(0.5, exp(−3e-4·t)) every step)."""
     defaults = {"steps": steps, "tau": tau, "anneal": anneal, "tau_min": 0.5, "anneal_rate": 1e-3,
-                "anneal_every": 100, "batch_size": 64, "lr": 1e-2, "samples": 1, "baseline": "none",
+                "anneal_every": 100, "batch_size": 64, "lr": 1e-2, "samples": 1, "baseline": "none", "init": "he",
                 "estimator": "gumbel"}
     d = functools.partial(_default, defaults)
     opts = [
         click.option("--task", type=click.Choice(list(TASKS)), default=task, show_default=True,
                      help="Pointer task, or vae (a categorical VAE on handwritten digits)."),
-        click.option("--tau", type=POSITIVE, default=None, help=f"(Initial) temperature τ > 0. {d('tau')}"),
+        click.option("--tau", type=TAU, default=None, help=f"(Initial) temperature τ, 1e-4 ≤ τ ≤ 1e4. {d('tau')}"),
         click.option("--anneal", type=click.Choice(SCHEDULES), default=None,
                      help=f"Temperature schedule (exp: Jang et al. 2017). {d('anneal')}"),
-        click.option("--tau-min", type=POSITIVE, default=None, help=f"Final τ of an annealing schedule. {d('tau_min')}"),
+        click.option("--tau-min", type=TAU, default=None, help=f"Final τ of an annealing schedule. {d('tau_min')}"),
         click.option("--anneal-rate", type=click.FloatRange(min=0.0), default=None,
                      help=f"exp schedule: τ = max(τ_min, τ0·exp(−rate·t)). {d('anneal_rate')}"),
         click.option("--anneal-every", type=click.IntRange(min=1), default=None,
                      help=f"exp schedule: update τ every this many steps. {d('anneal_every')}"),
-        click.option("--steps", type=click.IntRange(min=1), default=None, help=d("steps")),
-        click.option("--batch-size", type=click.IntRange(min=1), default=None, help=d("batch_size")),
+        click.option("--steps", type=click.IntRange(min=1), default=None,
+                     help=f"Training steps (optimizer updates). {d('steps')}"),
+        click.option("--batch-size", type=click.IntRange(min=1), default=None,
+                     help=f"Examples per training step (vae: images). {d('batch_size')}"),
         click.option("--lr", type=POSITIVE, default=None, help=f"Learning rate of the optimizer. {d('lr')}"),
-        click.option("--optimizer", type=click.Choice(list(OPTIMIZERS)), default="adam", show_default=True),
+        click.option("--optimizer", type=click.Choice(list(OPTIMIZERS)), default="adam", show_default=True,
+                     help="Update rule of the parameters (minigumbel.optim)."),
         click.option("--hidden", type=click.IntRange(min=1), default=32, show_default=True,
                      help="MLP width (pointer tasks; the vae's widths are fixed: 256, 128)."),
+        click.option("--init", type=click.Choice(INITS), default=None,
+                     help="Initial weights: he (Gaussian, std √(2/fan_in), zero biases), torch "
+                          "(PyTorch's nn.Linear default: weights and biases uniform on ±1/√fan_in) or glorot "
+                          f"(Glorot-uniform weights, zero biases; Mena et al.'s released code). {d('init')}"),
         click.option("--n-items", type=click.IntRange(min=2), default=10, show_default=True,
                      help="Items to point at (the code size K for bottleneck; vae: see -K)."),
         click.option("--latents", "-L", type=click.IntRange(min=1), default=8, show_default=True,
@@ -65,25 +72,23 @@ def training_options(task, steps, tau, anneal):
                           f"(reinforce-pl's loo baseline: over them). {d('samples')}"),
         click.option("--sinkhorn-iters", type=click.IntRange(min=1), default=20, show_default=True,
                      help="sort: Sinkhorn rounds (Mena et al.'s released code: 10)."),
-        click.option("--init", type=click.Choice(INITS), default="uniform", show_default=True,
-                     help="sort: uniform = weights and biases U(±1/√fan_in); glorot = Glorot-uniform "
-                          "weights, zero biases (Mena et al.'s released code)."),
         click.option("--data", type=click.Choice(DATASETS), default="digits", show_default=True,
                      help="vae: scikit-learn's 8x8 digits (the 'data' extra) or MNIST IDX files in --data-dir."),
         click.option("--data-dir", default=None, metavar="DIR",
                      help="vae --data mnist: folder with train-images-idx3-ubyte and t10k-images-idx3-ubyte (.gz ok)."),
         click.option("--grad", type=click.Choice(GRADS), default="hand", show_default=True,
                      help="Gradient source: hand-derived backward passes or autograd (NumPy only)."),
-        click.option("--dtype", type=click.Choice(DTYPES), default="float64", show_default=True),
+        click.option("--dtype", type=click.Choice(DTYPES), default="float64", show_default=True,
+                     help="Floating-point type of the parameters and the computation."),
         click.option("--eval-every", type=click.IntRange(min=1), default=100, show_default=True,
                      help="Hard evaluation on the held-out set every this many steps."),
         click.option("--eval-size", type=click.IntRange(min=1), default=1000, show_default=True,
                      help="Size of the fixed held-out set (pointer tasks; the vae uses its test set)."),
         click.option("--gr-k", type=click.IntRange(min=1), default=10, show_default=True,
                      help="gumbel-rao, gumbel-rao-total: conditional Gumbel vectors per sample."),
-        click.option("--tau-forward", type=POSITIVE, default=None,
+        click.option("--tau-forward", type=TAU, default=None,
                      help="decoupled: forward temperature τ_f (default: τ); --tau is the backward τ_b. "
-                          "The hard sample argmax((θ+g)/τ_f) does not depend on τ_f."),
+                          "The forward draws argmax(θ/τ_f + g) ~ Cat(softmax(θ/τ_f)) (Shah et al.)."),
         click.option("--baseline", type=click.Choice(BASELINES), default=None,
                      help="reinforce baseline: none, loo (leave-one-out batch mean) or running (mean); "
                           f"reinforce-pl (sort): loo is over a list's noise samples. {d('baseline')}"),
@@ -108,9 +113,9 @@ def training_options(task, steps, tau, anneal):
 
 
 # options read by the pointer tasks only, and by the vae only (TrainConfig keeps both sets); samples:
-# the vae and sort; sinkhorn_iters and init: sort only
+# the vae and sort; sinkhorn_iters: sort only
 POINTER_ONLY, VAE_ONLY = ("hidden", "n_items", "eval_size"), ("latents", "classes", "data", "data_dir")
-OWNED = {"samples": ("vae", "sort"), "sinkhorn_iters": ("sort",), "init": ("sort",)}
+OWNED = {"samples": ("vae", "sort"), "sinkhorn_iters": ("sort",)}
 
 
 def check_task_options(tasks, grid=()):
@@ -180,9 +185,8 @@ def _show(record):
               help="Steps between checkpoints [default: --eval-every].")
 @click.option("--resume", type=FilePath(), default=None,
               help="Continue from this checkpoint (same config; --steps may grow).")
-@click.option("--json", "json_path", type=FilePath(writable=True), default=None,
-              help="Write the full history (losses, τ, evaluations) as JSON to this file.")
-def train(quiet, json_path, **kw):
+@json_option
+def train(quiet, json_out, **kw):
     """Train a pointer task (or the digits VAE) through a discrete choice; evaluate it hard.
 
     A network scores N items and points at one through the estimator's relaxed or sampled
@@ -198,8 +202,10 @@ def train(quiet, json_path, **kw):
 
     check_task_options([kw["task"]])
     check_estimator_options([kw["estimator"]])
+    _distinct_outputs(None if json_out == "-" else json_out, kw["checkpoint"], kw["resume"])
     config = TrainConfig(**kw)
     run = prepare(config)                 # every input error is raised here, before the progress bar
+    interrupted = None
     with progress(length=config.steps, label=f"{config.task}/{config.estimator}", quiet=quiet,
                   item_show_func=_show) as bar:
         done = [0]
@@ -207,10 +213,44 @@ def train(quiet, json_path, **kw):
         def on_step(record):
             bar.update(record["step"] - done[0], record)
             done[0] = record["step"]
-        history = run_training(run, on_step=on_step)
-    if json_path:
-        write_json(json_path, history, indent=1)
-    _summary(config, history, run.backend.name)
+        try:
+            history = run_training(run, on_step=on_step)
+        except KeyboardInterrupt as exc:
+            interrupted = exc
+    if interrupted is not None:           # after the progress bar has ended its line
+        _interrupted(config, run, json_out, interrupted)
+    with human_output(json_out):
+        _summary(config, history, run.backend.name)
+    emit_json(json_out, history, indent=1)      # the full history: losses, τ, evaluations
+
+
+def _interrupted(config, run, json_out, exc):
+    """Ctrl-C or SIGTERM: write the history so far to --json, say in one line where the run stands
+    and how to resume it, and exit 128 + the signal (130 for SIGINT, 143 for SIGTERM)."""
+    import sys
+    hist = run.history
+    line = f"interrupted at step {hist.get('steps_done', run.step)}"
+    ck, at = config.checkpoint, run.checkpoint_step
+    if ck and at is not None:
+        line += f"; checkpoint {ck} holds step {at}; resume with `--resume {ck}`"
+    elif ck:
+        line += f"; no checkpoint written yet ({ck} is written every {config.checkpoint_every or config.eval_every} steps)"
+    else:
+        line += "; no checkpoint (--checkpoint FILE makes a run resumable)"
+    if json_out is not None:
+        emit_json(json_out, hist, indent=1)
+        line += "; the history so far is in " + ("standard output" if json_out == "-" else str(json_out))
+    click.echo(line, err=True)
+    sys.exit(128 + getattr(exc, "signum", 2))
+
+
+def _distinct_outputs(json_path, checkpoint, resume):
+    """--json must not name the file of --checkpoint or --resume (it would overwrite a checkpoint);
+    --checkpoint and --resume may be one file (continue a run in place)."""
+    for option, other in (("--checkpoint", checkpoint), ("--resume", resume)):
+        if json_path and other and same_file(json_path, other):
+            raise click.UsageError(f"--json and {option} name the same file {json_path}; the history "
+                                   "would overwrite the checkpoint: give --json its own path")
 
 
 def _summary(config, history, backend_name):
@@ -236,11 +276,11 @@ def _summary(config, history, backend_name):
 
 
 def _vae_summary(config, history, backend_name):
-    from minigumbel.vae import EVAL_SAMPLES, IW_SAMPLES
+    from minigumbel.tasks.vae import EVAL_SAMPLES, IW_SAMPLES
     f = history["final"]
     tail = history["loss"][-100:]
     rows = [[f"test -ELBO, hard codes d ~ q ({EVAL_SAMPLES} per image)", f"{f['test_nelbo_hard']:.3f}"],
-            [f"test -ELBO, {config.estimator}'s training code", f"{f['test_nelbo_soft']:.3f}"],
+            [f"test objective ({config.estimator}'s training code + KL; not a bound)", f"{f['test_nelbo_soft']:.3f}"],
             [f"test -log p(x), importance-weighted (S = {IW_SAMPLES})", f"{f['test_iw_nll']:.3f}"],
             ["train -ELBO, hard codes", f"{f['train_nelbo']:.3f}"],
             ["test KL(q || uniform)", f"{f['kl']:.3f}"],

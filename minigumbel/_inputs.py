@@ -20,6 +20,9 @@ import numpy as np
 from .backend import namespace, to_numpy
 
 BIG = 1e30          # |finite logit| bound of the documented domain (README, "The domain")
+TAU_MIN, TAU_MAX = 1e-4, 1e4    # the temperatures of the documented domain; others are refused
+_TAU_LOW = float(np.float32(TAU_MIN))   # the float32 nearest 1e-4 (just below it) counts as 1e-4
+TAU_DOMAIN = "a finite number in [1e-4, 1e4]"
 
 
 def _value(x):
@@ -55,6 +58,28 @@ def float_dtype(dtype, name: str = "dtype") -> np.dtype:
     return dt
 
 
+def _refuse_subclass(name, v) -> None:
+    """Masked arrays and ``numpy.matrix`` are refused (TypeError): their operations change what the
+    numbers mean (a masked entry is skipped by some reductions and not by others; a matrix stays
+    2-D under every reduction), so results would depend on which NumPy function a rule happens to
+    use. Other ndarray subclasses (``numpy.memmap``, ...) compute as plain arrays and are accepted."""
+    if isinstance(v, np.matrix):
+        raise TypeError(f"{name} is a numpy.matrix, which minigumbel does not accept (its reductions keep "
+                        f"two dimensions); pass numpy.asarray({name})")
+    if isinstance(v, np.ma.MaskedArray):
+        raise TypeError(f"{name} is a masked array (numpy.ma), which minigumbel does not accept: fill its "
+                        f"masked entries with the values they stand for, {name}.filled(value) (for logits, "
+                        f"-numpy.inf gives a category probability 0), or pass {name}.data for the raw values")
+
+
+def refuse_subclasses(*named) -> None:
+    """:func:`_refuse_subclass` for ``(name, value)`` pairs: for entry points that take NumPy arrays
+    without :func:`as_arrays` (minigumbel.fast)."""
+    for name, v in named:
+        if type(v) is not np.ndarray and isinstance(v, np.ndarray):
+            _refuse_subclass(name, v)
+
+
 def as_arrays(*named, integer=()):
     """Convert ``(name, value)`` pairs to arrays of one backend: the arrays' (a list goes where
     the arrays are; NumPy when there are none). Integer/bool become float64 except for the names
@@ -63,6 +88,8 @@ def as_arrays(*named, integer=()):
     out, weak = [], []
     for name, v in named:
         weak.append(isinstance(v, (int, float)))   # a Python number takes the arrays' dtype (NEP 50)
+        if type(v) is not np.ndarray and isinstance(v, np.ndarray):
+            _refuse_subclass(name, v)
         if not _is_array(v):
             try:
                 v = xp.asarray(v)
@@ -86,32 +113,60 @@ def as_arrays(*named, integer=()):
     return out
 
 
+def check_rng(rng):
+    """The array module (numpy or cupy) of a random Generator *instance*; TypeError otherwise.
+
+    One isinstance test: the class ``numpy.random.Generator`` itself, a ``RandomState``, a seed or
+    ``None`` are refused here (the class reached NumPy's C code and crashed the interpreter)."""
+    if isinstance(rng, np.random.Generator):
+        return np
+    if type(rng).__module__.startswith("cupy"):
+        import cupy
+        if isinstance(rng, cupy.random.Generator):
+            return cupy
+    what = f"the class {rng.__name__} itself" if isinstance(rng, type) else type(rng).__name__
+    hint = ("; make an instance: numpy.random.default_rng(seed)" if rng is np.random.Generator
+            or isinstance(rng, np.random.RandomState) or isinstance(rng, numbers.Integral) or rng is None else "")
+    raise TypeError(f"rng must be a numpy.random.Generator or cupy.random.Generator instance, got {what}{hint}")
+
+
 def check_tau(tau, dtype=None, name: str = "tau", xp=None, scan=True):
     """Validate a temperature and return it ready to broadcast (cast to ``dtype`` if an array).
 
-    A Python/NumPy number must be finite and > 0 (returned as a Python float, so it never changes
-    the logits' dtype); an array (or list, converted on ``xp``) must be so everywhere. Anything
+    The domain is 1e-4 <= τ <= 1e4 (README, "The domain"): below it the parameters of a training
+    run stop moving (θ/τ saturates the softmax; 1e-300 underflows its gradient), above it every
+    sample is uniform (the float32 nearest 1e-4, just below it, counts as 1e-4). A Python/NumPy number must lie in it (returned as a Python float, so it
+    never changes the logits' dtype; an integer too large for a float is refused, not an
+    OverflowError); an array (or list, converted on ``xp``) must lie in it everywhere. Anything
     else is a ValueError naming ``name``. ``scan=False`` leaves an array's values to the caller
     (:func:`enter` checks them with the other arguments, in its one device→host transfer).
     """
     if isinstance(tau, numbers.Real) and not isinstance(tau, bool):
-        t = float(tau)
-        if not (math.isfinite(t) and t > 0.0):
-            raise ValueError(f"{name} must be a finite number > 0, got {tau!r}")
+        try:
+            t = float(tau)
+        except OverflowError:                     # a Python int beyond float's range
+            raise ValueError(f"{name} must be {TAU_DOMAIN}, got an integer of {tau.bit_length()} bits, "
+                             "too large for a float") from None
+        if not (math.isfinite(t) and _TAU_LOW <= t <= TAU_MAX):
+            raise ValueError(f"{name} must be {TAU_DOMAIN}, got {tau!r}")
         # A plain Python float: a NumPy scalar such as np.float64(0.5) is not "weak" under NEP 50
         # and would turn float32 logits into float64 (tests/test_properties.py found it).
         return t
     if tau is None or isinstance(tau, (bool, str)):
-        raise ValueError(f"{name} must be a finite number > 0, got {tau!r}")
+        raise ValueError(f"{name} must be {TAU_DOMAIN}, got {tau!r}")
     if isinstance(tau, (list, tuple)):
-        tau = (xp or np).asarray(tau, dtype=dtype or np.float64)
+        try:
+            tau = (xp or np).asarray(tau, dtype=dtype or np.float64)
+        except OverflowError:
+            raise ValueError(f"{name} must be {TAU_DOMAIN} everywhere, got an integer too large for a float") from None
     t = _value(tau)
     if not hasattr(t, "dtype") or t.dtype.kind not in "biuf":
-        raise ValueError(f"{name} must be a finite number > 0 or an array of them, got {type(tau).__name__}")
+        raise ValueError(f"{name} must be {TAU_DOMAIN} or an array of them, got {type(tau).__name__}")
     if t.size == 0:
-        raise ValueError(f"{name} must be a finite number > 0, got an empty array")
-    if scan and not bool(namespace(t).all(namespace(t).isfinite(t) & (t > 0))):   # explicit host check
-        raise ValueError(f"{name} must be finite and > 0 everywhere, got min {float(t.min())!r}")
+        raise ValueError(f"{name} must be {TAU_DOMAIN}, got an empty array")
+    if scan and bool(_SUMMARY["tau"](namespace(t), t, None)[0]):   # explicit host check
+        raise ValueError(f"{name} must be {TAU_DOMAIN} everywhere, got values from {float(t.min())!r} "
+                         f"to {float(t.max())!r}")
     if dtype is not None and t is tau and tau.dtype != dtype:
         tau = tau.astype(dtype)
     return tau
@@ -180,8 +235,8 @@ KINDS = {
     "finite": (_NAN, _INF),                       # upstream gradients, samples
     "logp": (_NAN, _LOGP_POSINF, _MASKED),        # log-probabilities: -inf allowed (masked)
     "probs": (_NAN, _INF, _NEG, _ZERO_ROW),       # probabilities: >= 0, 0 masks; not a whole row 0
-    "tau": ((lambda xp, a, ax: ~(xp.isfinite(a) & (a > 0)),
-             "{name} must be finite and > 0 everywhere, but {row} is not"),),
+    "tau": ((lambda xp, a, ax: ~((a >= _TAU_LOW) & (a <= TAU_MAX)),      # NaN fails both
+             "{name} must be " + TAU_DOMAIN + " everywhere, but {row} is not"),),
 }
 
 
@@ -189,9 +244,10 @@ def _rowmax(xp, a, ax):
     return xp.max(a, axis=ax, keepdims=True) if ax is not None else a
 
 
-# A cheap summary per kind: a few 0-d "something is wrong" flags from 1–4 passes over the array
-# (max propagates NaN; a row max of −inf is an all-masked row). Only when a flag is set are the
-# tests above run, to name what and where.
+# A cheap summary per kind for device arrays: a few 0-d "something is wrong" flags, read back in one
+# transfer (max propagates NaN; a row max of −inf is an all-masked row). Host arrays take
+# _host_flag (one pass over memory when nothing is masked). Only when a flag is set are the tests
+# above run, to name what and where.
 _SUMMARY = {
     "logits": lambda xp, a, ax: (xp.any(~(xp.abs(_rowmax(xp, a, ax)) <= BIG)),          # NaN, ±inf, big max
                                  xp.count_nonzero(a < -BIG) != xp.count_nonzero(a == -xp.inf)),  # < −1e30
@@ -200,8 +256,72 @@ _SUMMARY = {
     "logp": lambda xp, a, ax: (xp.any(~(xp.abs(_rowmax(xp, a, ax)) < xp.inf)),),       # NaN, +inf, all −inf
     "probs": lambda xp, a, ax: (xp.any(~((_rowmax(xp, a, ax) > 0) & (_rowmax(xp, a, ax) < xp.inf))),
                                 xp.min(a) < 0),
-    "tau": lambda xp, a, ax: (xp.any(~(xp.isfinite(a) & (a > 0))),),
+    "tau": lambda xp, a, ax: (~(xp.min(a) >= _TAU_LOW), ~(xp.max(a) <= TAU_MAX)),      # NaN fails them
 }
+
+
+_BLOCK_BYTES = 1 << 18     # 256 KiB: a block stays in a core's L2 cache between its max and its min
+
+
+def _extremes(a):
+    """(max, min) of a host array in ONE pass over memory, without full-size temporaries: the array
+    is read in cache-sized blocks, each reduced twice while it is in cache. NaN propagates into both."""
+    flat = a.reshape(-1) if a.flags.c_contiguous or a.flags.f_contiguous else None
+    if flat is None or flat.size * flat.itemsize <= _BLOCK_BYTES:
+        return np.max(a), np.min(a)
+    step = max(1, _BLOCK_BYTES // flat.itemsize)
+    hi = lo = flat[0]
+    for i in range(0, flat.size, step):
+        blk = flat[i:i + step]
+        hi = np.maximum(hi, np.maximum.reduce(blk))
+        lo = np.minimum(lo, np.minimum.reduce(blk))
+    return hi, lo
+
+
+def _any_row_max(a, ax, test) -> bool:
+    """``test(row max)`` for some row (a second pass, taken only when masked entries exist)."""
+    return bool(test(np.max(a, axis=ax) if ax is not None else a).any())
+
+
+def _finite_below(a, bound) -> bool:
+    """Whether some finite entry is < ``bound`` (block by block: no full-size temporary)."""
+    flat = a.reshape(-1) if a.flags.c_contiguous or a.flags.f_contiguous else a.ravel()   # (n,)
+    step = max(1, _BLOCK_BYTES // flat.itemsize)
+    for i in range(0, flat.size, step):
+        blk = flat[i:i + step]
+        if ((blk < bound) & (blk > -np.inf)).any():
+            return True
+    return False
+
+
+def _host_flag(kind, a, ax) -> bool:
+    """Whether a host array may break the rules of ``kind``: the :data:`_SUMMARY` test in one pass
+    over memory for arrays without masked (−inf, or 0 for probs) entries, two or three passes with
+    them. Exact (no false alarm) except that it may flag what the checks of KINDS then name."""
+    if kind == "tau":
+        return bool(_SUMMARY[kind](np, a, ax)[0])
+    hi, lo = _extremes(a)
+    if kind == "noise":
+        return not (hi <= BIG and lo >= -BIG)
+    if kind == "finite":
+        return not (hi < np.inf and lo > -np.inf)
+    if kind == "logits":
+        if not (hi <= BIG) or lo != lo:                          # NaN, +inf, a big entry
+            return True
+        if lo >= -BIG:
+            return False
+        if lo > -np.inf:                                         # a finite entry < −1e30
+            return True
+        return _any_row_max(a, ax, lambda m: m == -np.inf) or _finite_below(a, -BIG)
+    if kind == "logp":
+        if not (hi < np.inf) or lo != lo:
+            return True
+        return lo == -np.inf and _any_row_max(a, ax, lambda m: m == -np.inf)
+    if kind == "probs":
+        if not (hi < np.inf) or not (lo >= 0):
+            return True
+        return lo == 0 and _any_row_max(a, ax, lambda m: m == 0)
+    raise AssertionError(kind)                                   # pragma: no cover
 
 
 def _row(name, idx, ax):
@@ -225,13 +345,16 @@ def check_values(axis, *checks) -> None:
         ax = axis if axis is not None and raw.ndim >= -axis else None   # a broadcast arg may lack it
         ax = own[0] if own else ax
         items.append((raw, name, kind, ax))
-        flags.append(_SUMMARY[kind](xp, raw, ax))
+        if xp is np:                              # host arrays: no transfer to save; fewest passes
+            flags.append((_host_flag(kind, raw, ax),))
+        else:
+            flags.append(_SUMMARY[kind](xp, raw, ax))
     if not items:
         return
     flags = [f for fs in flags for f in fs]
     xp = namespace(items[0][0])
-    if xp is np:                                  # host arrays: no transfer to save
-        if not any(map(bool, flags)):
+    if xp is np:
+        if not any(flags):
             return
     elif not to_numpy(xp.stack(flags)).any():     # the one device→host transfer
         return

@@ -26,7 +26,7 @@ import numpy as np
 
 __all__ = ["summarize", "round_robin", "environment", "describe_environment", "gumbel_softmax_cases",
            "bench_gumbel_softmax", "run_other", "merge_other", "bench_train_step", "bench_startup",
-           "check_targets", "parse_sizes", "BackgroundLoad", "gpu_peak_bandwidth", "OTHER_LIBRARIES"]
+           "check_targets", "parse_sizes", "bench_checks", "checks_cases", "BackgroundLoad", "gpu_peak_bandwidth", "OTHER_LIBRARIES"]
 
 OTHER_LIBRARIES = ("torch", "jax")
 
@@ -272,6 +272,51 @@ def bench_train_step(backend, dtype="float32", repeats=20, seed=0, libs=()) -> d
                        f"{base.optimizer} lr {base.lr:g}, {dtype}")}
 
 
+# ----------------------------------------------------------------------------- part (c): input checks
+
+CHECKS_SIZES = ((1024, 1024), (4096, 1024))      # ≥ 1M elements: where the 10% target applies
+CHECKS_LIMIT = 1.10
+
+
+def checks_cases(backend, shape, dtype="float32", tau=1.0, seed=0) -> dict:
+    """function -> (checked, unchecked) callables: each public function of minigumbel.functional
+    (its front door converts and scans every argument: minigumbel._inputs) and the private variant
+    that internal callers use. "masked" logits hold a −inf column (the scan takes extra passes)."""
+    from . import functional as F
+    xp = backend.xp
+    dt = np.dtype(dtype)
+    rng = backend.rng(seed)
+    x = rng.standard_normal(shape, dtype=dt)                    # (n, K) logits
+    g = F.sample_gumbel(rng, shape, dt)                         # (n, K) noise
+    y = F._softmax(x, tau)                                      # (n, K) on the simplex
+    dy = rng.standard_normal(shape, dtype=dt)                   # (n, K) upstream gradient
+    masked = x.copy()
+    masked[:, 0] = -xp.inf
+    return {
+        "softmax": (lambda: F.softmax(x, tau), lambda: F._softmax(x, tau)),
+        "log_softmax": (lambda: F.log_softmax(x, tau), lambda: F._log_softmax(x, tau)),
+        "gumbel_softmax": (lambda: F.gumbel_softmax(x, g, tau), lambda: F._gumbel_softmax(x, g, tau)),
+        "gumbel_softmax, masked logits": (lambda: F.gumbel_softmax(masked, g, tau),
+                                          lambda: F._gumbel_softmax(masked, g, tau)),
+        "gumbel_softmax_vjp": (lambda: F.gumbel_softmax_vjp(dy, y, tau), lambda: F._softmax_vjp(dy, y, tau)),
+        "concrete_log_prob": (lambda: F.concrete_log_prob(y, x, tau), lambda: F._concrete_log_prob(y, x, tau)),
+    }
+
+
+def bench_checks(backend, sizes=CHECKS_SIZES, dtype="float32", tau=1.0, repeats=20, seed=0, progress=None):
+    """Part (c): the cost of the front-door checks, one row per size and function: the checked
+    public call and the unchecked private one timed round-robin, and their ratio."""
+    rows = []
+    for shape in sizes:
+        for name, (checked, unchecked) in checks_cases(backend, shape, dtype, tau, seed).items():
+            res = round_robin({"checked": checked, "unchecked": unchecked}, repeats, sync=backend.synchronize)
+            rows.append({"shape": list(shape), "function": name, **res,
+                         "ratio": res["checked"]["median_ms"] / res["unchecked"]["median_ms"]})
+        if progress:
+            progress(shape)
+    return rows
+
+
 # ----------------------------------------------------------------------------- other libraries
 
 def run_other(library: str, sizes, dtype="float32", tau=1.0, repeats=20, device="cpu", timeout=600,
@@ -351,6 +396,12 @@ def check_targets(result: dict) -> list[dict]:
                 add("fused fwd+bwd bandwidth / device copy", bw.get("fraction_of_copy"), ">= 0.5",
                     lambda v: v >= 0.5)
             add("fused fwd+bwd / torch CUDA", _ratio(c, "fused", "torch"), "< 1", lambda v: v < 1)
+    big = [r for r in result.get("checks", []) if np.prod(r["shape"]) >= 1 << 20]
+    if big:
+        worst = max(big, key=lambda r: r["ratio"])
+        add(f"checked / unchecked, >= 1M elements (worst: {worst['function']} "
+            f"{worst['shape'][0]}x{worst['shape'][1]})", worst["ratio"], f"<= {CHECKS_LIMIT:.2f}",
+            lambda v: v <= CHECKS_LIMIT)
     ts = result.get("train_step", {}).get("cases", {})
     add("train step: autograd / hand", _ratio(ts, "autograd", "hand"), ">= 3", lambda v: v >= 3)
     add("train step: hand / torch CPU", _ratio(ts, "hand", "torch"), "<= 1.5", lambda v: v <= 1.5)

@@ -11,15 +11,15 @@ deterministic given its ``seed``.
   draws near uniform.
 - ``leakage``: soft (training-time pointer) vs hard (argmax pointer) held-out loss over training on
   the ``bottleneck`` task for ``softmax``, ``gumbel`` and ``st-gumbel`` (the runs of ``minigumbel compare``).
-- ``estimators``: bias norm and total variance of each gradient estimator vs τ on a problem of the
-  estimator lab (quadratic by default; ``problem="cubic"`` shows straight-through Gumbel's bias
+- ``estimators``: bias norm (± s.e.), per-sample variance, MSE and cosine of each gradient estimator
+  vs τ on a problem of the estimator lab (quadratic by default; ``problem="cubic"`` shows straight-through Gumbel's bias
   staying as τ → 0), the computation of ``minigumbel estimators``.
 - ``schedules``: the temperature schedules of :mod:`minigumbel.schedules` over training steps.
 - ``training``: the curves of one ``minigumbel train --json`` run.
-- ``vae-gradients``: cosine and relative bias of each estimator against the exact gradient of the
-  digits VAE's expected reconstruction, at checkpoints along training (``minigumbel estimators
+- ``vae-gradients``: cosine, relative bias, variance and MSE of each estimator against the exact
+  gradient of the digits VAE's expected reconstruction, at checkpoints along several training runs (``minigumbel estimators
   --problem vae --json``; minigumbel.lab_vae).
-- ``vae``: the categorical VAE on the 8 × 8 digits (minigumbel.vae) trained by every estimator:
+- ``vae``: the categorical VAE on the 8 × 8 digits (minigumbel.tasks.vae) trained by every estimator:
   test −ELBO curves, test digits beside their reconstructions from hard and soft codes, prior samples.
 """
 from __future__ import annotations
@@ -30,6 +30,7 @@ import os
 import numpy as np
 
 from .backend import get_backend, to_numpy
+from ._json import MAYBE_NUMBER, NUMBER
 from .functional import check_tau, gumbel_softmax, sample_gumbel
 
 __all__ = ["FIGURES", "PROBS", "TAUS", "LEAKAGE_ESTIMATORS", "LEAKAGE_CONFIG", "LAB_ESTIMATORS", "temperature_data",
@@ -120,24 +121,27 @@ def leakage_data(seed=0, n_seeds=3, estimators=LEAKAGE_ESTIMATORS, eval_every=50
 
 def estimators_data(seed=0, taus=LAB_TAUS, samples=10_000, names=LAB_ESTIMATORS, problem="quadratic",
                     k=5, gr_k=10, backend="numpy", table=None):
-    """Bias norm, its standard error and total variance of each estimator at each τ.
+    """Bias norm (± s.e.), per-sample variance, MSE and cosine of each estimator at each τ.
 
     The numbers are those of ``minigumbel estimators --problem PROBLEM --k K --tau TAUS --samples
-    SAMPLES --gr-k GR_K --seed SEED`` (same computation, same random streams). Alternatively pass
-    ``table``, the parsed output of that command with ``--json``. Returns {"problem", "k", "seed",
-    "samples", "exact_norm", "series": {estimator: {"tau", "bias_norm", "bias_se", "variance"}
-    (arrays over τ)}}.
+    SAMPLES --gr-k GR_K --seed SEED`` (same computation, same random streams; REINFORCE with its
+    leave-one-out baseline). Alternatively pass ``table``, the parsed output of that command with
+    ``--json``. Returns {"problem", "k", "seed", "samples", "exact_norm", "series": {row label:
+    {"tau", "bias_norm", "bias_se", "variance", "mse", "cosine"} (arrays over τ)}}.
     """
     if table is None:
         table = _lab_table(seed, taus, samples, names, problem, k, gr_k, backend)
     series = {}
     for row in table["rows"]:
-        s = series.setdefault(row["estimator"], {"tau": [], "bias_norm": [], "bias_se": [], "variance": []})
+        s = series.setdefault(row["estimator"], {key: [] for key in LAB_SERIES_KEYS})
         for key in s:
             s[key].append(row[key])
     series = {name: {key: np.array(v, dtype=np.float64) for key, v in s.items()} for name, s in series.items()}
     return {"problem": table["problem"], "k": table["k"], "seed": table["seed"], "samples": table["samples"],
             "exact_norm": float(np.linalg.norm(table["exact_grad"])), "series": series}
+
+
+LAB_SERIES_KEYS = ("tau", "bias_norm", "bias_se", "variance", "mse", "cosine")
 
 
 def _lab_table(seed, taus, samples, names, problem, k, gr_k, backend):
@@ -178,30 +182,46 @@ def schedules_data(steps=3000, tau0=2.0, tau_min=0.5, rate=1e-3, every=100, name
 
 def _json(obj):
     """``obj`` itself, or the JSON in the file it names (ValueError naming the file if it is not JSON)."""
-    if not isinstance(obj, (str, os.PathLike)):
-        return obj
-    with open(obj, encoding="utf-8") as fh:
-        try:
-            return json.load(fh)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:   # e.g. a checkpoint .npz
-            raise ValueError(f"{os.fspath(obj)} is not JSON ({exc})") from None
+    from ._json import load
+    return load(obj) if isinstance(obj, (str, os.PathLike)) else obj
+
+
+def _checked(doc, schema, name):
+    """``doc`` when it fits ``schema`` (minigumbel._json), else ValueError "NAME: where: what is wrong"."""
+    from ._json import check
+    try:
+        return check(doc, schema, "")
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+
+
+# what the training figure reads of a ``minigumbel train --json`` file (minigumbel._json schema)
+TRAIN_RUN_SCHEMA = {"loss": [NUMBER], "tau": [NUMBER], "eval": [{"step": int, "soft_loss": NUMBER, "hard_loss": NUMBER,
+                                                                 "accuracy?": NUMBER}],
+                    "config?": {"task?": str, "estimator?": str, "tau?": NUMBER, "anneal?": str, "steps?": int,
+                                "seed?": int}}
 
 
 def training_data(run):
     """The curves of a ``minigumbel train --json run.json`` run (a path or the parsed dict).
 
     Returns {"config", "step" (S,) 1…S, "loss" (S,), "tau" (S,), "eval_step" (E,), "soft_loss" (E,),
-    "hard_loss" (E,), "accuracy" (E,) or None, "loss_name"}.
+    "hard_loss" (E,), "accuracy" (E,) or None, "loss_name"}. A file that is not such a run is a
+    ValueError naming the file and what in it is wrong.
     """
+    name = os.fspath(run) if isinstance(run, (str, os.PathLike)) else "run"
     run = _json(run)
-    hist = run.get("history", run) if isinstance(run, dict) else None
-    if not isinstance(hist, dict) or not all(k in hist for k in ("loss", "tau", "eval")):
-        raise ValueError("run: expected the JSON written by `minigumbel train --json PATH` "
+    hist = run.get("history", run) if isinstance(run, dict) else run
+    if isinstance(hist, dict) and not all(k in hist for k in ("loss", "tau", "eval")):
+        raise ValueError(f"{name}: expected the JSON written by `minigumbel train --json PATH` "
                          "(keys 'loss', 'tau' and 'eval')")
+    if isinstance(hist, dict) and isinstance(hist.get("config"), dict) and hist["config"].get("task") == "vae":
+        raise ValueError(f"{name}: the training figure draws pointer-task runs; this is a vae run "
+                         "(`minigumbel plot vae` draws the VAE)")
+    hist = _checked(hist, TRAIN_RUN_SCHEMA, name)
     loss, tau, evals = np.array(hist["loss"], float), np.array(hist["tau"], float), hist["eval"]
-    if loss.shape != tau.shape or not evals:
-        raise ValueError(f"run: 'loss' ({loss.size}) and 'tau' ({tau.size}) must have one entry per step, "
-                         "and 'eval' at least one")
+    if loss.shape != tau.shape:
+        raise ValueError(f"{name}: 'loss' ({loss.size}) and 'tau' ({tau.size}) must have one entry per step")
     col = lambda key: np.array([e[key] for e in evals], float)             # noqa: E731
     config = hist.get("config", {})
     return {"config": config, "step": np.arange(1, loss.size + 1), "loss": loss, "tau": tau,
@@ -217,26 +237,36 @@ _LOSS_NAMES = {"argmax": "regret", "query": "payload MSE", "bottleneck": "recons
 # ----------------------------------------------------------------------------- vae gradients
 
 def vae_gradients_data(result):
-    """Series per (estimator, τ) from ``minigumbel estimators --problem vae --json`` (a path or the
-    parsed dict): {"meta": the run's settings, "series": {(estimator, τ): {"step" (C,), "cosine",
-    "rel_bias" (bias norm / ‖∇‖), "rel_se", "norm_ratio"}}, "exact_norm" (C,), "steps" (C,)}."""
+    """Series per (estimator, τ) from ``minigumbel estimators --problem vae --json PATH`` (a path or the
+    parsed dict): {"meta": the run's settings, "seeds" (S,), "steps" (C,), "exact_norm" (S, C),
+    "series": {(estimator, τ): {"cosine", "rel_bias" (bias norm / ‖∇‖), "rel_se", "rel_variance"
+    (variance / ‖∇‖²), "rel_mse" (MSE / ‖∇‖²), "norm_ratio"}: arrays (S, C), one row per training
+    run (seed), one column per checkpoint step}}."""
     result = _json(result)
-    if not isinstance(result, dict) or not all(k in result for k in ("rows", "steps", "exact_norm", "codes")):
-        raise ValueError("expected the JSON written by `minigumbel estimators --problem vae --json`")
-    norm = dict(zip(result["steps"], result["exact_norm"]))
+    keys = ("rows", "steps", "runs", "seeds", "codes")
+    if not isinstance(result, dict) or not all(k in result for k in keys):
+        raise ValueError("expected the JSON written by `minigumbel estimators --problem vae --json PATH` "
+                         f"(keys {', '.join(keys)})")
+    seeds, steps = list(result["seeds"]), list(result["steps"])
+    norm = {(run["seed"], s): n for run in result["runs"] for s, n in zip(steps, run["exact_norm"])}
     series = {}
     for row in result["rows"]:
         s = series.setdefault((row["estimator"], row["tau"]),
-                              {"step": [], "cosine": [], "rel_bias": [], "rel_se": [], "norm_ratio": []})
-        s["step"].append(row["step"])
-        s["cosine"].append(row["cosine"])
-        s["rel_bias"].append(row["bias_norm"] / norm[row["step"]])
-        s["rel_se"].append(row["bias_se"] / norm[row["step"]])
-        s["norm_ratio"].append(row["norm_ratio"])
-    series = {key: {k: np.array(v, dtype=np.float64) for k, v in s.items()} for key, s in series.items()}
-    meta = {k: result.get(k) for k in ("latents", "classes", "codes", "images", "samples", "train_estimator", "seed")}
-    return {"meta": meta, "series": series, "steps": np.array(result["steps"]),
-            "exact_norm": np.array(result["exact_norm"], dtype=np.float64)}
+                              {k: np.full((len(seeds), len(steps)), np.nan) for k in VAE_SERIES_KEYS})
+        i, j, n = seeds.index(row["seed"]), steps.index(row["step"]), norm[(row["seed"], row["step"])]
+        for key, value in (("cosine", row["cosine"]), ("rel_bias", row["bias_norm"] / n), ("rel_se", row["bias_se"] / n),
+                           ("rel_variance", row["variance"] / n ** 2), ("rel_mse", row["mse"] / n ** 2),
+                           ("norm_ratio", row["norm_ratio"])):
+            s[key][i, j] = value
+    meta = {k: result.get(k) for k in ("latents", "classes", "codes", "images", "samples", "train_estimator",
+                                       "seed", "baseline")}
+    return {"meta": meta, "series": series, "seeds": np.array(seeds), "steps": np.array(steps),
+            "exact_norm": np.array([run["exact_norm"] for run in result["runs"]], dtype=np.float64)}
+
+
+VAE_SERIES_KEYS = ("cosine", "rel_bias", "rel_se", "rel_variance", "rel_mse", "norm_ratio")
+
+
 # ----------------------------------------------------------------------------- vae
 
 # (estimator, TrainConfig overrides of the reference setup): reinforce with its running-mean
@@ -305,7 +335,33 @@ def figure_data(name, seed=0, backend="numpy", run=None, **kw):
     if name == "training":
         return training_data(run)
     if name == "vae-gradients":
-        return vae_gradients_data(run)
+        return vae_gradients_data(_vae_gradients_file(run))
     if name == "vae":
         return vae_data(seed=seed, backend=backend, **kw)
     raise ValueError(f"unknown figure {name!r}; choose one of {', '.join(FIGURES)}")
+
+
+# what the vae-gradients figure reads of ``minigumbel estimators --problem vae --json`` (minigumbel._json)
+VAE_GRADIENTS_SCHEMA = {
+    "codes": int, "seeds": [int], "steps": [int], "runs": [{"seed": int, "exact_norm": [NUMBER]}],
+    "rows": [{"seed": int, "step": int, "estimator": str, "tau": NUMBER, "cosine": MAYBE_NUMBER,
+              "bias_norm": NUMBER, "bias_se": NUMBER, "variance": NUMBER, "mse": NUMBER,
+              "norm_ratio": MAYBE_NUMBER}]}
+
+
+def _vae_gradients_file(result):
+    """The gradients document checked: its schema, then that rows, runs, seeds and steps agree."""
+    name = os.fspath(result) if isinstance(result, (str, os.PathLike)) else "result"
+    doc = _checked(_json(result), VAE_GRADIENTS_SCHEMA, name)
+    steps, seeds = doc["steps"], doc["seeds"]
+    for i, r in enumerate(doc["runs"]):
+        if r["seed"] not in seeds or len(r["exact_norm"]) != len(steps):
+            raise ValueError(f"{name}: runs[{i}] must be for one of the seeds, with one exact_norm entry per step")
+        for j, n in enumerate(r["exact_norm"]):
+            if n <= 0:
+                raise ValueError(f"{name}: runs[{i}].exact_norm[{j}] must be positive, got {n!r}")
+    for i, row in enumerate(doc["rows"]):
+        for what, value, known in (("step", row["step"], steps), ("seed", row["seed"], seeds)):
+            if value not in known:
+                raise ValueError(f"{name}: rows[{i}] is for {what} {value}, which is not in {what}s")
+    return doc

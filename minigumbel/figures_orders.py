@@ -27,9 +27,8 @@ def orders_data(seed=0, taus=ORDER_TAUS, samples=10_000, k=5, names=None, table=
     for row in table["rows"]:
         s = series.setdefault(row["estimator"], {"tau": [], "bias_norm": [], "bias_se": [], "variance": [],
                                                  "mse": [], "cosine": []})
-        for key in ("tau", "bias_norm", "bias_se", "variance", "cosine"):
+        for key in ("tau", "bias_norm", "bias_se", "variance", "mse", "cosine"):
             s[key].append(row[key])
-        s["mse"].append(row["bias_norm"] ** 2 + row["variance"])      # E‖ĝ − ∇‖² of one estimate
     series = {n: {key: np.array(v, dtype=np.float64) for key, v in s.items()} for n, s in series.items()}
     return {"k": table["k"], "seed": table["seed"], "samples": table["samples"],
             "exact_norm": float(np.linalg.norm(table["exact_grad"])), "series": series}

@@ -17,8 +17,9 @@ and its noise is the Plackett-Luce keys, G[i, r] = c_r g_i, so that the hard for
 (item, position) is read as Q = Pᵀ and dθ_i = Σ_r c_r d log α[i, r]. (With Mena et al.'s n×n
 noise the hard forward is another distribution than PL(θ), so its gradient another target.)
 
-Rows have the keys of minigumbel.lab (estimator, tau, bias_norm, bias_se, variance, cosine,
-norm_ratio, time_us). Each (estimator, τ) cell has its own random stream from (seed, name, τ).
+Rows have the keys of minigumbel.lab (lab.ROW_KEYS: estimator, tau, bias_norm, bias_se, variance,
+mse, cosine, norm_ratio, time_us); REINFORCE-PL's label is ``reinforce-pl(loo)``: its baseline is the
+leave-one-out mean of f over the other estimates of its batch (lab.batches), so it stays unbiased. Each (estimator, τ) cell has its own random stream from (seed, name, τ).
 """
 from __future__ import annotations
 
@@ -27,9 +28,9 @@ import time
 
 import numpy as np
 
-from .estimators_order import ORDER_ESTIMATORS, get_order_estimator
+from .estimators.order import ORDER_ESTIMATORS, get_order_estimator
 from .functional import _one_hot
-from .lab import _seed_for, summarize
+from .lab import Moments, _seed_for, batches, label
 from .subsets import _plackett_luce_log_prob, _plackett_luce_log_prob_vjp
 
 __all__ = ["ORDER_LAB_ESTIMATORS", "make_order_problem", "exact_order_grad", "order_estimates", "order_table",
@@ -38,7 +39,6 @@ __all__ = ["ORDER_LAB_ESTIMATORS", "make_order_problem", "exact_order_grad", "or
 ORDER_LAB_ESTIMATORS = ("reinforce-pl", "neuralsort", "stochastic-neuralsort", "gumbel-sinkhorn",
                         "st-gumbel-sinkhorn", "sinkhorn")
 MAX_N = 6           # 720 orders
-CHUNK = 2000
 
 
 def make_order_problem(n, seed, xp=np):
@@ -92,7 +92,8 @@ def order_estimates(name, theta, f, rng, tau, m, n_iters=20):
 
 
 def order_table(n, seed, names, taus, samples, n_iters=20, tick=None):
-    """Every number of ``minigumbel estimators --problem order --json``."""
+    """Every number of ``minigumbel estimators --problem order --json``: one row per (τ, estimator)
+    with minigumbel.lab's keys, from running sums (lab.Moments) over batches of estimates."""
     unknown = [x for x in names if x not in ORDER_ESTIMATORS]
     if unknown:
         raise ValueError(f"unknown order estimator(s) {', '.join(unknown)}; choose from {', '.join(ORDER_LAB_ESTIMATORS)}")
@@ -102,15 +103,15 @@ def order_table(n, seed, names, taus, samples, n_iters=20, tick=None):
     for tau in taus:
         for name in names:
             rng = np.random.default_rng(_seed_for(seed, name, tau, n_iters))
-            grads, elapsed = [], 0.0
-            for start in range(0, samples, CHUNK):
-                m = min(CHUNK, samples - start)
+            sums, elapsed = Moments(exact), 0.0
+            for m in batches(samples):
                 t0 = time.perf_counter()
-                grads.append(order_estimates(name, theta, f, rng, tau, m, n_iters)[1])
+                sums.add(order_estimates(name, theta, f, rng, tau, m, n_iters)[1])
                 elapsed += time.perf_counter() - t0
                 if tick is not None:
                     tick(m)
-            rows.append(summarize(name, tau, np.concatenate(grads), exact, 1e6 * elapsed / samples))
+            lab_label = label(name, baseline="loo") if name == "reinforce-pl" else name
+            rows.append({"estimator": lab_label, "tau": tau, **sums.stats(), "time_us": 1e6 * elapsed / samples})
     return {"problem": "order", "k": n, "seed": seed, "samples": samples, "backend": "numpy",
             "n_iters": n_iters, "logits": theta.tolist(), "values": x.tolist(), "exact_grad": exact.tolist(),
             "rows": rows, "skipped": []}

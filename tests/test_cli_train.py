@@ -36,7 +36,11 @@ def test_train_defaults_reach_95_percent(tmp_path):
     assert h["config"]["task"] == "argmax" and h["config"]["backend"] == "numpy"
 
 
-def test_train_progress_bar_goes_to_stderr():
+def test_train_progress_bar_goes_to_stderr_when_it_is_a_terminal(monkeypatch):
+    import minigumbel_cli.common as common
+    r = CliRunner().invoke(main, ["train", *FAST[:-1]])       # CliRunner's stderr: not a terminal
+    assert r.exit_code == 0 and r.stderr == "" and "argmax/gumbel" not in r.stdout
+    monkeypatch.setattr(common, "stderr_is_terminal", lambda: True)
     r = CliRunner().invoke(main, ["train", *FAST[:-1]])
     assert r.exit_code == 0
     assert "argmax/gumbel" in r.stderr and "argmax/gumbel" not in r.stdout
@@ -76,7 +80,7 @@ def test_headline_cupy_command_without_cupy_is_exit_2(no_cupy):
     (["--estimator", "st", "--tau-forward", "0.5"], "tau_forward"), (["--gr-k", "0"], "--gr-k"),
     (["--estimator", "decoupled", "--tau-forward", "0"], "--tau-forward"),
     (["--anneal", "linear", "--tau", "0.5", "--tau-min", "1"], "tau_min"),
-    (["--resume", "/nonexistent/run.npz"], "/nonexistent/run.npz"),
+    (["--resume", "/nonexistent/run.npz"], "/nonexistent/run.npz"), (["--init", "xavier"], "--init"),
 ])
 def test_train_bad_input(args, needle):
     _one_error_line(run("train", *FAST, *args), needle)
@@ -114,9 +118,9 @@ def test_compare_table_shows_soft_and_hard_side_by_side():
 
 
 def test_compare_json():
-    r = run("compare", *SMALL_COMPARE, "--task", "argmax", "--estimators", "softmax,reinforce", "--json")
+    r = run("compare", *SMALL_COMPARE, "--task", "argmax", "--estimators", "softmax,reinforce", "--json", "-")
     assert r.exit_code == 0, r.output
-    d = json.loads(r.output)
+    d = json.loads(r.stdout)
     assert d["seeds"] == [0, 1] and [x["estimator"] for x in d["results"]] == ["softmax", "reinforce"]
     assert d["target"]["metric"] == "accuracy" and d["grid"] == {"estimator": ["softmax", "reinforce"]}
     for x in d["results"]:
@@ -163,8 +167,21 @@ def test_an_option_no_task_of_the_run_reads_is_refused(command, args, needle):
 
 def test_an_option_one_task_or_estimator_of_a_grid_reads_is_accepted():
     r = run("sweep", "--grid", "task=argmax,vae", "--hidden", "4", "-L", "2", "--steps", "1", "--seeds", "1",
-            "--workers", "1", "-q", "--json")
+            "--workers", "1", "-q", "--json", "-")
     assert r.exit_code == 0, r.output
     r = run("sweep", "--grid", "estimator=gumbel,reinforce", "--baseline", "loo", "--steps", "1", "--seeds", "1",
-            "--workers", "1", "-q", "--json")
+            "--workers", "1", "-q", "--json", "-")
     assert r.exit_code == 0, r.output
+
+
+def test_tau_forward_changes_what_decoupled_trains():
+    # τ_f is decoupled's forward temperature (Shah et al.): the forward draws argmax(θ/τ_f + g), so
+    # with the same seed a different τ_f gives a different run; τ_f = τ (given or not) the same one.
+    def final(*extra):
+        r = run("train", "--task", "bottleneck", "--estimator", "decoupled", *FAST, *extra)
+        assert r.exit_code == 0, r.output
+        return [ln for ln in r.output.splitlines()[1:]]        # the table (line 0 holds the wall time)
+    base = final()
+    assert final("--tau-forward", "1") == base
+    assert final("--tau-forward", "3") != base
+    assert final("--tau-forward", "0.2") != base

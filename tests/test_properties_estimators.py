@@ -1,8 +1,8 @@
 """Property-based tests (Hypothesis) of every gradient estimator's guarantees (README.md, "Numerical guarantees").
 
 Same input space as tests/test_properties.py (logits finite or -inf, |θ| ≤ 1e30, τ in [1e-4, 1e4]
-— [1, 1e4] for ReinMax, K up to 100,000 — except "exact", which enumerates K one-hots and is
-documented for small K — float32/float64, every backend) along the last axis, the estimators' axis.
+for every estimator (ReinMax and decoupled's tau_forward included), K up to 100,000 — except "exact",
+which enumerates K one-hots and is documented for small K — float32/float64, every backend) along the last axis, the estimators' axis.
 
 Guarantees checked for each rule: the sample is an exact one-hot never on a masked category (a
 point of the simplex for "softmax"/"gumbel"); the gradient is finite, exactly 0 on masked entries,
@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from minigumbel import estimators as E
+from minigumbel.estimators.base import _hard_sample
 from test_properties import (TAU_MAX, assert_one_hot, assert_simplex, host, logits_arrays, prop, sum_tol,
                                    taus, to_dev, upstream)
 
@@ -47,6 +48,37 @@ def assert_gradient(grad, x, bound, what):
 @given(data=st.data())
 def test_estimator_sample_and_backward(backend, name, data):
     x, tau, seed, opts = data.draw(estimator_problems(name))
+    _sample_and_backward(backend, name, x, tau, seed, opts, data.draw(st.sampled_from([0.0, 0.5])))
+
+
+# The corners of the domain, each run for every estimator on every backend (the derandomized
+# profile's 25 drawn examples reach |θ| ≥ 1e15 about once in 12): huge logits of both signs,
+# huge spreads, −inf masks beside them, one category, float32 at the bound, both τ limits.
+EXTREMES = {
+    "1e30 spread": (np.array([[1e30, -1e30, 0.0], [-1e30, 1e30, 1e29]]), 1.0),
+    "1e15 ties": (np.array([[1e15, 1e15, -1e15, 1e15]]), 0.5),
+    "masks beside 1e30": (np.array([[-np.inf, 1e30, -np.inf, -1e30], [3.0, -np.inf, -np.inf, -np.inf]]), 2.0),
+    "one category": (np.array([[5.0], [-1e30]]), 1.0),
+    "float32 at the bound": (np.array([[1e30, -1e30, 0.0, 1e-30]], np.float32), 1.0),
+    "tau 1e-4, near ties": (np.array([[0.0, 1e-12, -1e-12, 1e-4]]), 1e-4),
+    "tau 1e4, 1e15 logits": (np.array([[1e15, -1e15, 0.0]]), 1e4),
+    "one certain category": (np.array([[0.0, -800.0, -900.0, -1e15]]), 1.0),
+}
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("case", list(EXTREMES))
+def test_estimator_sample_and_backward_at_the_extremes(backend, name, case):
+    x, tau = EXTREMES[case]
+    tau = max(tau, 1.0) if name == "reinmax" else tau           # ReinMax's domain: τ ≥ 1
+    opts = {"k": 3} if name in ("gumbel-rao", "gumbel-rao-total") else {}
+    if name == "decoupled":
+        opts = {"tau_forward": min(2 * tau, 1e4)}                 # inside the domain [1e-4, 1e4]
+    for seed in (0, 1, 2):
+        _sample_and_backward(backend, name, x, tau, seed, opts, 0.5)
+
+
+def _sample_and_backward(backend, name, x, tau, seed, opts, b):
     est = E.ESTIMATORS[name]
     X, = to_dev(backend, x)
     draw = est.sample(X, backend.rng(seed), tau, **opts)
@@ -67,7 +99,6 @@ def test_estimator_sample_and_backward(backend, name, data):
         bound = {"reinmax": 5 * m, "gumbel-rao-total": 4 * m / tau}.get(name, 2 * m / tau)
     elif est.needs == "f":
         f_d = upstream(seed, x.shape[:-1], x.dtype)
-        b = data.draw(st.sampled_from([0.0, 0.5]))
         grad, = host(backend, est.backward(draw, backend.asarray(f_d), b))
         bound = float(np.max(np.abs(f_d - b), initial=0.0))     # |(f − b)(d − π)| ≤ |f − b|
     else:
@@ -127,7 +158,7 @@ def test_conditional_gumbel_is_finite_and_wins_where_told(backend, data, k):
     seed = data.draw(st.integers(0, 2 ** 32 - 1))
     X, = to_dev(backend, x)
     rng = backend.rng(seed)
-    d, _ = E._hard_sample(X, rng)
+    d, _ = _hard_sample(X, rng)
     g, d = host(backend, E.conditional_gumbel(X, d, rng, k), d)
     assert g.shape == (k,) + x.shape and g.dtype == x.dtype
     assert np.all(np.isfinite(g)) and np.all(g[:, x == -np.inf] == 0.0)
@@ -164,8 +195,8 @@ def test_baselines_are_finite_and_independent_of_their_own_sample(f, decay):
 
 @prop(30)
 @given(k=st.one_of(st.integers(-5, 0), st.floats(-3, 3), st.sampled_from([True, "3", None])),
-       tau=st.floats(1e-4, 1.0, exclude_max=True), bad_tau=st.sampled_from([0.0, -1.0, float("nan"), float("inf")]))
-def test_bad_k_and_bad_tau_are_value_errors_and_reinmax_takes_any_positive_tau(k, tau, bad_tau):
+       tau=st.floats(1e-4, 1.0, exclude_max=True), bad_tau=st.sampled_from([0.0, -1.0, float("nan"), float("inf"), 1e-5, 2e4, 10 ** 400]))
+def test_bad_k_and_bad_tau_are_value_errors_and_reinmax_takes_any_tau_of_the_domain(k, tau, bad_tau):
     with pytest.raises(ValueError, match="k"):
         E.check_k(k)
     with pytest.raises(ValueError, match="tau"):

@@ -1,6 +1,6 @@
 """Gradient estimators for an order (a permutation), each a backward rule *given the draw*.
 
-The same interface as minigumbel.estimators (``sample`` → :class:`OrderDraw`, ``backward`` the hand
+The same interface as the other estimators (minigumbel.estimators.base: ``sample`` → :class:`OrderDraw`, ``backward`` the hand
 rule, ``surrogate`` the autograd route), over two parametrisations:
 
 - scores s (…, n) and the (position, item) matrix Q with Q[r, i] ≈ [item i is ranked r] (decreasing):
@@ -25,12 +25,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .backend import namespace
-from .estimators import Draw, Estimator
-from .functional import _one_hot, _value, sample_gumbel
-from .permutations import (_check_iters, _gumbel_sort, _matching, _neuralsort, _neuralsort_bwd, _neuralsort_fwd,
+from ..backend import namespace
+from ..functional import _one_hot, _value, sample_gumbel
+from ..permutations import (_check_iters, _gumbel_sort, _matching, _neuralsort, _neuralsort_bwd, _neuralsort_fwd,
                            _sinkhorn, _sinkhorn_vjp)
-from .subsets import _plackett_luce_log_prob, _plackett_luce_log_prob_vjp
+from .base import Draw, Estimator
+from ..subsets import _plackett_luce_log_prob, _plackett_luce_log_prob_vjp
 
 __all__ = ["OrderDraw", "ORDER_ESTIMATORS", "SCORE_ESTIMATORS", "MATRIX_ESTIMATORS", "get_order_estimator"]
 

@@ -23,22 +23,21 @@ This exact setup is the default (so that independent implementations can be comp
   (one noise sample per list).
 
 Mena et al.'s released code differs in three details: 10 Sinkhorn rounds (``sinkhorn_iters=10``),
-Glorot-uniform weights with zero biases (``init="glorot"``) and float32 (``dtype=float32``).
+Glorot-uniform weights with zero biases (``init="glorot"``) and float32 (``dtype="float32"``).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .backend import namespace
-from .estimators_order import ORDER_ESTIMATORS, SCORE_ESTIMATORS
-from .nn import mlp_backward, mlp_forward
-from .permutations import _check_iters, _matching
-from .tasks import PointerTask, Target
+from ..backend import namespace
+from ..estimators.order import ORDER_ESTIMATORS, SCORE_ESTIMATORS
+from ..nn import mlp_backward, mlp_forward
+from ..permutations import _check_iters, _matching
+from .base import PointerTask, Target
 
-__all__ = ["SortTask", "SORT_ESTIMATORS", "INITS", "sort_metrics"]
+__all__ = ["SortTask", "SORT_ESTIMATORS", "SORT_ORDER_ESTIMATORS", "sort_metrics"]
 
 SORT_ESTIMATORS = ("gumbel-sinkhorn", "sinkhorn", "neuralsort", "stochastic-neuralsort", "reinforce-pl")
-INITS = ("uniform", "glorot")
 
 
 def sort_metrics(xp, pred_rank, true_rank):
@@ -61,37 +60,24 @@ class SortTask(PointerTask):
                        "kendall_tau": "Kendall τ", "seconds": "seconds"}
 
     def __init__(self, n_items=10, hidden=32, dtype=np.float64, backend="numpy", world_seed=0,
-                 estimator="gumbel-sinkhorn", init="uniform", sinkhorn_iters=20):
+                 estimator="gumbel-sinkhorn", init="torch", sinkhorn_iters=20):
         if estimator not in SORT_ESTIMATORS:
             raise ValueError(f"estimator {estimator!r} does not train the sort task; choose one of "
                              f"{', '.join(SORT_ESTIMATORS)}")
-        if init not in INITS:
-            raise ValueError(f"init must be one of {', '.join(INITS)}, got {init!r}")
-        self.estimator, self.init = estimator, init
+        self.estimator = estimator
         self.sinkhorn_iters = _check_iters(sinkhorn_iters)
         self.scores_only = estimator in SCORE_ESTIMATORS          # s (B, N), else log α (B, N, N)
-        super().__init__(n_items, hidden, dtype, backend, world_seed)
+        super().__init__(n_items, hidden, dtype, backend, world_seed, init)
 
     def __repr__(self):
         return (f"SortTask(n_items={self.n_items}, estimator={self.estimator!r}, hidden={self.hidden}, "
                 f"dtype={self.dtype.name})")
 
     def init_params(self, rng):
-        """MLP 1 → hidden (ReLU) → N (or 1), on the host then moved. ``uniform``: weights and biases
-        U(±1/√fan_in) (PyTorch's nn.Linear default); ``glorot``: weights U(±√(6/(fan_in + fan_out))),
-        biases 0 (TensorFlow's default, in Mena et al.'s released code)."""
-        sizes = (1, self.hidden, 1 if self.scores_only else self.n_items)
-        params = {}
-        for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-            if self.init == "uniform":
-                bound = 1.0 / np.sqrt(fan_in)
-                W = rng.uniform(-bound, bound, (fan_in, fan_out))
-                b = rng.uniform(-bound, bound, fan_out)
-            else:
-                bound = np.sqrt(6.0 / (fan_in + fan_out))
-                W, b = rng.uniform(-bound, bound, (fan_in, fan_out)), np.zeros(fan_out)
-            params[f"score.W{i}"], params[f"score.b{i}"] = W, b
-        return {k: self.backend.asarray(v, self.dtype) for k, v in params.items()}
+        """MLP 1 → hidden (ReLU) → N (or 1), drawn on the host by nn.init_mlp with the task's ``init``:
+        the reference setup uses ``torch`` (weights and biases U(±1/√fan_in)); ``glorot`` is Mena
+        et al.'s released code (Glorot-uniform weights, zero biases)."""
+        return self._init(rng, (1, self.hidden, 1 if self.scores_only else self.n_items), "score.")
 
     def batch(self, rng, size):
         xp = self.xp
