@@ -14,8 +14,8 @@ from .train_cmd import check_estimator_options, check_task_options, training_opt
 
 
 def _estimators():
-    from minigumbel.train import TRAIN_ESTIMATORS        # the library's list, read at run time
-    return TRAIN_ESTIMATORS
+    from .train_cmd import ALL_ESTIMATORS                # the library's lists, read at run time
+    return ALL_ESTIMATORS
 
 
 def grid_options(f):
@@ -47,8 +47,9 @@ def grid_options(f):
 
 
 @click.command()
-@click.option("--estimator", default="gumbel", show_default=True,
-              help="Estimator of every run (or vary it: --grid estimator=softmax,gumbel).")
+@click.option("--estimator", default=None,
+              help="Estimator of every run (or vary it: --grid estimator=softmax,gumbel).  [default: gumbel; "
+                   "sort: gumbel-sinkhorn]")
 @training_options(task="argmax", steps=1000, tau=1.0, anneal="constant")
 @grid_options
 @click.pass_context
