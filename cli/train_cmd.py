@@ -3,6 +3,8 @@ it shares with `sweep` and `compare` (cli/sweep_cmd.py)."""
 from __future__ import annotations
 
 import functools
+import os
+import time
 
 import click
 
@@ -207,7 +209,7 @@ def train(quiet, json_out, **kw):
     from minigumbel.memory import check_fits, train_terms
     check_fits(train_terms(config), "one training run")      # sizes that cannot fit: before allocating
     run = prepare(config)                 # every input error is raised here, before the progress bar
-    interrupted = None
+    interrupted, started = None, time.time()
     with progress(length=config.steps, label=f"{config.task}/{config.estimator}", quiet=quiet,
                   item_show_func=_show) as bar:
         done = [0]
@@ -220,19 +222,27 @@ def train(quiet, json_out, **kw):
         except KeyboardInterrupt as exc:
             interrupted = exc
     if interrupted is not None:           # after the progress bar has ended its line
-        _interrupted(config, run, json_out, interrupted)
+        _interrupted(config, run, json_out, interrupted, started)
     with human_output(json_out):
         _summary(config, history, run.backend.name)
     emit_json(json_out, history, indent=1)      # the full history: losses, τ, evaluations
 
 
-def _interrupted(config, run, json_out, exc):
+def _interrupted(config, run, json_out, exc, started):
     """Ctrl-C or SIGTERM: write the history so far to --json, say in one line where the run stands
     and how to resume it, and exit 128 + the signal (130 for SIGINT, 143 for SIGTERM)."""
     import sys
     hist = run.history
     line = f"interrupted at step {hist.get('steps_done', run.step)}"
     ck, at = config.checkpoint, run.checkpoint_step
+    # the file says which step it holds: a save may have ended just before the signal arrived
+    # (its step not yet noted); a file older than this run is not this run's
+    if ck and (at is not None or (os.path.exists(ck) and os.path.getmtime(ck) >= started)):
+        from minigumbel.checkpoint import load_checkpoint
+        try:
+            at = load_checkpoint(ck)["step"]
+        except (OSError, ValueError):
+            pass
     if ck and at is not None:
         line += f"; checkpoint {ck} holds step {at}; resume with `--resume {ck}`"
     elif ck:
