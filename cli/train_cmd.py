@@ -8,6 +8,7 @@ import click
 
 from minigumbel.schedules import SCHEDULES
 from minigumbel.tasks import TASKS
+from minigumbel.nn import INITS
 from minigumbel.optim import OPTIMIZERS
 from minigumbel.data import DATASETS
 from minigumbel.train import BASELINES, DTYPES, GRADS, TASK_DEFAULTS, TRAIN_ESTIMATORS, TrainConfig
@@ -48,6 +49,9 @@ def training_options(task, steps, tau, anneal):
         click.option("--optimizer", type=click.Choice(list(OPTIMIZERS)), default="adam", show_default=True),
         click.option("--hidden", type=click.IntRange(min=1), default=32, show_default=True,
                      help="MLP width (pointer tasks; the vae's widths are fixed: 256, 128)."),
+        click.option("--init", type=click.Choice(INITS), default="he", show_default=True,
+                     help="Initial weights: he (Gaussian, std √(2/fan_in), zero biases) or torch "
+                          "(PyTorch's nn.Linear default: weights and biases uniform on ±1/√fan_in)."),
         click.option("--n-items", type=click.IntRange(min=2), default=10, show_default=True,
                      help="Items to point at (the code size K for bottleneck; vae: see -K)."),
         click.option("--latents", "-L", type=click.IntRange(min=1), default=8, show_default=True,
@@ -210,7 +214,7 @@ def _summary(config, history, backend_name):
 
 
 def _vae_summary(config, history, backend_name):
-    from minigumbel.vae import EVAL_SAMPLES, IW_SAMPLES
+    from minigumbel.tasks.vae import EVAL_SAMPLES, IW_SAMPLES
     f = history["final"]
     tail = history["loss"][-100:]
     rows = [[f"test -ELBO, hard codes d ~ q ({EVAL_SAMPLES} per image)", f"{f['test_nelbo_hard']:.3f}"],

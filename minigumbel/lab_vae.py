@@ -1,6 +1,6 @@
 """The estimator lab on a real model: exact gradients of the digits VAE's expected reconstruction.
 
-For a categorical VAE (minigumbel.vae) with a small code space (K^L ≤ 4096 codes) the expected
+For a categorical VAE (minigumbel.tasks.vae) with a small code space (K^L ≤ 4096 codes) the expected
 reconstruction term of image x,  R(θ) = E_{c~q_θ}[−log p(x | c)],  q_θ(c) = Π_l softmax(θ_l)_{c_l},
 has an exact gradient wrt the encoder logits θ (L, K), by enumerating every code c:
 
@@ -22,7 +22,7 @@ import numpy as np
 from .estimators import estimate_samples, get_estimator
 from .functional import _log_softmax as log_softmax
 from .lab import label, summarize
-from .vae import enumerate_codes
+from .tasks.vae import enumerate_codes
 
 __all__ = ["CODE_LIMIT", "exact_reconstruction_grad", "estimator_grads", "gradient_quality"]
 

@@ -29,6 +29,7 @@ from .backend import BACKENDS, get_backend, to_numpy
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .estimators import ESTIMATORS, RunningMean, loo_baseline
 from .functional import _value
+from .nn import INITS
 from .optim import OPTIMIZERS, make_optimizer
 from .schedules import SCHEDULES, make_schedule
 from .data import DATASETS
@@ -44,6 +45,9 @@ GRADS = ("hand", "autograd")
 DTYPES = ("float32", "float64")
 # fields that may change between a checkpoint and the run resuming it (they do not change the numbers;
 # `steps` only with the constant and exp schedules, whose τ path does not depend on the run's length)
+# fields added after checkpoints and results files were first written, with the value every run had
+# before (a record or checkpoint without the field means this value)
+ADDED_FIELDS = {"init": "he"}
 RESUME_MAY_DIFFER = ("steps", "grad", "eval_every", "checkpoint", "checkpoint_every", "resume", "log_every")
 
 
@@ -73,6 +77,7 @@ class TrainConfig:
     lr: float = 1e-2
     optimizer: str = "adam"
     hidden: int = 32
+    init: str = "he"                # initial weights (nn.init_mlp): he | torch (PyTorch's nn.Linear default)
     n_items: int = 10
     seed: int = 0                   # initial parameters, batches and estimator noise
     world_seed: int = 0             # the task's data distribution and its held-out set
@@ -87,7 +92,7 @@ class TrainConfig:
     checkpoint_every: int | None = None   # default: eval_every
     resume: str | None = None       # continue from this checkpoint
     log_every: int = 10             # how often on_step is called (and losses read back)
-    # the vae task (minigumbel.vae); hidden, n_items and eval_size do not apply to it
+    # the vae task (minigumbel.tasks.vae); hidden, n_items and eval_size do not apply to it
     latents: int = 8                # L categorical latents ...
     classes: int = 8                # ... of K classes each
     samples: int = 1                # codes per image (reinforce's loo baseline: over an image's codes)
@@ -110,6 +115,7 @@ class TrainConfig:
         _choice(self.dtype, "dtype", DTYPES)
         _choice(self.baseline, "baseline", BASELINES)
         _choice(self.data, "data", DATASETS)
+        _choice(self.init, "init", INITS)
         for name in ("tau", "tau_min", "lr"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0):
@@ -192,10 +198,10 @@ class Run:
         if c.task == "vae":
             self.task = make_task("vae", latents=c.latents, classes=c.classes, samples=c.samples, data=c.data,
                                   data_dir=c.data_dir, dtype=c.dtype, backend=self.backend,
-                                  world_seed=c.world_seed, seed=c.seed)
+                                  world_seed=c.world_seed, seed=c.seed, init=c.init)
         else:
             self.task = make_task(c.task, n_items=c.n_items, hidden=c.hidden, dtype=c.dtype,
-                                  backend=self.backend, world_seed=c.world_seed)
+                                  backend=self.backend, world_seed=c.world_seed, init=c.init)
         self.est = ESTIMATORS[c.estimator]
         self.options = ({"k": c.gr_k} if c.estimator in ("gumbel-rao", "gumbel-rao-total") else
                         {"tau_forward": c.tau_forward} if c.estimator == "decoupled" else {})
@@ -295,9 +301,10 @@ class Run:
             tuple(k for k in RESUME_MAY_DIFFER if k != "steps")
         # backend "auto" is kept as given; it resolved to this run's backend (checkpoints: numpy only)
         same = lambda k, a, b: a == b or (k == "backend" and {a, b} <= {"auto", self.backend.name})  # noqa: E731
-        diff = [f"{k}: {ck['config'].get(k)!r} in the checkpoint, {v!r} now"
+        saved = {**ADDED_FIELDS, **ck["config"]}      # a checkpoint older than a field: its old meaning
+        diff = [f"{k}: {saved.get(k)!r} in the checkpoint, {v!r} now"
                 for k, v in self.config.to_dict().items()
-                if k not in may_differ and not same(k, ck["config"].get(k, v), v)]
+                if k not in may_differ and not same(k, saved.get(k, v), v)]
         if diff:
             raise CheckpointError(f"checkpoint {path} was written by a run with a different config ("
                                   + "; ".join(diff) + ")")
@@ -323,7 +330,7 @@ class Run:
 def evaluate(run: Run, tau: float) -> dict:
     """Hard metrics (one-hot argmax pointer) and the soft loss on the fixed held-out set, as floats."""
     task, est, batch = run.task, run.est, run.eval_batch
-    if hasattr(task, "evaluate"):          # the vae: its own test-set metrics (minigumbel.vae)
+    if hasattr(task, "evaluate"):          # the vae: its own test-set metrics (minigumbel.tasks.vae)
         return task.evaluate(run.params, est, tau, run.options, run.config.world_seed)
     logits, _ = task.scores(run.params, batch)
     noise = run.backend.rng([run.config.world_seed, 3])                # the same noise every time

@@ -28,14 +28,14 @@ import math
 
 import numpy as np
 
-from .backend import get_backend, namespace, to_numpy
-from .data import load_dataset
-from ._inputs import float_dtype
-from .functional import (_gumbel_max as gumbel_max, _log_softmax as log_softmax, _one_hot as one_hot,
+from ..backend import get_backend, namespace, to_numpy
+from ..data import load_dataset
+from .._inputs import float_dtype
+from ..functional import (_gumbel_max as gumbel_max, _log_softmax as log_softmax, _one_hot as one_hot,
                          _softmax as softmax, sample_gumbel)
-from .losses import bce_with_logits, bce_with_logits_backward, categorical_kl_uniform, categorical_kl_uniform_backward
-from .nn import init_mlp, mlp_backward, mlp_forward
-from .provenance import blas_threads
+from ..losses import bce_with_logits, bce_with_logits_backward, categorical_kl_uniform, categorical_kl_uniform_backward
+from ..nn import INITS, init_mlp, mlp_backward, mlp_forward
+from ..provenance import blas_threads
 
 __all__ = ["VAETask", "pixel_baseline_nll", "EVAL_SAMPLES", "IW_SAMPLES", "HIDDEN", "ENUMERATION_LIMIT",
            "enumerate_codes", "GRADCHECK_CASES"]
@@ -86,7 +86,10 @@ class VAETask:
     blas_threads = 1
 
     def __init__(self, latents=8, classes=8, samples=1, data="digits", data_dir=None, dtype=np.float64,
-                 backend="numpy", world_seed=0, seed=0, hidden=HIDDEN, images=None):
+                 backend="numpy", world_seed=0, seed=0, hidden=HIDDEN, images=None, init="he"):
+        if init not in INITS:
+            raise ValueError(f"unknown init {init!r}; choose one of {', '.join(INITS)}")
+        self.init = init
         for value, name, low in ((latents, "latents", 1), (classes, "classes", 2), (samples, "samples", 1),
                                  (world_seed, "world_seed", 0), (seed, "seed", 0)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
@@ -105,7 +108,7 @@ class VAETask:
 
     def __repr__(self):
         return (f"VAETask(latents={self.latents}, classes={self.classes}, samples={self.samples}, "
-                f"data={self.data!r}, dtype={self.dtype.name})")
+                f"data={self.data!r}, dtype={self.dtype.name}, init={self.init!r})")
 
     def threads_limit(self):
         """A context running NumPy's OpenBLAS on ``blas_threads`` threads (minigumbel.provenance);
@@ -119,9 +122,11 @@ class VAETask:
         return self.latents * self.classes
 
     def init_params(self, rng):
-        """Encoder "enc." (D → 256 → 128 → L·K) and decoder "dec." (L·K → 128 → 256 → D), He init."""
-        enc = init_mlp(rng, (self.dim, *self.hidden, self.code_size), self.dtype, "enc.")
-        dec = init_mlp(rng, (self.code_size, *self.hidden[::-1], self.dim), self.dtype, "dec.")
+        """Encoder "enc." (D → 256 → 128 → L·K) and decoder "dec." (L·K → 128 → 256 → D), initialised
+        by ``init`` (nn.init_mlp): "he" (Gaussian, zero biases; the default) or "torch" (PyTorch's
+        nn.Linear default, uniform ±1/√fan_in weights and biases)."""
+        enc = init_mlp(rng, (self.dim, *self.hidden, self.code_size), self.dtype, "enc.", init=self.init)
+        dec = init_mlp(rng, (self.code_size, *self.hidden[::-1], self.dim), self.dtype, "dec.", init=self.init)
         return {k: self.backend.asarray(v) for k, v in {**enc, **dec}.items()}
 
     # -- data ----------------------------------------------------------------------------------
@@ -299,7 +304,7 @@ def _check_half(half):
     """Hand backward of the encoder (wrt its parameters) or of the decoder + reconstruction term
     (wrt its parameters and the code z), float64, against autograd and finite differences."""
     def case():
-        from .gradcheck import check_task_half
+        from ..gradcheck import check_task_half
         task = _tiny_task()
         rng = np.random.default_rng(0)
         # nonzero biases: with zero biases a unit whose inputs are all 0 sits exactly on ReLU's kink
@@ -310,7 +315,7 @@ def _check_half(half):
 
 
 def _check_kl_term():
-    from .gradcheck import three_way
+    from ..gradcheck import three_way
     task = _tiny_task(samples=3)
     theta = np.random.default_rng(1).normal(size=(3, 4, 2, 3))                   # (S, B, L, K)
     cache = task.logits_loss(theta)[1]
