@@ -145,3 +145,35 @@ def test_cli_vae_without_cupy_is_one_error_line_before_any_progress(no_cupy):
     r = _cli("--problem", "vae", "--backend", "cupy", "--steps", "1")
     lines = [ln for ln in r.output.splitlines() if ln.strip()]
     assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("Error:") and "pip install" in lines[0], r.output
+
+
+def test_vae_gradient_summary_example_against_hand_computed_numbers(tmp_path):
+    # two runs × two checkpoints from step 500; numbers chosen here: reinmax's variance is 4× st's in
+    # every cell, its squared bias (less variance/samples) 0.25 lower, so n* = (4v − v) / 0.25 = 12v
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).parent.parent / "examples" / "vae_gradient_summary.py"
+    spec = importlib.util.spec_from_file_location("vae_gradient_summary", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rows, samples = [], 100
+    for seed in (0, 1):
+        for step, v in ((0, 9.0), (500, 1.0), (1000, 2.0)):
+            for name, var, b2 in (("st", v, 0.5), ("reinmax", 4 * v, 0.25), ("softmax", 0.0, 1.0)):
+                bias = np.sqrt(b2 + var / samples)                 # so that bias² − var/samples = b2
+                rows.append({"seed": seed, "step": step, "estimator": name, "tau": 1.0, "bias_norm": bias,
+                             "bias_se": np.sqrt(var / samples), "variance": var, "mse": bias ** 2 + var,
+                             "cosine": 0.5, "norm_ratio": 1.0})
+    result = {"seeds": [0, 1], "steps": [0, 500, 1000], "samples": samples, "latents": 2, "classes": 8,
+              "train_estimator": "st-gumbel", "rows": rows,
+              "runs": [{"seed": s, "exact_norm": [1.0, 1.0, 1.0]} for s in (0, 1)]}
+    s = mod.summarize(result)[1.0]
+    assert s["ratio"] == {"st": (4.0, 4.0, 4.0)}                  # softmax (variance 0) is left out
+    med, lo, hi = s["break_even"]["st"]
+    assert (lo, hi) == pytest.approx((12.0, 24.0)) and med == pytest.approx(18.0)
+    assert s["mse_rank"]["softmax"] == [1] * 4 and s["mse_rank"]["reinmax"] == [3] * 4
+    q = dict((name, q) for name, q, _, _ in s["rows"])
+    assert q["reinmax"]["variance/‖∇‖²"] == pytest.approx((6.0, 4.0, 8.0))    # median, min, max over 4 cells
+    f = tmp_path / "r.json"
+    f.write_text(json.dumps(result))
+    mod.main([str(f)])
