@@ -10,7 +10,9 @@ from ``--from-step`` on (default 500: the trained model) of
 
 then, per τ, the ratio of ``--focus``'s per-sample variance (default reinmax) to each other
 noisy biased estimator's (not reinforce, unbiased; not softmax, variance 0) in the same cell, and the
-estimator ranks by MSE in each cell. Only ratios whose whole range is on one side of 1 say which is larger.
+estimator ranks by MSE in each cell, and in how many cells ``--focus`` has the higher cosine, the
+lower bias and the lower MSE than each other (a paired comparison: same run, checkpoint and images).
+Only ratios whose whole range is on one side of 1 say which is larger.
 Last, the number n of estimates that must be averaged before ``--focus``'s MSE, bias² + variance/n,
 falls below the other's: n* = (var_f − var_o) / (b²_o − b²_f), with b² = bias_norm² − variance/samples
 (the squared bias norm of a mean of ``samples`` estimates carries variance/samples of noise).
@@ -47,7 +49,7 @@ def summarize(result, from_step=500, focus="reinmax"):
                     "MSE/‖∇‖²": np.array([r["mse"] for r in c.values()]) / n ** 2}
             detected = sum(r["bias_norm"] > 3 * r["bias_se"] for r in c.values())
             rows.append((name, {k: (np.median(v), v.min(), v.max()) for k, v in vals.items()}, detected, len(c)))
-        ratio, break_even = {}, {}
+        ratio, break_even, wins = {}, {}, {}
         mine = cells.get((tau, focus))
         b2 = lambda r: r["bias_norm"] ** 2 - r["variance"] / result["samples"]     # noqa: E731
         if mine:
@@ -61,13 +63,17 @@ def summarize(result, from_step=500, focus="reinmax"):
                 cost = np.array([mine[key]["variance"] - other[key]["variance"] for key in mine])
                 n_star = np.where(gain > 0, cost / np.where(gain > 0, gain, 1.0), np.inf)
                 break_even[name] = (np.median(n_star), n_star.min(), n_star.max())
+                wins[name] = tuple(sum(better(mine[key], other[key]) for key in mine) for better in (
+                    lambda a, b: a["cosine"] > b["cosine"], lambda a, b: a["bias_norm"] < b["bias_norm"],
+                    lambda a, b: a["mse"] < b["mse"]))
         keys = sorted(cells[(tau, names[0])])
         ranks = {name: [] for name in names}
         for key in keys:
             order = sorted(names, key=lambda e: cells[(tau, e)][key]["mse"])
             for i, name in enumerate(order):
                 ranks[name].append(i + 1)
-        out[tau] = {"rows": rows, "ratio": ratio, "break_even": break_even, "mse_rank": ranks}
+        out[tau] = {"rows": rows, "ratio": ratio, "break_even": break_even, "wins": wins, "mse_rank": ranks,
+                    "cells": len(keys)}
     return out
 
 
@@ -108,6 +114,8 @@ def main(argv=None):
         if s["ratio"]:
             print(f"{args.focus}'s variance / each other's, same cell: " + "; ".join(
                 f"{name} {m:.1f} [{lo:.1f}, {hi:.1f}]" for name, (m, lo, hi) in s["ratio"].items()))
+            print(f"cells where {args.focus} has the higher cosine / lower bias / lower MSE (of {s['cells']}): "
+                  + "; ".join(f"{name} {c}/{b}/{m}" for name, (c, b, m) in s["wins"].items()))
             print(f"estimates to average before {args.focus}'s MSE is the lower, n*: " + "; ".join(
                 f"{name} {_n(m)} [{_n(lo)}, {_n(hi)}]" for name, (m, lo, hi) in s["break_even"].items()))
     print("\nMSE rank: 1 = smallest MSE of one estimate in a cell (range over the cells).")

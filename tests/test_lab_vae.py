@@ -172,6 +172,7 @@ def test_vae_gradient_summary_example_against_hand_computed_numbers(tmp_path):
     med, lo, hi = s["break_even"]["st"]
     assert (lo, hi) == pytest.approx((12.0, 24.0)) and med == pytest.approx(18.0)
     assert s["mse_rank"]["softmax"] == [1] * 4 and s["mse_rank"]["reinmax"] == [3] * 4
+    assert s["wins"]["st"] == (0, 4, 0)        # equal cosines; smaller bias norm in all 4 cells; larger MSE in all
     q = dict((name, q) for name, q, _, _ in s["rows"])
     assert q["reinmax"]["variance/‖∇‖²"] == pytest.approx((6.0, 4.0, 8.0))    # median, min, max over 4 cells
     f = tmp_path / "r.json"
