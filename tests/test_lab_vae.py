@@ -76,8 +76,10 @@ def test_gradient_quality_rows_and_seed_reproducibility(monkeypatch):
 def test_vae_rows_are_the_statistics_of_the_estimates(monkeypatch):
     # one checkpoint (steps = every = 1 → steps 0 and 1); the step-0 rows recomputed here from the same
     # streams by a two-pass NumPy computation, REINFORCE with its leave-one-out baseline written out
+    # the 50 estimates in two batches of 25 (CHUNK made small): the leave-one-out baseline is per batch
     task, params, x = _task()
     monkeypatch.setattr("minigumbel.tasks.vae.load_dataset", lambda *a: (task.train_x, task.test_x))
+    monkeypatch.setattr(lab_vae, "CHUNK", 25)
     r = lab_vae.gradient_quality(["reinforce", "st"], [0.5], latents=2, classes=3, steps=1, every=1, images=5,
                                  samples=50, seed=0, hidden=8)
     from minigumbel.train import Run, TrainConfig
@@ -88,8 +90,9 @@ def test_vae_rows_are_the_statistics_of_the_estimates(monkeypatch):
     exact = exact.reshape(-1)
     rows = {row["estimator"]: row for row in r["rows"] if row["step"] == 0}
     for name, label, opts in (("reinforce", "reinforce(loo)", {"baseline": "loo"}), ("st", "st", {})):
-        g = lab_vae.estimator_grads(run.task, run.params, xs, logits, name, 0.5, 50,
-                                    lab_vae._rng(run.backend, 0, 0, name, 0.5, None), **opts).reshape(50, -1)
+        rng = lab_vae._rng(run.backend, 0, 0, name, 0.5, None)
+        g = np.concatenate([lab_vae.estimator_grads(run.task, run.params, xs, logits, name, 0.5, 25, rng,
+                                                    **opts).reshape(25, -1) for _ in range(2)])
         mean, var = g.mean(0), g.var(0, ddof=1).sum()
         row = rows[label]
         assert row["bias_norm"] == pytest.approx(np.linalg.norm(mean - exact), rel=1e-10)
