@@ -200,3 +200,8 @@ def test_cli_baseline_option_changes_only_reinforce():
     assert [r["estimator"] for r in b["rows"]] == ["reinforce(b=0)", "st"]
     assert a["rows"][1] | {"time_us": 0} == b["rows"][1] | {"time_us": 0}
     assert a["rows"][0]["variance"] != b["rows"][0]["variance"]
+
+
+def test_cli_seeds_applies_to_the_vae_problem_only():
+    r = _cli("--seeds", "2", "--samples", "10")
+    assert r.exit_code == 2 and r.output.startswith("Error:") and "--seeds" in r.output, r.output
