@@ -1,6 +1,6 @@
 """Summarize the VAE gradient lab: each estimator's cosine, bias, variance and MSE over training runs.
 
-Reads the output of ``minigumbel estimators --problem vae --json`` (several training runs: ``--seeds``)
+Reads the output of ``minigumbel estimators --problem vae --json PATH`` (several training runs: ``--seeds``)
 and prints, per τ and estimator, the median and the range (min–max) over every (run, checkpoint)
 from ``--from-step`` on (default 500: the trained model) of
 
@@ -17,7 +17,7 @@ Last, the number n of estimates that must be averaged before ``--focus``'s MSE, 
 falls below the other's: n* = (var_f − var_o) / (b²_o − b²_f), with b² = bias_norm² − variance/samples
 (the squared bias norm of a mean of ``samples`` estimates carries variance/samples of noise).
 
-    minigumbel estimators --problem vae --latents 2 --classes 8 --tau 0.5,1 --seeds 5 --json -q > vae_2x8.json
+    minigumbel estimators --problem vae --latents 2 --classes 8 --tau 0.5,1 --seeds 5 --json vae_2x8.json -q
     python examples/vae_gradient_summary.py vae_2x8.json
 """
 from __future__ import annotations
@@ -83,7 +83,7 @@ def _n(v):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("result", help="the output of `minigumbel estimators --problem vae --json`")
+    ap.add_argument("result", help="the output of `minigumbel estimators --problem vae --json PATH`")
     ap.add_argument("--from-step", type=int, default=500, help="only checkpoints from this step on")
     ap.add_argument("--focus", default="reinmax", help="the estimator whose variance is compared")
     args = ap.parse_args(argv)

@@ -175,9 +175,9 @@ def _cli(*args):
 
 def test_cli_table_shows_variance_mse_and_not_detected_from_the_json_numbers():
     args = ["--tau", "0.1,1", "--samples", "3000", "--estimators", "reinforce,st,reinmax,softmax", "--seed", "2", "-q"]
-    text, js = _cli(*args), _cli(*args, "--json")
+    text, js = _cli(*args), _cli(*args, "--json", "-")
     assert text.exit_code == 0 and js.exit_code == 0, text.output + js.output
-    rows = json.loads(js.output)["rows"]
+    rows = json.loads(js.stdout)["rows"]
     assert "MSE" in text.output and "variance" in text.output and "n.d.: not detected" in text.output
     lines = [ln for ln in text.output.splitlines() if re.match(r"^(reinforce|st|reinmax|softmax)", ln)]
     assert len(lines) == len(rows) == 8
@@ -193,9 +193,9 @@ def test_cli_table_shows_variance_mse_and_not_detected_from_the_json_numbers():
 
 
 def test_cli_baseline_option_changes_only_reinforce():
-    a = json.loads(_cli("--tau", "1", "--samples", "500", "--estimators", "reinforce,st", "--json", "-q").output)
-    b = json.loads(_cli("--tau", "1", "--samples", "500", "--estimators", "reinforce,st", "--json", "-q",
-                        "--baseline", "none").output)
+    a = json.loads(_cli("--tau", "1", "--samples", "500", "--estimators", "reinforce,st", "--json", "-", "-q").stdout)
+    b = json.loads(_cli("--tau", "1", "--samples", "500", "--estimators", "reinforce,st", "--json", "-", "-q",
+                        "--baseline", "none").stdout)
     assert a["baseline"] == "loo" and b["baseline"] == "none"
     assert [r["estimator"] for r in b["rows"]] == ["reinforce(b=0)", "st"]
     assert a["rows"][1] | {"time_us": 0} == b["rows"][1] | {"time_us": 0}
