@@ -121,7 +121,7 @@ def _print(result, problem, k, seed, samples, backend):
 
 
 LAB_NOTE = ("bias = ‖mean estimate − exact‖ ± its s.e. = sqrt(variance / samples); n.d.: not detected (within 3 s.e. "
-            "of 0; a smaller bias is possible).\nvariance = Σ_k Var[ĝ_k] and MSE = E‖ĝ − ∇‖² = bias² + variance, "
+            "of 0;\nsmaller biases are possible). variance = Σ_k Var[ĝ_k] and MSE = E‖ĝ − ∇‖² = bias² + variance, "
             "both of one estimate.")
 
 
