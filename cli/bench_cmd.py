@@ -10,7 +10,7 @@ from .common import TAU, backend_option, choice_list, emit_json, human_output, j
 
 CPU_SIZES = "64x16,256x256,1024x1024,4096x1024"
 GPU_SIZES = CPU_SIZES + ",16384x1024,65536x1024"
-PARTS = ("gumbel", "train", "startup", "vae", "checks")
+PARTS = ("gumbel", "train", "startup", "vae", "checks", "orders")
 CHECKS_SIZES = "1024x1024,4096x1024"
 
 
@@ -35,7 +35,8 @@ def _ms(s: dict) -> tuple[str, str]:
 @click.option("--parts", default="gumbel,train,startup", show_default=True,
               help="Which parts to run: gumbel (fwd+bwd), train (one training step), startup (--help), "
                    "vae (one step of the digits VAE: hand vs autograd vs PyTorch; needs the 'data' extra), "
-                   "checks (each public function with its input checks vs without them).")
+                   "checks (each public function with its input checks vs without them), "
+                   "orders (Gumbel-Sinkhorn and NeuralSort fwd+bwd, hand vs PyTorch autograd).")
 @seed_option
 @json_option
 @quiet_option
@@ -67,6 +68,12 @@ def bench(backend, dtype, sizes, tau, against, repeats, threads, parts, seed, js
         check_shapes = B.parse_sizes(sizes if sizes is not None else CHECKS_SIZES)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--sizes") from None
+    timed = (shapes if "gumbel" in parts else []) + (check_shapes if "checks" in parts else [])
+    if timed and be.name == "numpy":                       # about 10 arrays of R×K live while one size is timed
+        from minigumbel.memory import check_fits
+        rows, cols = max(timed, key=lambda s: s[0] * s[1])
+        size = [("--sizes", rows * cols, 1, f"--sizes {rows}x{cols}")]
+        check_fits([(10 * rows * cols * (4 if dtype == "float32" else 8), size)], "timing that size")
     # progress lines only on a terminal: a log file or a pipe gets the results alone
     say = (lambda msg: None) if (quiet or not stderr_is_terminal()) else (lambda msg: click.echo(msg, err=True))
     result = {"environment": B.environment(be),
@@ -113,6 +120,10 @@ def _measure(result, be, B, parts, shapes, check_shapes, dtype, tau, repeats, se
         say(f"timing the input checks at {len(check_shapes)} sizes ...")
         result["checks"] = B.bench_checks(be, check_shapes, dtype, tau, repeats, seed,
                                           progress=lambda s: say(f"  {s[0]}x{s[1]} done"))
+    if "orders" in parts:
+        from minigumbel.bench_orders import bench_orders
+        say("timing Gumbel-Sinkhorn and NeuralSort fwd+bwd ...")
+        result["orders"] = bench_orders(be, dtype, repeats, seed, libs)
     if "startup" in parts:
         say("timing minigumbel --help ...")
         result["startup"] = B.bench_startup(min(repeats, 10))
@@ -141,8 +152,9 @@ def _print(result: dict) -> None:
                        f"{peak}, {100 * bw['fraction_of_copy']:.0f}% of a measured device copy "
                        f"({bw['copy_GBps']:.0f} GB/s)")
     if result.get("checks"):
+        what = "thread CPU time" if result["config"]["backend"] == "numpy" else "wall time"
         click.echo(f"\nInput checks: each public function (checked) vs its private variant (unchecked), "
-                   f"{result['config']['dtype']}, τ={result['config']['tau']:g}")
+                   f"{result['config']['dtype']}, τ={result['config']['tau']:g}, {what}")
         lines = [[f"{r['shape'][0]}x{r['shape'][1]}", r["function"], *_ms(r["checked"]), *_ms(r["unchecked"]),
                   f"{r['ratio']:.3f}"] for r in result["checks"]]
         click.echo(table(lines, ["size", "function", "checked ms", "min–max", "unchecked ms", "min–max",
@@ -158,6 +170,17 @@ def _print(result: dict) -> None:
         for name, s in ts["cases"].items():
             if "error" in s:
                 click.echo(f"{name} FAILED: {s['error']}")
+    orders = result.get("orders")
+    if orders:
+        for name, cases in orders["cases"].items():
+            click.echo(f"\n{name} fwd+bwd, {orders['config'][name]}, {orders['dtype']}")
+            hand = cases["hand"]["median_ms"]
+            lines = [[case, *_ms(s), f"{s['median_ms'] / hand:.2f}"] if "error" not in s else [case, "FAILED", "-", "-"]
+                     for case, s in cases.items()]
+            click.echo(table(lines, ["case", "median ms", "min–max ms", "× hand"]))
+        m = orders["memory"]
+        click.echo(f"Sinkhorn backward keeps {m['kept_bytes'] / 1e6:.2f} MB = {m['bytes_per_round'] / 1e6:.3f} MB per round "
+                   f"({m['bytes_per_round_per_list']} bytes per list per round: 2 n² entries)")
     st = result.get("startup")
     if st:
         click.echo(f"\n`{st['command']}`: median {st['median_ms']:.0f} ms (min {st['min_ms']:.0f}, "

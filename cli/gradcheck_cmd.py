@@ -10,7 +10,7 @@ from .common import emit_json, human_output, json_option, table
 
 # modules that expose GRADCHECK_CASES: callables returning a GradCheck or a list of them
 CASE_MODULES = ("minigumbel.gradcheck", "minigumbel.nn", "minigumbel.losses", "minigumbel.estimators",
-                "minigumbel.tasks", "minigumbel.tasks.vae")
+                "minigumbel.tasks", "minigumbel.tasks.vae", "minigumbel.permutations")
 
 
 def collect():

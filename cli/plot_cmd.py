@@ -13,9 +13,10 @@ from minigumbel.lab import PROBLEMS
 
 from .common import FilePath, backend_option, quiet_option, seed_option
 
-FIGURES = ("temperature", "leakage", "estimators", "schedules", "training", "vae", "vae-gradients")
+FIGURES = ("temperature", "leakage", "estimators", "schedules", "training", "vae", "vae-gradients", "orders",
+           "sort-matrices")
 # the size options and the figures they apply to; KWARG: the data function's argument where it differs
-SIZE_OPTIONS = {"--steps": ("leakage", "schedules", "vae"), "--samples": ("temperature", "estimators"),
+SIZE_OPTIONS = {"--steps": ("leakage", "schedules", "vae", "sort-matrices"), "--samples": ("temperature", "estimators", "orders"),
                 "--seeds": ("leakage",)}
 KWARG = {("--samples", "temperature"): "n_samples", ("--seeds", "leakage"): "n_seeds"}
 
@@ -76,6 +77,10 @@ def plot(figure, out, fmt, run_json, size, dpi, steps, samples, n_seeds, problem
     vae          the categorical VAE on the 8x8 digits, trained by every estimator: test -ELBO
                  curves, reconstructions from hard and soft codes, prior samples (7 runs of
                  3000 steps: a few minutes on 2 cores; needs the 'data' extra)
+    orders       bias, variance, MSE, cosine of the order estimators vs τ (n = 5 items; the
+                 numbers of `minigumbel estimators --problem order`)
+    sort-matrices  soft vs hard permutation matrices of a sort-task run (gumbel-sinkhorn, N = 8)
+                 at steps 0, 20, 100, 500
     """
     try:
         import matplotlib  # noqa: F401  (only to fail early, before any computing)
@@ -104,6 +109,9 @@ def plot(figure, out, fmt, run_json, size, dpi, steps, samples, n_seeds, problem
             raise click.BadParameter(f"{opt} applies to the {' and '.join(SIZE_OPTIONS[opt])} figures only",
                                      param_hint=opt)
     kw = {KWARG.get((opt, figure), opt[2:]): v for opt, v in given.items() if v is not None}
+    if figure == "temperature" and samples is not None:     # the noise and ~5 arrays like it: (samples, 4)
+        from minigumbel.memory import check_fits
+        check_fits([(6 * samples * len(figures.PROBS) * 8, [("--samples", samples, 20_000)])], "the temperature figure")
     if problem is not None:
         if figure != "estimators":
             raise click.BadParameter("--problem applies to the estimators figure only", param_hint="--problem")
@@ -120,6 +128,10 @@ def plot(figure, out, fmt, run_json, size, dpi, steps, samples, n_seeds, problem
         data = _leakage_with_progress(seed, backend, quiet, {"n_seeds": 10, **kw})
     elif figure == "vae":
         data = _vae_with_progress(seed, backend, quiet, kw)
+    elif figure in ("orders", "sort-matrices"):
+        from minigumbel import figures_orders
+        fn = figures_orders.orders_data if figure == "orders" else figures_orders.sort_matrices_data
+        data = fn(seed=seed, **kw)
     else:
         data = figures.figure_data(figure, seed=seed, backend=backend, **kw)
     plotting.draw(figure, data, out, fmt=fmt, size=size, dpi=dpi)

@@ -12,16 +12,19 @@ from minigumbel.nn import INITS
 from minigumbel.optim import OPTIMIZERS
 from minigumbel.data import DATASETS
 from minigumbel.train import BASELINES, DTYPES, GRADS, TASK_DEFAULTS, TRAIN_ESTIMATORS, TrainConfig
+from minigumbel.tasks.sort import SORT_ESTIMATORS
 
 from .common import TAU, FilePath, backend_option, emit_json, human_output, json_option, progress, quiet_option, same_file, seed_option, table
 
+# every estimator `train` accepts: the one-choice ones, and those of the sort task (TrainConfig pairs them)
+ALL_ESTIMATORS = TRAIN_ESTIMATORS + tuple(e for e in SORT_ESTIMATORS if e not in TRAIN_ESTIMATORS)
 POSITIVE = click.FloatRange(min=0.0, min_open=True)
 
 
 def _default(defaults, key):
-    """'[default: X; vae: Y]' for an option whose default depends on the task."""
-    vae = TASK_DEFAULTS["vae"][key]
-    return f"[default: {defaults[key]}; vae: {vae}]"
+    """'[default: X; vae: Y; sort: Z]' for an option whose default depends on the task."""
+    tasks = "".join(f"; {t}: {d[key]}" for t, d in TASK_DEFAULTS.items() if key in d)
+    return f"[default: {defaults[key]}{tasks}]"
 
 
 def training_options(task, steps, tau, anneal):
@@ -30,7 +33,8 @@ def training_options(task, steps, tau, anneal):
     Options listed in TASK_DEFAULTS take the task's reference default when not given (the vae
     task: Adam lr 1e-3, batch 100, 3000 steps, τ = max(0.5, exp(−3e-4·t)) every step)."""
     defaults = {"steps": steps, "tau": tau, "anneal": anneal, "tau_min": 0.5, "anneal_rate": 1e-3,
-                "anneal_every": 100, "batch_size": 64, "lr": 1e-2}
+                "anneal_every": 100, "batch_size": 64, "lr": 1e-2, "samples": 1, "baseline": "none", "init": "he",
+                "estimator": "gumbel"}
     d = functools.partial(_default, defaults)
     opts = [
         click.option("--task", type=click.Choice(list(TASKS)), default=task, show_default=True,
@@ -52,18 +56,22 @@ def training_options(task, steps, tau, anneal):
                      help="Update rule of the parameters (minigumbel.optim)."),
         click.option("--hidden", type=click.IntRange(min=1), default=32, show_default=True,
                      help="MLP width (pointer tasks; the vae's widths are fixed: 256, 128)."),
-        click.option("--init", type=click.Choice(INITS), default="he", show_default=True,
-                     help="Initial weights: he (Gaussian, std √(2/fan_in), zero biases) or torch "
-                          "(PyTorch's nn.Linear default: weights and biases uniform on ±1/√fan_in)."),
+        click.option("--init", type=click.Choice(INITS), default=None,
+                     help="Initial weights: he (Gaussian, std √(2/fan_in), zero biases), torch "
+                          "(PyTorch's nn.Linear default: weights and biases uniform on ±1/√fan_in) or glorot "
+                          f"(Glorot-uniform weights, zero biases; Mena et al.'s released code). {d('init')}"),
         click.option("--n-items", type=click.IntRange(min=2), default=10, show_default=True,
                      help="Items to point at (the code size K for bottleneck; vae: see -K)."),
         click.option("--latents", "-L", type=click.IntRange(min=1), default=8, show_default=True,
                      help="vae: number of categorical latent variables L."),
         click.option("--classes", "-K", type=click.IntRange(min=2), default=8, show_default=True,
                      help="vae: classes K of each latent."),
-        click.option("--samples", type=click.IntRange(min=1), default=1, show_default=True,
+        click.option("--samples", type=click.IntRange(min=1), default=None,
                      help="vae: codes drawn per image per step (reinforce --baseline loo averages the "
-                          "other codes of the same image when ≥ 2)."),
+                          "other codes of the same image when ≥ 2); sort: noise samples per list "
+                          f"(reinforce-pl's loo baseline: over them). {d('samples')}"),
+        click.option("--sinkhorn-iters", type=click.IntRange(min=1), default=20, show_default=True,
+                     help="sort: Sinkhorn rounds (Mena et al.'s released code: 10)."),
         click.option("--data", type=click.Choice(DATASETS), default="digits", show_default=True,
                      help="vae: scikit-learn's 8x8 digits (the 'data' extra) or MNIST IDX files in --data-dir."),
         click.option("--data-dir", default=None, metavar="DIR",
@@ -81,8 +89,9 @@ def training_options(task, steps, tau, anneal):
         click.option("--tau-forward", type=TAU, default=None,
                      help="decoupled: forward temperature τ_f (default: τ); --tau is the backward τ_b. "
                           "The forward draws argmax(θ/τ_f + g) ~ Cat(softmax(θ/τ_f)) (Shah et al.)."),
-        click.option("--baseline", type=click.Choice(BASELINES), default="none", show_default=True,
-                     help="reinforce baseline: none, loo (leave-one-out batch mean) or running (mean)."),
+        click.option("--baseline", type=click.Choice(BASELINES), default=None,
+                     help="reinforce baseline: none, loo (leave-one-out batch mean) or running (mean); "
+                          f"reinforce-pl (sort): loo is over a list's noise samples. {d('baseline')}"),
         backend_option, seed_option, quiet_option,
     ]
 
@@ -90,7 +99,7 @@ def training_options(task, steps, tau, anneal):
         @functools.wraps(f)
         def with_task_defaults(**kw):
             task_defaults = TASK_DEFAULTS.get(kw["task"], {})
-            left = [key for key in defaults if kw.get(key) is None]
+            left = [key for key in defaults if key in kw and kw[key] is None]   # compare has no --estimator
             # per task, the defaults of the options not given (sweep/compare --grid task=... cells)
             click.get_current_context().meta["minigumbel.task_defaults"] = {
                 t: {key: TASK_DEFAULTS.get(t, {}).get(key, defaults[key]) for key in left} for t in TASKS}
@@ -103,8 +112,10 @@ def training_options(task, steps, tau, anneal):
     return decorate
 
 
-# options read by the pointer tasks only, and by the vae only (TrainConfig keeps both sets)
-POINTER_ONLY, VAE_ONLY = ("hidden", "n_items", "eval_size"), ("latents", "classes", "samples", "data", "data_dir")
+# options read by the pointer tasks only, and by the vae only (TrainConfig keeps both sets); samples:
+# the vae and sort; sinkhorn_iters: sort only
+POINTER_ONLY, VAE_ONLY = ("hidden", "n_items", "eval_size"), ("latents", "classes", "data", "data_dir")
+OWNED = {"samples": ("vae", "sort"), "sinkhorn_iters": ("sort",)}
 
 
 def check_task_options(tasks, grid=()):
@@ -119,6 +130,14 @@ def check_task_options(tasks, grid=()):
             raise click.BadParameter(("--grid " + option[2:] + " " if key in grid else "")
                                      + f"does not apply to the {'/'.join(tasks)} task "
                                      f"({'pointer tasks' if key in POINTER_ONLY else 'vae'} only)", param_hint=where)
+    for key, owners in OWNED.items():
+        source = ctx.get_parameter_source(key)
+        given = key in grid or (source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"))
+        if given and not set(tasks) & set(owners):
+            option = "--" + key.replace("_", "-")
+            raise click.BadParameter(("--grid " + option[2:] + " " if key in grid else "")
+                                     + f"does not apply to the {'/'.join(tasks)} task ({'/'.join(owners)} only)",
+                                     param_hint="--grid" if key in grid else option)
     source = ctx.get_parameter_source("data_dir")
     if ("data_dir" in grid or (source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"))) \
             and "mnist" not in (grid["data"] if "data" in grid else [ctx.params.get("data")]):
@@ -127,7 +146,7 @@ def check_task_options(tasks, grid=()):
 
 
 # options read by some estimators only (--tau-forward: TrainConfig refuses it for the others)
-ESTIMATOR_ONLY = {"gr_k": ("gumbel-rao", "gumbel-rao-total"), "baseline": ("reinforce",)}
+ESTIMATOR_ONLY = {"gr_k": ("gumbel-rao", "gumbel-rao-total"), "baseline": ("reinforce", "reinforce-pl")}
 
 
 def check_estimator_options(estimators, grid=()):
@@ -155,8 +174,10 @@ def _show(record):
 
 
 @click.command()
-@click.option("--estimator", type=click.Choice(TRAIN_ESTIMATORS), default="gumbel", show_default=True,
-              help="How the pointer is sampled and differentiated.")
+@click.option("--estimator", type=click.Choice(ALL_ESTIMATORS), default=None,
+              help="How the pointer is sampled and differentiated (the sort task: gumbel-sinkhorn, "
+                   "sinkhorn, neuralsort, stochastic-neuralsort, reinforce-pl).  [default: gumbel; sort: "
+                   "gumbel-sinkhorn]")
 @training_options(task="argmax", steps=1000, tau=1.0, anneal="constant")
 @click.option("--checkpoint", type=FilePath(writable=True), default=None,
               help="Write checkpoints here (atomically, every --checkpoint-every steps and at the end).")
@@ -183,6 +204,8 @@ def train(quiet, json_out, **kw):
     check_estimator_options([kw["estimator"]])
     _distinct_outputs(None if json_out == "-" else json_out, kw["checkpoint"], kw["resume"])
     config = TrainConfig(**kw)
+    from minigumbel.memory import check_fits, train_terms
+    check_fits(train_terms(config), "one training run")      # sizes that cannot fit: before allocating
     run = prepare(config)                 # every input error is raised here, before the progress bar
     interrupted = None
     with progress(length=config.steps, label=f"{config.task}/{config.estimator}", quiet=quiet,
@@ -236,6 +259,8 @@ def _summary(config, history, backend_name):
     final = history["final"]
     if config.task == "vae":
         return _vae_summary(config, history, backend_name)
+    if config.task == "sort":
+        return _sort_summary(config, history, backend_name)
     task = TASKS[config.task]
     loss_name = task.loss_name
     tail = history["loss"][-100:]
@@ -269,3 +294,19 @@ def _vae_summary(config, history, backend_name):
                f"{config.estimator}, {len(history['loss'])} steps, {backend_name} {config.dtype}, grad {config.grad}, "
                f"{history['seconds']:.1f} s")
     click.echo(table(rows, ["metric (nats per image)", "value"]))
+
+
+def _sort_summary(config, history, backend_name):
+    f = history["final"]
+    tail = history["loss"][-100:]
+    hard = "matching(log α)" if config.estimator in ("gumbel-sinkhorn", "sinkhorn") else "argsort of the scores"
+    rows = [[f"proportion of wrong positions (hard: {hard})", f"{f['prop_wrong']:.4f}"],
+            ["proportion of lists with any wrong position", f"{f['prop_any_wrong']:.4f}"],
+            ["Kendall's τ, predicted vs true ranks (mean over lists)", f"{f['kendall_tau']:.4f}"],
+            ["hard sort_mse (the list sorted by the hard order)", f"{f['hard_loss']:.5g}"],
+            [f"soft sort_mse ({config.estimator} matrix, one noise sample)", f"{f['soft_loss']:.5g}"],
+            [f"training loss (mean of last {len(tail)} steps)", f"{sum(tail) / len(tail):.5g}"]]
+    click.echo(f"minigumbel train: sort task (N = {config.n_items}), estimator {config.estimator}, "
+               f"{len(history['loss'])} steps, {backend_name} {config.dtype}, grad {config.grad}, "
+               f"{history['seconds']:.1f} s")
+    click.echo(table(rows, ["metric (held-out set of %d lists)" % config.eval_size, "value"]))

@@ -260,7 +260,7 @@ _SUMMARY = {
 }
 
 
-_BLOCK_BYTES = 1 << 18     # 256 KiB: a block stays in a core's L2 cache between its max and its min
+_BLOCK_BYTES = 1 << 19     # 512 KiB: a block stays in a core's L2 cache between its max and its min
 
 
 def _extremes(a):
@@ -294,13 +294,43 @@ def _finite_below(a, bound) -> bool:
     return False
 
 
+def _rows_flag(kind, a) -> bool:
+    """:func:`_host_flag`'s row-level pass for a C-contiguous array reduced along its last axis (taken
+    when masked entries exist): row blocks of cache size; per block the row maxima (NaN propagates)
+    and, while the block is in cache, its minimum and (−inf present) its finite entries below −1e30."""
+    k = a.shape[-1]
+    rows = a.reshape(-1, k)                                              # (n, K), a view
+    step = max(1, _BLOCK_BYTES // (k * a.itemsize))
+    for i in range(0, rows.shape[0], step):
+        blk = rows[i:i + step]                                           # (b, K)
+        top = np.maximum.reduce(blk, axis=-1)                            # (b,) row maxima
+        if kind == "logp":                                               # NaN, +inf, a row all −inf
+            if not np.all((top < np.inf) & (top > -np.inf)):
+                return True
+            continue
+        lo = np.minimum.reduce(blk, axis=None)
+        if kind == "probs":                                              # NaN, inf, a row all 0, < 0
+            if not (np.all((top > 0) & (top < np.inf)) and lo >= 0):
+                return True
+            continue
+        if not np.all(np.abs(top) <= BIG):                               # NaN, +inf, big, a row all −inf
+            return True
+        if lo < -BIG and (lo > -np.inf or ((blk < -BIG) & (blk > -np.inf)).any()):   # finite < −1e30
+            return True
+    return False
+
+
 def _host_flag(kind, a, ax) -> bool:
     """Whether a host array may break the rules of ``kind``: the :data:`_SUMMARY` test in one pass
-    over memory for arrays without masked (−inf, or 0 for probs) entries, two or three passes with
-    them. Exact (no false alarm) except that it may flag what the checks of KINDS then name."""
+    over memory for arrays without masked entries (−inf; 0 for probs), two with them (three when the
+    array is not reduced along a contiguous last axis), with no full-size temporary. It may flag
+    only what the checks of KINDS then name."""
     if kind == "tau":
         return bool(_SUMMARY[kind](np, a, ax)[0])
     hi, lo = _extremes(a)
+    masked = lo == 0 if kind == "probs" else lo == -np.inf      # row-level questions only then
+    if masked and kind in ("logits", "logp", "probs") and ax == -1 and a.flags.c_contiguous and hi == hi:
+        return _rows_flag(kind, a)                                # the second pass, one for all of them
     if kind == "noise":
         return not (hi <= BIG and lo >= -BIG)
     if kind == "finite":

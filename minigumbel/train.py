@@ -35,6 +35,7 @@ from .optim import OPTIMIZERS, make_optimizer
 from .schedules import SCHEDULES, make_schedule
 from .data import DATASETS
 from .tasks import TASKS, make_task
+from .tasks.sort import SORT_ESTIMATORS, SORT_ORDER_ESTIMATORS
 
 __all__ = ["TrainConfig", "TASK_DEFAULTS", "train", "prepare", "run_training", "evaluate", "TRAIN_ESTIMATORS", "BASELINES", "NonFiniteLoss",
            "CheckpointError", "Run"]
@@ -48,14 +49,18 @@ DTYPES = ("float32", "float64")
 # `steps` only with the constant and exp schedules, whose τ path does not depend on the run's length)
 # fields added after checkpoints and results files were first written, with the value every run had
 # before (a record or checkpoint without the field means this value)
-ADDED_FIELDS = {"init": "he"}
+ADDED_FIELDS = {"init": "he", "sinkhorn_iters": 20}
 RESUME_MAY_DIFFER = ("steps", "grad", "eval_every", "checkpoint", "checkpoint_every", "resume", "log_every")
 
 
 # the reference setup of the categorical VAE (Jang et al. 2017 on the 8x8 digits; issue 13): Adam lr 1e-3,
 # batch 100, 3000 steps, τ = max(0.5, exp(−3·10⁻⁴ t)) updated every step. TrainConfig.for_task uses it.
 TASK_DEFAULTS = {"vae": dict(steps=3000, batch_size=100, lr=1e-3, tau=1.0, anneal="exp", tau_min=0.5,
-                             anneal_rate=3e-4, anneal_every=1)}
+                             anneal_rate=3e-4, anneal_every=1),
+                 # Mena et al. 2018's sorting experiment (minigumbel.tasks.sort): Adam lr 0.1, batch 10 lists,
+                 # 500 steps, τ = 1, 5 noise samples per list, leave-one-out baseline for reinforce-pl
+                 "sort": dict(estimator="gumbel-sinkhorn", steps=500, batch_size=10, lr=0.1, tau=1.0,
+                              anneal="constant", samples=5, baseline="loo", init="torch")}
 
 
 class NonFiniteLoss(ValueError):
@@ -78,7 +83,7 @@ class TrainConfig:
     lr: float = 1e-2
     optimizer: str = "adam"
     hidden: int = 32
-    init: str = "he"                # initial weights (nn.init_mlp): he | torch (PyTorch's nn.Linear default)
+    init: str = "he"                # initial weights (nn.init_mlp): he | torch (PyTorch's nn.Linear default) | glorot
     n_items: int = 10
     seed: int = 0                   # initial parameters, batches and estimator noise
     world_seed: int = 0             # the task's data distribution and its held-out set
@@ -99,6 +104,8 @@ class TrainConfig:
     samples: int = 1                # codes per image (reinforce's loo baseline: over an image's codes)
     data: str = "digits"            # digits (scikit-learn) | mnist (IDX files in data_dir)
     data_dir: str | None = None
+    # the sort task (minigumbel.tasks.sort); samples = noise samples per list there
+    sinkhorn_iters: int = 20        # Sinkhorn rounds (Mena et al.'s released code: 10)
 
     @classmethod
     def for_task(cls, task, **kw) -> "TrainConfig":
@@ -108,7 +115,13 @@ class TrainConfig:
     def validate(self) -> None:
         """Raise ValueError naming the first bad field."""
         _choice(self.task, "task", TASKS)
-        _choice(self.estimator, "estimator", TRAIN_ESTIMATORS)
+        if self.task == "sort" or self.estimator in SORT_ESTIMATORS:
+            if self.task != "sort" and self.estimator not in TRAIN_ESTIMATORS:
+                raise ValueError(f"estimator {self.estimator!r} trains the sort task only; the {self.task} task "
+                                 f"takes one of {', '.join(TRAIN_ESTIMATORS)}")
+            _choice(self.estimator, "estimator for the sort task", SORT_ESTIMATORS)
+        else:
+            _choice(self.estimator, "estimator", TRAIN_ESTIMATORS)
         _choice(self.backend, "backend", BACKENDS)
         _choice(self.anneal, "anneal", SCHEDULES)
         _choice(self.optimizer, "optimizer", OPTIMIZERS)
@@ -134,15 +147,22 @@ class TrainConfig:
         _count(self.latents, "latents", 1)
         _count(self.classes, "classes", 2)
         _count(self.samples, "samples", 1)
+        _count(self.sinkhorn_iters, "sinkhorn_iters", 1)
         _count(self.seed, "seed", 0)
         _count(self.world_seed, "world_seed", 0)
         if self.checkpoint_every is not None:
             _count(self.checkpoint_every, "checkpoint_every", 1)
         if self.data_dir is not None and not (isinstance(self.data_dir, str) and os.path.isdir(self.data_dir)):
             raise ValueError(f"data_dir: {self.data_dir!r} is not a folder (it should hold the MNIST IDX files)")
-        if self.samples > 1 and self.task != "vae":
-            raise ValueError("samples > 1 (several codes per image) applies to the vae task only")
-        if self.baseline == "loo" and self.batch_size < 2 and self.samples < 2:
+        if self.samples > 1 and self.task not in ("vae", "sort"):
+            raise ValueError("samples > 1 applies to the vae task (codes per image) and the sort task "
+                             "(noise samples per list) only")
+        if self.task != "sort" and self.sinkhorn_iters != 20:
+            raise ValueError("sinkhorn_iters applies to the sort task only")
+        if self.task == "sort" and self.baseline == "loo" and self.estimator == "reinforce-pl" and self.samples < 2:
+            raise ValueError("baseline 'loo' for reinforce-pl on the sort task is over a list's noise samples: "
+                             "it needs samples >= 2")
+        if self.task != "sort" and self.baseline == "loo" and self.batch_size < 2 and self.samples < 2:
             raise ValueError("baseline 'loo' (leave-one-out over the batch) needs batch_size >= 2")
         if self.grad == "autograd" and self.backend == "cupy":
             raise ValueError("grad='autograd' works on the numpy backend only (autograd traces NumPy); "
@@ -211,12 +231,21 @@ class Run:
             self.task = make_task("vae", latents=c.latents, classes=c.classes, samples=c.samples, data=c.data,
                                   data_dir=c.data_dir, dtype=c.dtype, backend=self.backend,
                                   world_seed=c.world_seed, seed=c.seed, init=c.init)
+        elif c.task == "sort":
+            self.task = make_task("sort", n_items=c.n_items, hidden=c.hidden, dtype=c.dtype, backend=self.backend,
+                                  world_seed=c.world_seed, estimator=c.estimator, init=c.init,
+                                  sinkhorn_iters=c.sinkhorn_iters)
         else:
             self.task = make_task(c.task, n_items=c.n_items, hidden=c.hidden, dtype=c.dtype,
                                   backend=self.backend, world_seed=c.world_seed, init=c.init)
-        self.est = ESTIMATORS[c.estimator]
-        self.options = ({"k": c.gr_k} if c.estimator in ("gumbel-rao", "gumbel-rao-total") else
-                        {"tau_forward": c.tau_forward} if c.estimator == "decoupled" else {})
+        if c.task == "sort":
+            self.est = SORT_ORDER_ESTIMATORS[c.estimator]
+            opts = {"samples": c.samples, "n_iters": c.sinkhorn_iters}
+            self.options = {k: v for k, v in opts.items() if k in self.est.options}
+        else:
+            self.est = ESTIMATORS[c.estimator]
+            self.options = ({"k": c.gr_k} if c.estimator in ("gumbel-rao", "gumbel-rao-total") else
+                            {"tau_forward": c.tau_forward} if c.estimator == "decoupled" else {})
         self.schedule = c.schedule()
         self.params = self.task.init_params(np.random.default_rng([c.seed, 0]))
         self.optimizer = make_optimizer(c.optimizer, c.lr)
@@ -391,7 +420,7 @@ def evaluate(run: Run, tau: float) -> dict:
         return task.evaluate(run.params, est, tau, run.options, run.config.world_seed)
     logits, _ = task.scores(run.params, batch)
     noise = run.backend.rng([run.config.world_seed, 3])                # the same noise every time
-    draw = est.sample(logits, noise, tau, **run.options)
+    draw = est.sample(logits, noise, tau, **task.soft_options(est, run.options))
     soft, _ = task.readout(run.params, batch, draw.z)
     xp = run.backend.xp
     metrics = {"soft_loss": xp.mean(soft), **task.hard_metrics(run.params, batch)}   # 0-d device arrays

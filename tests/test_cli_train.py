@@ -72,7 +72,7 @@ def test_headline_cupy_command_without_cupy_is_exit_2(no_cupy):
 
 
 @pytest.mark.parametrize("args,needle", [
-    (["--task", "sort"], "--task"), (["--estimator", "nope"], "--estimator"), (["--anneal", "step"], "--anneal"),
+    (["--task", "nosuch"], "--task"), (["--estimator", "nope"], "--estimator"), (["--anneal", "step"], "--anneal"),
     (["--steps", "0"], "--steps"), (["--batch-size", "0"], "--batch-size"), (["--lr", "0"], "--lr"),
     (["--lr", "-1"], "--lr"), (["--lr", "nan"], "lr"), (["--tau", "0"], "--tau"), (["--tau", "nan"], "tau"),
     (["--tau", "inf"], "tau"), (["--tau-min", "0"], "--tau-min"), (["--n-items", "1"], "--n-items"),
@@ -132,7 +132,7 @@ def test_compare_json():
 
 @pytest.mark.parametrize("args,needle", [
     (["--estimators", "softmax,nope"], "--estimators"), (["--estimators", ","], "--estimators"),
-    (["--seeds", "0"], "--seeds"), (["--task", "sort"], "--task"), (["--tau", "-1"], "--tau"),
+    (["--seeds", "0"], "--seeds"), (["--task", "nosuch"], "--task"), (["--tau", "-1"], "--tau"),
     (["--estimators", "decoupled", "--tau-forward", "-1"], "--tau-forward"),
     (["--grid", "estimator=st"], "--grid"),
     (["--grid", "tau=1", "--tau", "2"], "--tau"), (["--scheduler", "tcp://x:1", "--workers", "2"], "--scheduler"),

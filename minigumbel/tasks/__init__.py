@@ -17,12 +17,13 @@ import numpy as np
 from ..gradcheck import check_task_half
 from .base import PointerTask, Target, sq_error, sq_error_backward
 from .pointer import ArgmaxTask, BottleneckTask, QueryTask
+from .sort import SortTask
 from .vae import VAETask
 
-__all__ = ["Target", "PointerTask", "ArgmaxTask", "QueryTask", "BottleneckTask", "VAETask", "TASKS",
+__all__ = ["Target", "PointerTask", "ArgmaxTask", "QueryTask", "BottleneckTask", "VAETask", "SortTask", "TASKS",
            "POINTER_TASKS", "make_task", "sq_error", "sq_error_backward", "GRADCHECK_CASES"]
 
-TASKS = {t.name: t for t in (ArgmaxTask, QueryTask, BottleneckTask, VAETask)}
+TASKS = {t.name: t for t in (ArgmaxTask, QueryTask, BottleneckTask, VAETask, SortTask)}
 POINTER_TASKS = ("argmax", "query", "bottleneck")
 
 
