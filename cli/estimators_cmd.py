@@ -29,24 +29,31 @@ DEFAULT_ESTIMATORS = "reinforce,st,st-gumbel,gumbel-rao,reinmax,softmax,gumbel,g
 @click.option("--gr-k", "gr_k", default="1,10,100", show_default=True,
               help="Comma-separated numbers of conditional Gumbel samples for gumbel-rao and "
                    "gumbel-rao-total (one row each; vae: one value, default 10).")
+@click.option("--baseline", type=click.Choice(["loo", "none"]), default="loo", show_default=True,
+              help="REINFORCE's baseline: leave-one-out over each batch of estimates, or none (row label "
+                   "reinforce(loo) or reinforce(b=0)).")
 @click.option("--latents", type=click.IntRange(min=1), default=None, help="vae: latents L [2].")
 @click.option("--classes", type=click.IntRange(min=2), default=None, help="vae: classes K [8]; K^L <= 4096.")
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="vae: training steps [2000].")
 @click.option("--every", type=click.IntRange(min=1), default=None, help="vae: measure every this many steps [500].")
 @click.option("--images", type=click.IntRange(min=1), default=None, help="vae: test images measured on [32].")
 @click.option("--train-estimator", default=None, help="vae: the estimator that trains the model [st-gumbel].")
+@click.option("--seeds", "n_seeds", type=click.IntRange(min=1), default=None,
+              help="vae: training runs, with seeds --seed, --seed+1, … [1].")
 @seed_option
 @backend_option
 @json_flag
 @quiet_option
-def estimators(problem, k, taus, samples, names, gr_k, latents, classes, steps, every, images, train_estimator,
-               seed, backend, as_json, quiet):
-    """Bias norm (± its Monte-Carlo standard error), total variance, cosine of the mean estimate
-    to the exact gradient, and time per estimate, for each estimator × τ.
+def estimators(problem, k, taus, samples, names, gr_k, baseline, latents, classes, steps, every, images, train_estimator,
+               n_seeds, seed, backend, as_json, quiet):
+    """Bias norm (± its Monte-Carlo standard error), per-sample variance, mean squared error
+    (MSE = bias² + variance), cosine of the mean estimate to the exact gradient, and time per
+    estimate, for each estimator × τ. Estimates are summed as they are drawn (memory does not
+    grow with --samples).
 
     Problems: linear f = a·z; quadratic f = ½zᵀAz + a·z; cubic f = (a·z)³; pointer f = ‖Pᵀz − P_t‖²,
-    with θ, a, A, P drawn from --seed. The s.e. is sqrt(total variance / samples): a bias norm
-    of that size is indistinguishable from 0. ‖mean‖/‖∇‖ near 0 is a vanishing gradient (softmax
+    with θ, a, A, P drawn from --seed. The s.e. is sqrt(variance / samples): a bias norm within
+    3 s.e. of 0 is marked "n.d." (not detected; it may still be biased by less). ‖mean‖/‖∇‖ near 0 is a vanishing gradient (softmax
     at small τ), whatever its cosine. Straight-through Gumbel (st-gumbel, gumbel-rao, decoupled)
     stays biased as τ → 0 unless f is linear or quadratic: try --problem cubic --tau 0.2,0.05,0.02.
     ReinMax is computed at every τ; its authors recommend τ ≥ 1 (it is second-order, and exact for
@@ -73,11 +80,11 @@ def estimators(problem, k, taus, samples, names, gr_k, latents, classes, steps, 
         raise click.BadParameter(f"expected comma-separated integers >= 1, got {gr_k!r}", param_hint="--gr-k")
 
     vae_opts = {"latents": latents, "classes": classes, "steps": steps, "every": every, "images": images,
-                "train_estimator": train_estimator}
+                "train_estimator": train_estimator, "seeds": n_seeds}
     if problem == "vae":
         if click.get_current_context().get_parameter_source("k").name in ("COMMANDLINE", "ENVIRONMENT"):
             raise click.BadParameter("--k does not apply to --problem vae (its categories: --classes)", param_hint="--k")
-        return _vae(chosen, tau_list, ks, samples or 200, seed, backend, as_json, quiet,
+        return _vae(chosen, tau_list, ks, samples or 200, seed, backend, as_json, quiet, baseline,
                     **{key: v for key, v in vae_opts.items() if v is not None})
     given = [f"--{key.replace('_', '-')}" for key, v in vae_opts.items() if v is not None]
     if given:
@@ -87,7 +94,7 @@ def estimators(problem, k, taus, samples, names, gr_k, latents, classes, steps, 
     be = get_backend(backend)
     cells, _ = plan(chosen, tau_list, ks)
     with progress(length=len(cells) * samples, label="estimating", quiet=quiet) as bar:
-        result = table_of(problem, k, seed, chosen, tau_list, samples, be, ks, bar.update)
+        result = table_of(problem, k, seed, chosen, tau_list, samples, be, ks, bar.update, baseline)
     if as_json:
         echo_json(result)
         return
@@ -95,16 +102,34 @@ def estimators(problem, k, taus, samples, names, gr_k, latents, classes, steps, 
     click.echo(f"problem {problem}, K = {k}, seed {seed}, {samples} estimates per row, backend {be.name}")
     click.echo(f"logits θ      = [{', '.join(f'{v:+.3f}' for v in result['logits'])}]")
     click.echo(f"exact ∇θ E[f] = [{', '.join(f'{v:+.3f}' for v in exact)}]   (‖∇‖ = {np.linalg.norm(exact):.4f})\n")
-    body = [[r["estimator"], f"{r['tau']:g}", f"{r['bias_norm']:.4f} ± {r['bias_se']:.4f}", f"{r['variance']:.4g}",
-             f"{r['cosine']:+.4f}", f"{r['norm_ratio']:.3f}", f"{r['time_us']:.2f}"] for r in rows]
-    click.echo(table(body, ["estimator", "τ", "bias norm ± s.e.", "total variance", "cos(mean, exact)",
-                            "‖mean‖/‖∇‖", "µs/estimate"]))
-    click.echo("\nbias norm = ‖mean estimate − exact‖; s.e. = sqrt(total variance / samples) is the size of the "
-               "Monte-Carlo error of the mean:\na bias norm of about that size is indistinguishable from 0. "
-               "Only µs/estimate depends on the machine.")
+    click.echo(lab_table(rows))
+    click.echo("\n" + LAB_NOTE + " Only µs/estimate depends on the machine.")
 
 
-def _vae(names, taus, ks, samples, seed, backend, as_json, quiet, **kw):
+LAB_NOTE = ("bias = ‖mean estimate − exact‖ ± its s.e. = sqrt(variance / samples); n.d.: not detected (within 3 s.e. "
+            "of 0;\nsmaller biases are possible). variance = Σ_k Var[ĝ_k] and MSE = E‖ĝ − ∇‖² = bias² + variance, "
+            "both of one estimate.")
+
+
+def lab_cells(row, scale=1.0, digits=4):
+    """The bias, variance, MSE, cosine and norm-ratio cells of a lab row (minigumbel.lab's keys);
+    ``scale`` divides bias (and s.e.) by it and variance and MSE by its square (relative to ‖∇‖)."""
+    b, se = row["bias_norm"] / scale, row["bias_se"] / scale
+    mark = " n.d." if row["bias_norm"] <= 3 * row["bias_se"] else "     "
+    return [f"{b:.{digits}f} ± {se:.{digits}f}{mark}", f"{row['variance'] / scale ** 2:.4g}",
+            f"{row['mse'] / scale ** 2:.4g}", f"{row['cosine']:+.{digits}f}", f"{row['norm_ratio']:.3f}"]
+
+
+LAB_HEADERS = ["bias ± s.e.", "variance", "MSE", "cos(mean, exact)", "‖mean‖/‖∇‖"]
+
+
+def lab_table(rows):
+    """The table of ``minigumbel estimators`` for lab rows (minigumbel.lab's row keys)."""
+    body = [[r["estimator"], f"{r['tau']:g}", *lab_cells(r), f"{r['time_us']:.2f}"] for r in rows]
+    return table(body, ["estimator", "τ", *LAB_HEADERS, "µs/estimate"])
+
+
+def _vae(names, taus, ks, samples, seed, backend, as_json, quiet, baseline, **kw):
     """`--problem vae`: the gradient quality of each estimator along a VAE's training (lab_vae)."""
     from minigumbel.lab_vae import gradient_quality
     from minigumbel.train import TRAIN_ESTIMATORS
@@ -125,24 +150,27 @@ def _vae(names, taus, ks, samples, seed, backend, as_json, quiet, **kw):
         raise click.BadParameter(str(exc), param_hint="--problem vae") from None
     steps, every = kw.get("steps", 2000), kw.get("every", 500)
     kw.setdefault("images", 32)
-    cells = len(names) * len(taus) * (steps // every + 1 + (steps % every > 0))
+    cells = len(names) * len(taus) * (steps // every + 1 + (steps % every > 0)) * kw.get("seeds", 1)
     try:
         with progress(length=cells * samples, label="vae gradients", quiet=quiet) as bar:
             r = gradient_quality(names, taus, samples=samples, gr_k=ks[0], seed=seed, backend=backend,
-                                 tick=bar.update, **kw)
+                                 baseline=baseline, tick=bar.update, **kw)
     except ValueError as exc:              # K^L too large, data missing: one Error line
         raise click.BadParameter(str(exc), param_hint="--problem vae") from None
     if as_json:
         echo_json(r)
         return
+    seeds = r["seeds"]
+    which = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}–{seeds[-1]}"
     click.echo(f"vae: L = {r['latents']} latents × K = {r['classes']} classes ({r['codes']} codes enumerated), "
-               f"trained by {r['train_estimator']}, seed {seed}; {r['images']} test images, {samples} estimates "
+               f"trained by {r['train_estimator']}, {which}; {r['images']} test images, {samples} estimates "
                f"per row of ∂E[−log p(x|z)]/∂θ (all images' encoder logits)")
-    norm = dict(zip(r["steps"], r["exact_norm"]))
-    body = [[row["step"], row["estimator"], f"{row['tau']:g}",
-             f"{row['bias_norm'] / norm[row['step']]:.3f} ± {row['bias_se'] / norm[row['step']]:.3f}",
-             f"{row['variance']:.4g}", f"{row['cosine']:+.3f}", f"{row['norm_ratio']:.3f}"] for row in r["rows"]]
-    click.echo(table(body, ["step", "estimator", "τ", "bias/‖∇‖ ± s.e.", "total variance", "cos(mean, exact)",
-                            "‖mean‖/‖∇‖"]))
-    click.echo("\n‖∇‖ per step: " + ", ".join(f"{s}: {n:.3f}" for s, n in norm.items())
-               + "; mean E[−log p(x|z)] per image: " + ", ".join(f"{v:.2f}" for v in r["recon"]))
+    norm = {(run["seed"], s): n for run in r["runs"] for s, n in zip(r["steps"], run["exact_norm"])}
+    body = [[row["seed"], row["step"], row["estimator"], f"{row['tau']:g}",
+             *lab_cells(row, norm[(row["seed"], row["step"])], digits=3)] for row in r["rows"]]
+    click.echo(table(body, ["seed", "step", "estimator", "τ", "bias/‖∇‖ ± s.e.", "variance/‖∇‖²", "MSE/‖∇‖²",
+                            "cos(mean, exact)", "‖mean‖/‖∇‖"]))
+    click.echo("\n" + LAB_NOTE + " Bias and its s.e. are relative to ‖∇‖, variance and MSE to ‖∇‖².")
+    for run in r["runs"]:
+        click.echo(f"seed {run['seed']}: ‖∇‖ per step: " + ", ".join(f"{s}: {n:.3f}" for s, n in zip(r["steps"], run["exact_norm"]))
+                   + "; mean E[−log p(x|z)] per image: " + ", ".join(f"{v:.2f}" for v in run["recon"]))

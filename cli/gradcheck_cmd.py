@@ -10,7 +10,7 @@ from .common import echo_json, json_flag, table
 
 # modules that expose GRADCHECK_CASES: callables returning a GradCheck or a list of them
 CASE_MODULES = ("minigumbel.gradcheck", "minigumbel.nn", "minigumbel.losses", "minigumbel.estimators",
-                "minigumbel.tasks", "minigumbel.vae")
+                "minigumbel.tasks", "minigumbel.tasks.vae")
 
 
 def collect():

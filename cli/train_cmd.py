@@ -210,7 +210,7 @@ def _summary(config, history, backend_name):
 
 
 def _vae_summary(config, history, backend_name):
-    from minigumbel.vae import EVAL_SAMPLES, IW_SAMPLES
+    from minigumbel.tasks.vae import EVAL_SAMPLES, IW_SAMPLES
     f = history["final"]
     tail = history["loss"][-100:]
     rows = [[f"test -ELBO, hard codes d ~ q ({EVAL_SAMPLES} per image)", f"{f['test_nelbo_hard']:.3f}"],

@@ -55,6 +55,28 @@ def float_dtype(dtype, name: str = "dtype") -> np.dtype:
     return dt
 
 
+def _refuse_subclass(name, v) -> None:
+    """Masked arrays and ``numpy.matrix`` are refused (TypeError): their operations change what the
+    numbers mean (a masked entry is skipped by some reductions and not by others; a matrix stays
+    2-D under every reduction), so results would depend on which NumPy function a rule happens to
+    use. Other ndarray subclasses (``numpy.memmap``, ...) compute as plain arrays and are accepted."""
+    if isinstance(v, np.matrix):
+        raise TypeError(f"{name} is a numpy.matrix, which minigumbel does not accept (its reductions keep "
+                        f"two dimensions); pass numpy.asarray({name})")
+    if isinstance(v, np.ma.MaskedArray):
+        raise TypeError(f"{name} is a masked array (numpy.ma), which minigumbel does not accept: fill its "
+                        f"masked entries with the values they stand for, {name}.filled(value) (for logits, "
+                        f"-numpy.inf gives a category probability 0), or pass {name}.data for the raw values")
+
+
+def refuse_subclasses(*named) -> None:
+    """:func:`_refuse_subclass` for ``(name, value)`` pairs: for entry points that take NumPy arrays
+    without :func:`as_arrays` (minigumbel.fast)."""
+    for name, v in named:
+        if type(v) is not np.ndarray and isinstance(v, np.ndarray):
+            _refuse_subclass(name, v)
+
+
 def as_arrays(*named, integer=()):
     """Convert ``(name, value)`` pairs to arrays of one backend: the arrays' (a list goes where
     the arrays are; NumPy when there are none). Integer/bool become float64 except for the names
@@ -63,6 +85,8 @@ def as_arrays(*named, integer=()):
     out, weak = [], []
     for name, v in named:
         weak.append(isinstance(v, (int, float)))   # a Python number takes the arrays' dtype (NEP 50)
+        if type(v) is not np.ndarray and isinstance(v, np.ndarray):
+            _refuse_subclass(name, v)
         if not _is_array(v):
             try:
                 v = xp.asarray(v)
@@ -84,6 +108,23 @@ def as_arrays(*named, integer=()):
         dt = np.result_type(*strong)
         out = [v.astype(dt) if w and _value(v).dtype.kind == "f" else v for v, w in zip(out, weak)]
     return out
+
+
+def check_rng(rng):
+    """The array module (numpy or cupy) of a random Generator *instance*; TypeError otherwise.
+
+    One isinstance test: the class ``numpy.random.Generator`` itself, a ``RandomState``, a seed or
+    ``None`` are refused here (the class reached NumPy's C code and crashed the interpreter)."""
+    if isinstance(rng, np.random.Generator):
+        return np
+    if type(rng).__module__.startswith("cupy"):
+        import cupy
+        if isinstance(rng, cupy.random.Generator):
+            return cupy
+    what = f"the class {rng.__name__} itself" if isinstance(rng, type) else type(rng).__name__
+    hint = ("; make an instance: numpy.random.default_rng(seed)" if rng is np.random.Generator
+            or isinstance(rng, np.random.RandomState) or isinstance(rng, numbers.Integral) or rng is None else "")
+    raise TypeError(f"rng must be a numpy.random.Generator or cupy.random.Generator instance, got {what}{hint}")
 
 
 def check_tau(tau, dtype=None, name: str = "tau", xp=None, scan=True):

@@ -8,7 +8,7 @@ KL, Adam lr 1e-3 — ``TrainConfig.for_task("vae")`` with a constant τ):
     autograd  autograd differentiating the same forward code (NumPy only)
     torch     the same model in PyTorch on the CPU (``torch.nn`` + ``F.gumbel_softmax`` + ``torch.optim.Adam``),
               in its own process (minigumbel.bench_workers), once with one intra-op thread (what the
-              NumPy cases use: the vae runs NumPy's BLAS on one thread, see minigumbel.vae) and once
+              NumPy cases use: the vae runs NumPy's BLAS on one thread, see minigumbel.tasks.vae) and once
               with PyTorch's default thread count.
 
 The NumPy cases are timed round-robin; PyTorch's after them in its subprocess.

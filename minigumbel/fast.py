@@ -44,6 +44,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from . import functional as F
+from ._inputs import refuse_subclasses
 from .backend import namespace
 
 __all__ = ["sample_gumbel_softmax", "gumbel_softmax_vjp", "default_threads", "BLOCK_BYTES"]
@@ -249,6 +250,7 @@ def sample_gumbel_softmax(rng, logits, tau=1.0, hard=False, return_soft=False, o
         return F.gumbel_softmax(logits, g, tau, hard, return_soft=return_soft)
     if F._rng_module(rng) is not np:
         raise TypeError("rng must be a numpy.random.Generator for NumPy logits")
+    refuse_subclasses(("logits", logits), ("out", out))
     logits = np.asarray(logits)
     theta = _as_rows(logits, "logits")                        # (n, K)
     tau_r = _tau_rows(tau, logits, theta)
@@ -342,6 +344,7 @@ def gumbel_softmax_vjp(dy, y_soft, tau=1.0, out=None, threads=None):
         return fast_cupy.gumbel_softmax_vjp(dy, y_soft, tau, out)
     if not _is_plain_numpy(dy, y_soft, tau):
         return F.gumbel_softmax_vjp(dy, y_soft, tau)
+    refuse_subclasses(("dy", dy), ("y_soft", y_soft), ("out", out))
     dy, y_soft = np.asarray(dy), np.asarray(y_soft)
     F._same_shape(dy, y_soft, "dy", "y_soft")
     d2 = _as_rows(dy, "dy")                                   # (n, K)

@@ -19,7 +19,7 @@ deterministic given its ``seed``.
 - ``vae-gradients``: cosine and relative bias of each estimator against the exact gradient of the
   digits VAE's expected reconstruction, at checkpoints along training (``minigumbel estimators
   --problem vae --json``; minigumbel.lab_vae).
-- ``vae``: the categorical VAE on the 8 × 8 digits (minigumbel.vae) trained by every estimator:
+- ``vae``: the categorical VAE on the 8 × 8 digits (minigumbel.tasks.vae) trained by every estimator:
   test −ELBO curves, test digits beside their reconstructions from hard and soft codes, prior samples.
 """
 from __future__ import annotations

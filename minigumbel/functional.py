@@ -31,7 +31,7 @@ import numbers
 
 import numpy as np
 
-from ._inputs import _value, as_arrays, check_shape, check_tau, enter, float_dtype
+from ._inputs import _value, as_arrays, check_rng, check_shape, check_tau, enter, float_dtype
 from .backend import namespace, to_numpy
 
 __all__ = [
@@ -93,13 +93,9 @@ def sample_gumbel(rng, shape, dtype=np.float64):
 
 
 def _rng_module(rng):
-    mod = type(rng).__module__
-    if mod.startswith("cupy"):
-        import cupy
-        return cupy
-    if not hasattr(rng, "random"):
-        raise TypeError(f"rng must be a numpy.random.Generator or cupy.random.Generator, got {type(rng).__name__}")
-    return np
+    """The array module of ``rng``'s device; a TypeError unless ``rng`` is a Generator instance
+    (the class itself, a RandomState or a seed would otherwise reach C code that crashes)."""
+    return check_rng(rng)
 
 
 # ----------------------------------------------------------------------------- softmax

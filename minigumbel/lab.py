@@ -1,10 +1,24 @@
-"""The estimator lab: test problems with a known exact gradient, and bias/variance measurement.
+"""The estimator lab: test problems with a known exact gradient, and bias/variance/MSE measurement.
 
 For g(θ) = E_{d~Cat(softmax θ)}[f(d)] with K categories, :func:`measure` draws independent estimates
-of one estimator at one τ and compares their mean with the exact gradient J(π)F (enumeration).
-Used by ``minigumbel estimators`` and by the ``estimators`` figure (one computation, one set of
-numbers). Every number except the timing is a function of the seed alone: each (estimator, τ, k)
-cell has its own random stream, seeded from (seed, estimator name, τ, k).
+of one estimator at one τ and compares them with the exact gradient J(π)F (enumeration). The
+estimates are folded into running sums (:class:`Moments`) batch by batch, so memory does not grow
+with ``samples``. Used by ``minigumbel estimators`` and by the ``estimators`` figure (one
+computation, one set of numbers). Every number except the timing is a function of the seed alone:
+each (estimator, τ, k) cell has its own random stream, seeded from (seed, estimator name, τ, k).
+
+A row (a dict; ``minigumbel estimators --json`` writes them; the problems of other modules reuse it):
+
+- ``estimator``: the label: the name, with Gumbel-Rao's ``(k=…)`` or REINFORCE's baseline
+  ``(loo)`` (leave-one-out over each batch of estimates) / ``(b=0)`` (none) appended;
+- ``tau``: τ;
+- ``bias_norm``: ‖mean estimate − exact‖;  ``bias_se``: sqrt(variance / samples), its Monte-Carlo
+  standard error (a bias norm below 3 s.e. is *not detected*, which is not the same as 0);
+- ``variance``: the per-sample total variance Σ_k Var[ĝ_k] (ddof 1);
+- ``mse``: the single-sample mean squared error E‖ĝ − ∇‖² = bias_norm² + variance;
+- ``cosine``: cos(mean estimate, exact);  ``norm_ratio``: ‖mean‖ / ‖exact‖ (near 0: a vanishing
+  gradient, whatever its cosine);
+- ``time_us``: microseconds per estimate (the only machine-dependent number).
 """
 from __future__ import annotations
 
@@ -15,10 +29,11 @@ import numpy as np
 
 from .estimators import estimate_samples
 
-__all__ = ["PROBLEMS", "make_problem", "measure", "plan", "table"]
+__all__ = ["PROBLEMS", "ROW_KEYS", "Moments", "batches", "label", "make_problem", "measure", "plan", "summarize", "table"]
 
 PROBLEMS = ("linear", "quadratic", "cubic", "pointer")
-CHUNK = 2000     # estimates per batch (the progress bar ticks per batch)
+CHUNK = 2000     # at most this many estimates per batch (the progress bar ticks per batch)
+ROW_KEYS = ("estimator", "tau", "bias_norm", "bias_se", "variance", "mse", "cosine", "norm_ratio", "time_us")
 
 
 def make_problem(kind, k, seed, xp):
@@ -51,36 +66,92 @@ def _seed_for(seed, name, tau, gr_k):
     return int(np.random.SeedSequence(key).generate_state(1, dtype=np.uint64)[0])
 
 
-def measure(name, theta, f, exact, tau, samples, seed, be, gr_k=None, tick=None):
-    """One table cell: statistics of ``samples`` estimates of ``name`` at τ against ``exact``."""
+class Moments:
+    """Running sums of gradient estimates (n, K) against an exact gradient ``exact`` (K,): constant memory.
+
+    :meth:`add` folds in a batch (m, K) by Chan et al.'s pairwise update of the count, mean and sum
+    of squared deviations (no cancellation as with Σx² − n·mean²). :meth:`stats` gives the row fields
+    bias_norm, bias_se, variance, mse, cosine, norm_ratio (see the module docstring). An estimator
+    that repeats one vector exactly (softmax) gets variance 0, not the round-off of the update.
+    """
+
+    def __init__(self, exact):
+        self.exact = np.asarray(exact, dtype=np.float64).reshape(-1)
+        self.n, self.mean, self.m2 = 0, np.zeros_like(self.exact), np.zeros_like(self.exact)
+        self._first, self.constant = None, True
+
+    def add(self, grads):
+        g = np.asarray(grads, dtype=np.float64).reshape(len(grads), -1)        # (m, K)
+        if g.shape[1] != self.exact.size:
+            raise ValueError(f"estimates have {g.shape[1]} entries, the exact gradient {self.exact.size}")
+        m = g.shape[0]
+        if m == 0:
+            return self
+        if self._first is None:
+            self._first = g[0].copy()
+        self.constant = self.constant and bool(np.all(g == self._first))
+        mean_b = g.mean(0)
+        m2_b = ((g - mean_b) ** 2).sum(0)
+        n = self.n + m
+        delta = mean_b - self.mean
+        self.mean = self.mean + delta * (m / n)
+        self.m2 = self.m2 + m2_b + delta ** 2 * (self.n * m / n)
+        self.n = n
+        return self
+
+    def stats(self):
+        if self.n < 2:
+            raise ValueError(f"need at least 2 estimates, got {self.n}")
+        var = 0.0 if self.constant else float(self.m2.sum() / (self.n - 1))
+        bias = float(np.linalg.norm(self.mean - self.exact))
+        norm_m, norm_e = np.linalg.norm(self.mean), np.linalg.norm(self.exact)
+        return {"bias_norm": bias, "bias_se": float(np.sqrt(var / self.n)), "variance": var,
+                "mse": bias ** 2 + var,
+                "cosine": float(self.mean @ self.exact / (norm_m * norm_e)) if norm_m * norm_e > 0 else float("nan"),
+                "norm_ratio": float(norm_m / norm_e) if norm_e > 0 else float("nan")}
+
+
+def batches(samples, chunk=None):
+    """Sizes of the batches ``samples`` estimates are drawn in: as equal as possible, each ≤ ``chunk``
+    (CHUNK), so none is a lone estimate (a leave-one-out baseline needs 2)."""
+    chunk = chunk or CHUNK
+    count = -(-samples // chunk)
+    return [samples // count + (i < samples % count) for i in range(count)]
+
+
+def label(name, gr_k=None, baseline=None):
+    """The row label: the estimator's name with Gumbel-Rao's k or REINFORCE's baseline."""
+    if gr_k:
+        return f"{name}(k={gr_k})"
+    if baseline is not None:
+        return f"{name}({'b=0' if baseline == 'none' else baseline})"
+    return name
+
+
+def measure(name, theta, f, exact, tau, samples, seed, be, gr_k=None, tick=None, baseline="loo"):
+    """One table cell: statistics of ``samples`` estimates of ``name`` at τ against ``exact``.
+
+    ``baseline`` is REINFORCE's ("loo": leave-one-out over each batch; "none"), ignored otherwise.
+    """
     rng = be.rng(_seed_for(seed, name, tau, gr_k or 0))
-    opts = {"k": gr_k} if gr_k else {}
-    grads, elapsed = [], 0.0
-    for start in range(0, samples, CHUNK):
-        m = min(CHUNK, samples - start)
+    opts = {"k": gr_k} if gr_k else {"baseline": baseline} if name == "reinforce" else {}
+    sums, elapsed = Moments(exact), 0.0
+    for m in batches(samples):
         be.synchronize()
         t0 = time.perf_counter()
-        _, grad = estimate_samples(name, theta, f, rng, tau, m, **opts)   # (m, K)
+        _, grad = estimate_samples(name, theta, f, rng, tau, m, **opts)    # (m, K)
         be.synchronize()
         elapsed += time.perf_counter() - t0
-        grads.append(be.to_numpy(grad))
+        sums.add(be.to_numpy(grad))
         if tick is not None:
             tick(m)
-    return summarize(name if not gr_k else f"{name}(k={gr_k})", tau, np.concatenate(grads), exact,
-                     1e6 * elapsed / samples)
+    return {"estimator": label(name, gr_k, opts.get("baseline")), "tau": tau, **sums.stats(),
+            "time_us": 1e6 * elapsed / samples}
 
 
-def summarize(label, tau, grads, exact, time_us=float("nan")):
-    """Bias norm (± s.e.), total variance, cosine and norm ratio of estimates ``grads`` (n, K)."""
-    samples = grads.shape[0]
-    mean = grads.mean(0)
-    # a deterministic estimator (softmax) repeats one vector: report 0, not the round-off of var()
-    var = 0.0 if np.all(grads == grads[0]) else float(grads.var(0, ddof=1).sum())
-    denom = np.linalg.norm(mean) * np.linalg.norm(exact)
-    return {"estimator": label, "tau": tau,
-            "bias_norm": float(np.linalg.norm(mean - exact)), "bias_se": float(np.sqrt(var / samples)),
-            "variance": float(var), "cosine": float(mean @ exact / denom) if denom > 0 else float("nan"),
-            "norm_ratio": float(np.linalg.norm(mean) / np.linalg.norm(exact)), "time_us": time_us}
+def summarize(row_label, tau, grads, exact, time_us=float("nan")):
+    """The row of estimates ``grads`` (n, K) held in memory (:class:`Moments` in one batch)."""
+    return {"estimator": row_label, "tau": tau, **Moments(exact).add(grads).stats(), "time_us": time_us}
 
 
 K_ESTIMATORS = ("gumbel-rao", "gumbel-rao-total")    # take Gumbel-Rao's k: one row per value
@@ -96,14 +167,15 @@ def plan(names, taus, gr_ks=(10,)):
     return cells, []
 
 
-def table(problem, k, seed, names, taus, samples, be, gr_ks=(10,), tick=None):
+def table(problem, k, seed, names, taus, samples, be, gr_ks=(10,), tick=None, baseline="loo"):
     """Every number of ``minigumbel estimators --json``: the exact gradient and one :func:`measure`
-    row per cell of :func:`plan`. ``tick(n)`` is called as estimates are drawn (a progress bar)."""
+    row per cell of :func:`plan`. ``tick(n)`` is called as estimates are drawn (a progress bar);
+    ``baseline`` is REINFORCE's."""
     from .estimators import estimate
     theta, f = make_problem(problem, k, seed, be.xp)
     exact = be.to_numpy(estimate("exact", theta, f, be.rng(seed))[1])    # J(π)F by enumeration
     cells, skipped = plan(names, taus, gr_ks)
-    rows = [measure(name, theta, f, exact, tau, samples, seed, be, kk, tick) for name, tau, kk in cells]
-    return {"problem": problem, "k": k, "seed": seed, "samples": samples, "backend": be.name,
+    rows = [measure(name, theta, f, exact, tau, samples, seed, be, kk, tick, baseline) for name, tau, kk in cells]
+    return {"problem": problem, "k": k, "seed": seed, "samples": samples, "backend": be.name, "baseline": baseline,
             "logits": be.to_numpy(theta).tolist(), "exact_grad": exact.tolist(),
             "rows": rows, "skipped": skipped}

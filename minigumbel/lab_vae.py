@@ -1,6 +1,6 @@
 """The estimator lab on a real model: exact gradients of the digits VAE's expected reconstruction.
 
-For a categorical VAE (minigumbel.vae) with a small code space (K^L ≤ 4096 codes) the expected
+For a categorical VAE (minigumbel.tasks.vae) with a small code space (K^L ≤ 4096 codes) the expected
 reconstruction term of image x,  R(θ) = E_{c~q_θ}[−log p(x | c)],  q_θ(c) = Π_l softmax(θ_l)_{c_l},
 has an exact gradient wrt the encoder logits θ (L, K), by enumerating every code c:
 
@@ -8,8 +8,9 @@ has an exact gradient wrt the encoder logits θ (L, K), by enumerating every cod
 
 :func:`gradient_quality` trains a VAE (one training estimator, the reference setup of
 ``TrainConfig.for_task("vae")``) and at checkpoints along training measures every estimator's bias,
-variance and cosine against this gradient on a fixed set of test images, like the lab's toy problems
-(:func:`minigumbel.lab.summarize`); the decoder is held fixed at each checkpoint. This is the analysis
+variance, MSE and cosine against this gradient on a fixed set of test images, like the lab's toy
+problems (rows of :mod:`minigumbel.lab`'s format); the decoder is held fixed at each checkpoint. Several
+training runs (seeds) show how much of a difference between estimators is the run's. This is the analysis
 the ReinMax paper ran on MNIST (Liu et al. 2023), here for every estimator and τ.
 """
 from __future__ import annotations
@@ -20,8 +21,8 @@ import numpy as np
 
 from .estimators import estimate_samples, get_estimator
 from .functional import _log_softmax as log_softmax
-from .lab import summarize
-from .vae import enumerate_codes
+from .lab import label, summarize
+from .tasks.vae import enumerate_codes
 
 __all__ = ["CODE_LIMIT", "exact_reconstruction_grad", "estimator_grads", "gradient_quality"]
 
@@ -62,29 +63,50 @@ def _rng(backend, seed, step, name, tau, k):
 
 
 def gradient_quality(names, taus, latents=2, classes=8, steps=2000, every=500, train_estimator="st-gumbel",
-                     images=64, samples=200, gr_k=10, seed=0, backend="numpy", tick=None, **config):
-    """Train the VAE and measure each estimator against the exact gradient at steps 0, every, 2·every, …
+                     images=32, samples=200, gr_k=10, seed=0, seeds=1, baseline="loo", backend="numpy",
+                     tick=None, **config):
+    """Train the VAE ``seeds`` times (seeds ``seed``, ``seed + 1``, …) and measure each estimator against
+    the exact gradient at steps 0, every, 2·every, … of each run.
 
-    Returns {"latents", "classes", "codes", "images", "samples", "train_estimator", "seed",
-    "steps" [checkpoint steps], "exact_norm" [per checkpoint], "recon" [mean R per checkpoint],
-    "rows": [{"step", "estimator", "tau", "bias_norm", "bias_se", "variance", "cosine", "norm_ratio"}]}.
-    Estimates are of ∂(Σ_b R_b)/∂θ over the ``images`` first test images (flattened), one code per
-    image per estimate; ``config`` goes to the TrainConfig (e.g. ``lr``, ``data``). ``tick(n)`` counts
-    estimates.
+    Returns {"latents", "classes", "codes", "images", "samples", "train_estimator", "seed", "seeds"
+    [the training seeds], "baseline", "backend", "steps" [checkpoint steps], "runs": [{"seed",
+    "exact_norm" [per checkpoint], "recon" [mean R per checkpoint]} per seed], "rows": [{"seed", "step",
+    and the keys of a lab row (minigumbel.lab) but time_us}]}. Estimates are of ∂(Σ_b R_b)/∂θ over the
+    ``images`` first test images (flattened), one code per image per estimate; REINFORCE's ``baseline``
+    ("loo": leave-one-out over the ``samples`` estimates, per image; "none") shows in its label.
+    ``config`` goes to the TrainConfig (e.g. ``lr``, ``data``). ``tick(n)`` counts estimates.
     """
-    from .train import Run, TrainConfig
-    for value, what in ((steps, "steps"), (every, "every"), (images, "images"), (samples, "samples")):
+    for value, what in ((steps, "steps"), (every, "every"), (images, "images"), (samples, "samples"), (seeds, "seeds")):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (2 if what == "samples" else 1):
             raise ValueError(f"{what} must be an integer >= {2 if what == 'samples' else 1}, got {value!r}")
+    if baseline not in ("loo", "none"):
+        raise ValueError(f"baseline must be 'loo' or 'none', got {baseline!r}")
     _codes(latents, classes)
     for name in names:
         get_estimator(name)
+    out = None
+    for s in range(int(seed), int(seed) + seeds):
+        run_out = _one_run(names, taus, latents, classes, steps, every, train_estimator, images, samples, gr_k,
+                           s, baseline, backend, tick, config)
+        if out is None:
+            out = {k: run_out[k] for k in ("latents", "classes", "codes", "images", "samples", "train_estimator",
+                                           "backend", "steps")}
+            out.update(seed=int(seed), seeds=[], baseline=baseline, runs=[], rows=[])
+        out["seeds"].append(s)
+        out["runs"].append({"seed": s, "exact_norm": run_out["exact_norm"], "recon": run_out["recon"]})
+        out["rows"] += run_out["rows"]
+    return out
+
+
+def _one_run(names, taus, latents, classes, steps, every, train_estimator, images, samples, gr_k, seed, baseline,
+             backend, tick, config):
+    from .train import Run, TrainConfig
     run = Run(TrainConfig.for_task("vae", latents=latents, classes=classes, steps=steps, seed=seed,
                                    estimator=train_estimator, backend=backend, **config))
     task, be = run.task, run.backend
     x = task.test_x[:images]                                                  # (B, D) fixed images
     out = {"latents": latents, "classes": classes, "codes": classes ** latents, "images": int(x.shape[0]),
-           "samples": samples, "train_estimator": train_estimator, "seed": seed, "backend": be.name,
+           "samples": samples, "train_estimator": train_estimator, "backend": be.name,
            "steps": [], "exact_norm": [], "recon": [], "rows": []}
     while True:
         logits, _ = task.scores(run.params, {"x": x})                         # (B, L, K): samples = 1
@@ -96,12 +118,12 @@ def gradient_quality(names, taus, latents=2, classes=8, steps=2000, every=500, t
         for tau in taus:
             for name in names:
                 for k in (gr_k,) if name.startswith("gumbel-rao") else (None,):
-                    opts = {"k": k} if k else {}
+                    opts = {"k": k} if k else {"baseline": baseline} if name == "reinforce" else {}
                     rng = _rng(be, seed, run.step, name, tau, k)
                     g = be.to_numpy(estimator_grads(task, run.params, x, logits, name, tau, samples, rng, **opts))
-                    row = summarize(name if not k else f"{name}(k={k})", tau, g.reshape(samples, -1), exact)
+                    row = summarize(label(name, k, opts.get("baseline")), tau, g.reshape(samples, -1), exact)
                     row.pop("time_us")
-                    out["rows"].append({"step": run.step, **row})
+                    out["rows"].append({"seed": seed, "step": run.step, **row})
                     if tick is not None:
                         tick(samples)
         if run.step >= steps:

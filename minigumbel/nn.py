@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .backend import namespace
-from ._inputs import float_dtype
+from ._inputs import check_rng, float_dtype
 # the unchecked variants: these run inside every training step (no validation on the hot path)
 from .functional import _log_softmax as log_softmax, _log_softmax_vjp as log_softmax_vjp, _one_hot as one_hot, _value
 from .gradcheck import three_way
@@ -133,6 +133,7 @@ def init_mlp(rng, sizes, dtype=np.float64, prefix="", activation="relu"):
         raise ValueError(f"sizes must be at least two positive integers (input, ..., output), got {sizes!r}")
     dtype = float_dtype(dtype)                                               # float16: the one refusal
     _activation(activation)
+    check_rng(rng)
     params = {}
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         W = rng.standard_normal((fan_in, fan_out), dtype=dtype)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import dataclasses
+import errno
 import hashlib
 import itertools
 import json
@@ -28,8 +29,8 @@ import time
 
 from .provenance import blas_threads, versions
 
-__all__ = ["parse_grid", "expand", "run_key", "run_one", "run_grid", "ResultsFile", "default_workers",
-           "versions", "GRID_EXCLUDED", "BLAS_VARS"]
+__all__ = ["parse_grid", "expand", "run_key", "run_one", "run_grid", "ResultsFile", "ResultsFileError",
+           "default_workers", "versions", "GRID_EXCLUDED", "BLAS_VARS"]
 
 # config fields that do not change a run's numbers (left out of its key) or cannot vary in a grid
 NOT_IN_KEY = ("checkpoint", "checkpoint_every", "resume", "log_every")
@@ -162,6 +163,11 @@ def run_one(config: dict) -> dict:
 
 # ----------------------------------------------------------------------------- the results file
 
+class ResultsFileError(OSError):
+    """A record could not be written to the results file (disk full, I/O error); the file holds
+    only complete records (the partial one is cut back), so the same sweep resumes later."""
+
+
 class ResultsFile:
     """The JSON-lines results of a sweep: read what is done, append what completes.
 
@@ -213,8 +219,31 @@ class ResultsFile:
                              "the file was changed by something other than a sweep")
 
     def append(self, record: dict) -> None:
-        os.write(self._fd, _line(record).encode())
-        os.fsync(self._fd)
+        """Append the record's line whole, or leave the file as it was: a short write (the disk
+        filled mid-record) or a failed write or fsync truncates the file back to its last complete
+        line and raises ResultsFileError naming the file. Nothing else is ever appended after a
+        partial line, and the next sweep on the file resumes from the records that are there."""
+        data = _line(record).encode()
+        end = os.lseek(self._fd, 0, os.SEEK_END)          # the last good line ends here (we hold the lock)
+        done = 0
+        try:
+            while done < len(data):                       # a short write may be retried; no progress stops
+                n = os.write(self._fd, data[done:])
+                if n <= 0:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                done += n
+            os.fsync(self._fd)
+        except OSError as exc:
+            try:
+                os.ftruncate(self._fd, end)
+                os.fsync(self._fd)
+                kept = "the file is cut back to its last complete record"
+            except OSError:                               # the next read cuts the torn line instead
+                kept = "the partial last line is cut off when the sweep runs again"
+            reason = exc.strerror or str(exc)
+            raise ResultsFileError(
+                f"cannot write to {self.path} ({reason}): the sweep stopped with {len(self.records)} runs "
+                f"recorded; {kept}; run the same command again once there is space") from None
         self.records[record["key"]] = record
 
     def drop_failed(self) -> int:
@@ -291,13 +320,17 @@ def run_grid(configs, out=None, workers=1, scheduler=None, on_result=None, retry
         info = {"done_before": len(configs) - len(todo), "ran": 0, "torn": store.torn if store else 0,
                 "retried": retried}
         results = dict(have)
-        for record in _execute(todo, workers, scheduler):
-            if store:
-                store.append(record)
-            results[record["key"]] = record
-            info["ran"] += 1
-            if on_result:
-                on_result(record, info["done_before"])
+        stream = _execute(todo, workers, scheduler)
+        try:
+            for record in stream:
+                if store:
+                    store.append(record)
+                results[record["key"]] = record
+                info["ran"] += 1
+                if on_result:
+                    on_result(record, info["done_before"])
+        finally:
+            stream.close()                    # on an error here: stop the workers now, not at garbage collection
     finally:
         if store:
             store.close()

@@ -87,7 +87,7 @@ class TrainConfig:
     checkpoint_every: int | None = None   # default: eval_every
     resume: str | None = None       # continue from this checkpoint
     log_every: int = 10             # how often on_step is called (and losses read back)
-    # the vae task (minigumbel.vae); hidden, n_items and eval_size do not apply to it
+    # the vae task (minigumbel.tasks.vae); hidden, n_items and eval_size do not apply to it
     latents: int = 8                # L categorical latents ...
     classes: int = 8                # ... of K classes each
     samples: int = 1                # codes per image (reinforce's loo baseline: over an image's codes)
@@ -323,7 +323,7 @@ class Run:
 def evaluate(run: Run, tau: float) -> dict:
     """Hard metrics (one-hot argmax pointer) and the soft loss on the fixed held-out set, as floats."""
     task, est, batch = run.task, run.est, run.eval_batch
-    if hasattr(task, "evaluate"):          # the vae: its own test-set metrics (minigumbel.vae)
+    if hasattr(task, "evaluate"):          # the vae: its own test-set metrics (minigumbel.tasks.vae)
         return task.evaluate(run.params, est, tau, run.options, run.config.world_seed)
     logits, _ = task.scores(run.params, batch)
     noise = run.backend.rng([run.config.world_seed, 3])                # the same noise every time

@@ -80,6 +80,16 @@ def blocks(text):
     return out
 
 
+def doc_blocks():
+    """The fenced blocks of README.md and docs/*.md, in that order."""
+    import glob
+    out = []
+    for path in ["README.md", *sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))]:
+        with open(os.path.join(ROOT, path), encoding="utf-8") as fh:
+            out += blocks(fh.read())
+    return out
+
+
 def find_block(all_blocks, check):
     found = [b for b in all_blocks if b and b[0].startswith(check.locate)]
     if len(found) < check.nth:
@@ -199,8 +209,7 @@ def main(argv=None) -> int:
     p.add_argument("--only", default=None, help="only the checks whose command contains this text")
     p.add_argument("--save", default=None, metavar="DIR", help="also write each re-run's output to a file in DIR")
     a = p.parse_args(argv)
-    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as fh:
-        all_blocks = blocks(fh.read())
+    all_blocks = doc_blocks()
     todo = [c for c in CHECKS if (c.fast or not a.fast) and (a.only is None or a.only in c.command)]
     if a.list:
         for c in CHECKS:

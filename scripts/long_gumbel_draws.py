@@ -23,7 +23,8 @@ from minigumbel import fast
 from minigumbel import functional as F
 from minigumbel.backend import get_backend
 from minigumbel.distributions import RelaxedOneHotCategorical
-from minigumbel.estimators import _hard_sample, conditional_gumbel
+from minigumbel.estimators import conditional_gumbel
+from minigumbel.estimators.base import _hard_sample
 
 K = 16            # categories per row; rows = chunk / K
 MASKED = 3        # this category has logit -inf in every row

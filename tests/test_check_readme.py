@@ -60,7 +60,6 @@ def test_exact_comparison_takes_excerpts_masks_timings_and_catches_one_digit():
 
 
 def test_every_check_finds_its_block_in_the_readme():
-    with open(os.path.join(cr.ROOT, "README.md"), encoding="utf-8") as fh:
-        blocks = cr.blocks(fh.read())
+    blocks = cr.doc_blocks()
     for check in cr.CHECKS:
         assert cr.find_block(blocks, check), check.command

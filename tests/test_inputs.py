@@ -337,3 +337,86 @@ def test_a_python_number_takes_the_arrays_dtype():
     assert F.gumbel_softmax(x, 0.0, 0.5).dtype == np.float32
     assert F.softmax_vjp(1.0, y).dtype == np.float32
     assert E.reinforce_backward(x[0], np.array([0, 1, 0], np.float32), 0.5).dtype == np.float32
+
+
+def _entry_points(x, rng):
+    """Every public function that takes an array, each called with ``x`` in the array's place."""
+    z = np.zeros((1, 3))
+    y = np.full((1, 3), 1 / 3)
+    return {
+        "softmax": lambda: F.softmax(x), "log_softmax": lambda: F.log_softmax(x),
+        "gumbel_softmax (logits)": lambda: F.gumbel_softmax(x, z, 1.0),
+        "gumbel_softmax hard (logits)": lambda: F.gumbel_softmax(x, z, 1.0, hard=True),
+        "gumbel_softmax (g)": lambda: F.gumbel_softmax(z, x, 1.0),
+        "gumbel_max": lambda: F.gumbel_max(x, z),
+        "softmax_vjp (dy)": lambda: F.softmax_vjp(x, y), "softmax_vjp (y)": lambda: F.softmax_vjp(z, x),
+        "log_softmax_vjp": lambda: F.log_softmax_vjp(x, z),
+        "gumbel_softmax_vjp": lambda: F.gumbel_softmax_vjp(x, y, 0.5),
+        "concrete_log_prob (y)": lambda: F.concrete_log_prob(x, z, 0.5),
+        "concrete_log_prob (logits)": lambda: F.concrete_log_prob(y, x, 0.5),
+        "concrete_log_prob_vjp": lambda: F.concrete_log_prob_vjp(1.0, y, x, 0.5),
+        "sum_to_shape": lambda: F.sum_to_shape(x, (3,)),
+        "RelaxedOneHotCategorical": lambda: RelaxedOneHotCategorical(logits=x),
+        "RelaxedOneHotCategorical(probs)": lambda: RelaxedOneHotCategorical(probs=x),
+        "estimate": lambda: E.estimate("st", x, lambda d: (d.sum(-1), np.ones_like(d)), rng),
+        "estimator draw": lambda: E.ESTIMATORS["gumbel"].sample(x, rng),
+        "fast.sample_gumbel_softmax": lambda: fast.sample_gumbel_softmax(rng, x),
+        "fast.gumbel_softmax_vjp": lambda: fast.gumbel_softmax_vjp(x, y),
+    }
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda v: np.ma.masked_array(v, mask=[[False, True, False]]), r"is a masked array \(numpy\.ma\).*\.filled\("),
+    (lambda v: np.ma.masked_array(v), r"is a masked array \(numpy\.ma\)"),          # even with nothing masked
+    (np.matrix, r"is a numpy\.matrix.*numpy\.asarray\("),
+])
+def test_masked_arrays_and_matrices_are_refused_at_every_entry_point(make, message):
+    """One rule, everywhere: a masked array or an np.matrix is a TypeError naming the argument
+    and the fix (before this rule, softmax dropped the masked entries, hard gumbel_softmax returned
+    a plain array and concrete_log_prob gave 3.03 where the plain data give 2.01)."""
+    x = make(np.array([[0.25, 0.5, 0.25]]))
+    rng = np.random.default_rng(0)
+    for name, call in _entry_points(x, rng).items():
+        with pytest.raises(TypeError, match=message):
+            call()
+    plain = np.array([[0.25, 0.5, 0.25]])                  # the control: the same values as a plain array pass
+    for name, call in _entry_points(plain, rng).items():
+        call()
+
+
+def test_other_ndarray_subclasses_compute_as_plain_arrays(tmp_path):
+    """A numpy.memmap (an ndarray subclass that changes no operation) is accepted, same numbers."""
+    m = np.memmap(tmp_path / "x.dat", dtype=np.float64, mode="w+", shape=(2, 3))
+    m[:] = [[0.0, 1.0, 2.0], [3.0, -np.inf, 1.0]]
+    np.testing.assert_array_equal(np.asarray(F.softmax(m, 0.5)), F.softmax(np.array(m), 0.5))
+
+
+@pytest.mark.parametrize("rng", [np.random.Generator, np.random.RandomState(0), 0, None, "seed",
+                                 np.random.PCG64(0)])
+def test_rng_must_be_a_generator_instance(rng):
+    """The class numpy.random.Generator (not an instance) crashed the interpreter (exit 139) inside
+    NumPy's C code; every entry point that draws refuses anything but a Generator instance."""
+    x = np.zeros((2, 3))
+    message = r"^rng must be a numpy\.random\.Generator or cupy\.random\.Generator instance, got "
+    calls = {
+        "sample_gumbel": lambda: F.sample_gumbel(rng, (2, 3)),
+        "RelaxedOneHotCategorical.sample": lambda: RelaxedOneHotCategorical(logits=x).sample(rng),
+        "RelaxedOneHotCategorical.rsample": lambda: RelaxedOneHotCategorical(logits=x).rsample(rng),
+        "fast.sample_gumbel_softmax": lambda: fast.sample_gumbel_softmax(rng, x),
+        "estimator draw": lambda: E.ESTIMATORS["st-gumbel"].sample(x, rng),
+        "estimate": lambda: E.estimate("st", x, lambda d: (d.sum(-1), np.ones_like(d)), rng),
+        "nn.init_mlp": lambda: init_mlp(rng, (3, 4, 1)),
+    }
+    for name, call in calls.items():
+        with pytest.raises(TypeError, match=message):
+            call()
+    if rng is np.random.Generator:
+        with pytest.raises(TypeError, match=r"the class Generator itself; make an instance: numpy\.random\.default_rng"):
+            F.sample_gumbel(rng, 3)
+
+
+def test_a_cupy_generator_is_accepted_and_a_numpy_one_refused_for_cupy_logits(cupy_backend):
+    x = cupy_backend.asarray(np.zeros((2, 3)))
+    assert F.sample_gumbel(cupy_backend.rng(0), (2, 3)).shape == (2, 3)
+    with pytest.raises(TypeError, match=r"rng must be a cupy\.random\.Generator for CuPy logits"):
+        fast.sample_gumbel_softmax(np.random.default_rng(0), x)

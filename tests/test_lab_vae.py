@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from minigumbel import lab_vae
 from minigumbel.gradcheck import three_way
-from minigumbel.vae import VAETask
+from minigumbel.tasks.vae import VAETask
 from minigumbel_cli.main import main
 
 
@@ -54,7 +54,7 @@ def test_gradient_quality_rows_and_seed_reproducibility(monkeypatch):
     kw = dict(names=["st-gumbel", "gumbel-rao", "reinforce"], taus=[1.0], latents=2, classes=3, steps=4, every=2,
               images=5, samples=10, gr_k=2, lr=1e-3, seed=3)
     # small random images instead of the digits (no scikit-learn needed, fast)
-    monkeypatch.setattr("minigumbel.vae.load_dataset", lambda *a: (task_images.train_x, task_images.test_x))
+    monkeypatch.setattr("minigumbel.tasks.vae.load_dataset", lambda *a: (task_images.train_x, task_images.test_x))
     a, b = lab_vae.gradient_quality(**kw), lab_vae.gradient_quality(**kw)
     assert a == b and a["steps"] == [0, 2, 4] and a["codes"] == 9
     assert [r["estimator"] for r in a["rows"][:3]] == ["st-gumbel", "gumbel-rao(k=2)", "reinforce"]

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from minigumbel.gradcheck import finite_difference_vjp
 from minigumbel.train import TRAIN_ESTIMATORS, Run, TrainConfig, train
-from minigumbel.vae import GRADCHECK_CASES, VAETask, _tiny_task, pixel_baseline_nll
+from minigumbel.tasks.vae import GRADCHECK_CASES, VAETask, _tiny_task, pixel_baseline_nll
 from minigumbel_cli.main import main
 
 pytest.importorskip("sklearn")          # the digits (the 'data' extra, part of the test extra)

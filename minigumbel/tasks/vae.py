@@ -28,14 +28,14 @@ import math
 
 import numpy as np
 
-from .backend import get_backend, namespace, to_numpy
-from .data import load_dataset
-from ._inputs import float_dtype
-from .functional import (_gumbel_max as gumbel_max, _log_softmax as log_softmax, _one_hot as one_hot,
+from ..backend import get_backend, namespace, to_numpy
+from ..data import load_dataset
+from .._inputs import float_dtype
+from ..functional import (_gumbel_max as gumbel_max, _log_softmax as log_softmax, _one_hot as one_hot,
                          _softmax as softmax, sample_gumbel)
-from .losses import bce_with_logits, bce_with_logits_backward, categorical_kl_uniform, categorical_kl_uniform_backward
-from .nn import init_mlp, mlp_backward, mlp_forward
-from .provenance import blas_threads
+from ..losses import bce_with_logits, bce_with_logits_backward, categorical_kl_uniform, categorical_kl_uniform_backward
+from ..nn import init_mlp, mlp_backward, mlp_forward
+from ..provenance import blas_threads
 
 __all__ = ["VAETask", "pixel_baseline_nll", "EVAL_SAMPLES", "IW_SAMPLES", "HIDDEN", "ENUMERATION_LIMIT",
            "enumerate_codes", "GRADCHECK_CASES"]
@@ -299,7 +299,7 @@ def _check_half(half):
     """Hand backward of the encoder (wrt its parameters) or of the decoder + reconstruction term
     (wrt its parameters and the code z), float64, against autograd and finite differences."""
     def case():
-        from .gradcheck import check_task_half
+        from ..gradcheck import check_task_half
         task = _tiny_task()
         rng = np.random.default_rng(0)
         # nonzero biases: with zero biases a unit whose inputs are all 0 sits exactly on ReLU's kink
@@ -310,7 +310,7 @@ def _check_half(half):
 
 
 def _check_kl_term():
-    from .gradcheck import three_way
+    from ..gradcheck import three_way
     task = _tiny_task(samples=3)
     theta = np.random.default_rng(1).normal(size=(3, 4, 2, 3))                   # (S, B, L, K)
     cache = task.logits_loss(theta)[1]
