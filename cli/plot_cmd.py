@@ -13,9 +13,9 @@ from minigumbel.lab import PROBLEMS
 
 from .common import FilePath, backend_option, quiet_option, seed_option
 
-FIGURES = ("temperature", "leakage", "estimators", "schedules", "training", "vae", "vae-gradients")
+FIGURES = ("temperature", "leakage", "estimators", "schedules", "training", "vae", "vae-gradients", "subset-estimators")
 # the size options and the figures they apply to; KWARG: the data function's argument where it differs
-SIZE_OPTIONS = {"--steps": ("leakage", "schedules", "vae"), "--samples": ("temperature", "estimators"),
+SIZE_OPTIONS = {"--steps": ("leakage", "schedules", "vae"), "--samples": ("temperature", "estimators", "subset-estimators"),
                 "--seeds": ("leakage",)}
 KWARG = {("--samples", "temperature"): "n_samples", ("--seeds", "leakage"): "n_seeds"}
 
@@ -71,6 +71,8 @@ def plot(figure, out, fmt, run_json, size, dpi, steps, samples, n_seeds, problem
     training     the curves of a run saved by `minigumbel train --json run.json` (--from)
     vae-gradients  cosine and bias of each estimator vs the exact VAE gradient along training
                  (--from the output of `minigumbel estimators --problem vae --json`)
+    subset-estimators  bias and variance of the estimators for k = 3 of n = 8 items vs τ
+                 (reinforce-pl, relaxed-topk, st-topk, l2x, soft-topk; `minigumbel estimators --problem subset`)
     vae          the categorical VAE on the 8x8 digits, trained by every estimator: test -ELBO
                  curves, reconstructions from hard and soft codes, prior samples (7 runs of
                  3000 steps: a few minutes on 2 cores; needs the 'data' extra)

@@ -18,7 +18,7 @@ FORMATS = ("png", "svg")
 INSTALL_HINT = "pip install 'minigumbel[plot]'"
 DEFAULT_SIZES = {"temperature": (1400, 700), "leakage": (1500, 550), "estimators": (1400, 600),
                  "schedules": (900, 550), "training": (1400, 500), "vae": (1600, 640),
-                 "vae-gradients": (1500, 800)}
+                 "vae-gradients": (1500, 800), "subset-estimators": (1400, 600)}
 
 # one entry per series: grays, line styles and markers, so that grayscale prints stay readable
 _STYLE = {
@@ -33,6 +33,11 @@ _STYLE = {
     "gst-p":      dict(color="0.5", ls=(0, (2, 2)), marker=">"),
     "decoupled":  dict(color="0.7", ls="-", marker="*"),
     "gumbel-rao-total": dict(color="0.4", ls=(0, (5, 1)), marker="h"),
+    "reinforce-pl": dict(color="0.2", ls="-.", marker="D"),
+    "relaxed-topk": dict(color="0.35", ls="--", marker="s"),
+    "st-topk":    dict(color="0.55", ls=":", marker="^"),
+    "l2x":        dict(color="0.1", ls=(0, (3, 1, 1, 1, 1, 1)), marker="P"),
+    "soft-topk":  dict(color="0.0", ls="-", marker="o"),
     "constant":   dict(color="0.0", ls="-", marker="o"),
     "exp":        dict(color="0.3", ls="--", marker="s"),
     "linear":     dict(color="0.5", ls=":", marker="^"),
@@ -199,6 +204,12 @@ def _estimators(fig, d):
                  f"{d['samples']:,} estimates per point, seed {d['seed']})")
 
 
+def _subset_estimators(fig, d):
+    _estimators(fig, d)
+    fig.suptitle(f"Gradient estimators of ∇θ E[f(k_hot(S))], S = {d['k']} of {d['n']} items without replacement "
+                 f"({d['samples']:,} estimates per point, seed {d['seed']})")
+
+
 def _vae_gradients(fig, d):
     taus = sorted({t for _, t in d["series"]})
     axes = fig.subplots(2, len(taus) + 1, squeeze=False,
@@ -320,4 +331,5 @@ def _vae(fig, d):
 
 
 _DRAW = {"temperature": _temperature, "leakage": _leakage, "estimators": _estimators,
-         "schedules": _schedules, "training": _training, "vae": _vae, "vae-gradients": _vae_gradients}
+         "schedules": _schedules, "training": _training, "vae": _vae, "vae-gradients": _vae_gradients,
+         "subset-estimators": _subset_estimators}

@@ -20,6 +20,7 @@ One file per family; a reader finds an estimator by its name:
     gumbel_rao.py        gumbel-rao, gumbel-rao-total
     base.py              Draw, Estimator, argument checks
     registry.py          ESTIMATORS, estimate, estimate_samples, GRADCHECK_CASES
+    subset.py            k items: reinforce-pl, relaxed-topk, st-topk, l2x, soft-topk (SUBSET_ESTIMATORS)
 
 How a training loop uses an estimator ``est = ESTIMATORS[name]`` (the interface):
 
@@ -51,6 +52,7 @@ from .base import Draw, Estimator, check_k, check_reinmax_tau
 from .gumbel_rao import conditional_gumbel, conditional_logits, gumbel_rao_backward, gumbel_rao_total_backward
 from .registry import ESTIMATORS, GRADCHECK_CASES, estimate, estimate_samples, get_estimator
 from .score_function import RunningMean, exact_grad, loo_baseline, reinforce_backward
+from .subset import SUBSET_ESTIMATORS, SubsetDraw, estimate_subset_samples, get_subset_estimator
 from .straight_through import (GAPS, check_gap, decoupled_st_gumbel_backward, gst_backward, gst_shift, reinmax_backward,
                                st_backward, st_gumbel_backward)
 
@@ -59,5 +61,5 @@ __all__ = [
     "conditional_logits", "gumbel_rao_backward", "gumbel_rao_total_backward", "reinmax_backward", "gst_shift",
     "gst_backward", "decoupled_st_gumbel_backward", "loo_baseline", "RunningMean", "Draw", "Estimator",
     "ESTIMATORS", "get_estimator", "estimate", "estimate_samples", "check_k", "check_reinmax_tau", "check_gap",
-    "GAPS", "GRADCHECK_CASES",
+    "GAPS", "GRADCHECK_CASES", "SUBSET_ESTIMATORS", "SubsetDraw", "estimate_subset_samples", "get_subset_estimator",
 ]
