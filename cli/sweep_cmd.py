@@ -14,8 +14,8 @@ from .train_cmd import check_estimator_options, check_task_options, training_opt
 
 
 def _estimators():
-    from minigumbel.train import TRAIN_ESTIMATORS        # the library's list, read at run time
-    return TRAIN_ESTIMATORS
+    from minigumbel.train import SELECT_ESTIMATORS, TRAIN_ESTIMATORS    # the library's lists, read at run time
+    return TRAIN_ESTIMATORS + SELECT_ESTIMATORS
 
 
 def grid_options(f):

@@ -7,10 +7,10 @@ import functools
 import click
 
 from minigumbel.schedules import SCHEDULES
-from minigumbel.tasks import TASKS
+from minigumbel.tasks import SELECT_DATASETS, TASKS
 from minigumbel.optim import OPTIMIZERS
 from minigumbel.data import DATASETS
-from minigumbel.train import BASELINES, DTYPES, GRADS, TASK_DEFAULTS, TRAIN_ESTIMATORS, TrainConfig
+from minigumbel.train import BASELINES, DTYPES, GRADS, SELECT_ESTIMATORS, TASK_DEFAULTS, TRAIN_ESTIMATORS, TrainConfig
 
 from .common import FilePath, backend_option, write_json, progress, quiet_option, seed_option, table
 
@@ -61,6 +61,8 @@ def training_options(task, steps, tau, anneal):
                      help="vae: scikit-learn's 8x8 digits (the 'data' extra) or MNIST IDX files in --data-dir."),
         click.option("--data-dir", default=None, metavar="DIR",
                      help="vae --data mnist: folder with train-images-idx3-ubyte and t10k-images-idx3-ubyte (.gz ok)."),
+        click.option("--dataset", type=click.Choice(SELECT_DATASETS), default=None,
+                     help="select: L2X's synthetic data (Chen et al. 2018, Sec. 4.1) [xor]."),
         click.option("--grad", type=click.Choice(GRADS), default="hand", show_default=True,
                      help="Gradient source: hand-derived backward passes or autograd (NumPy only)."),
         click.option("--dtype", type=click.Choice(DTYPES), default="float64", show_default=True),
@@ -105,12 +107,18 @@ def check_task_options(tasks, grid=()):
     for key in POINTER_ONLY + VAE_ONLY:
         source = ctx.get_parameter_source(key)
         given = key in grid or (source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"))
-        if given and all((task == "vae") == (key in POINTER_ONLY) for task in tasks):
+        # the select task reads hidden and eval_size but has 10 features (n_items does not apply)
+        if given and all((task == "vae") == (key in POINTER_ONLY) or (task == "select" and key == "n_items")
+                         for task in tasks):
             option = "--" + key.replace("_", "-")
             where = "--grid" if key in grid else option
             raise click.BadParameter(("--grid " + option[2:] + " " if key in grid else "")
                                      + f"does not apply to the {'/'.join(tasks)} task "
                                      f"({'pointer tasks' if key in POINTER_ONLY else 'vae'} only)", param_hint=where)
+    source = ctx.get_parameter_source("dataset")
+    if ("dataset" in grid or (source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"))) \
+            and "select" not in tasks:
+        raise click.BadParameter("applies to --task select only", param_hint="--grid" if "dataset" in grid else "--dataset")
     source = ctx.get_parameter_source("data_dir")
     if ("data_dir" in grid or (source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"))) \
             and "mnist" not in (grid["data"] if "data" in grid else [ctx.params.get("data")]):
@@ -119,7 +127,7 @@ def check_task_options(tasks, grid=()):
 
 
 # options read by some estimators only (--tau-forward: TrainConfig refuses it for the others)
-ESTIMATOR_ONLY = {"gr_k": ("gumbel-rao", "gumbel-rao-total"), "baseline": ("reinforce",)}
+ESTIMATOR_ONLY = {"gr_k": ("gumbel-rao", "gumbel-rao-total"), "baseline": ("reinforce", "reinforce-pl")}
 
 
 def check_estimator_options(estimators, grid=()):
@@ -147,8 +155,9 @@ def _show(record):
 
 
 @click.command()
-@click.option("--estimator", type=click.Choice(TRAIN_ESTIMATORS), default="gumbel", show_default=True,
-              help="How the pointer is sampled and differentiated.")
+@click.option("--estimator", type=click.Choice(TRAIN_ESTIMATORS + SELECT_ESTIMATORS), default="gumbel", show_default=True,
+              help="How the pointer is sampled and differentiated (--task select: the subset estimators "
+                   "reinforce-pl, relaxed-topk, st-topk, l2x, soft-topk).")
 @training_options(task="argmax", steps=1000, tau=1.0, anneal="constant")
 @click.option("--checkpoint", type=FilePath(writable=True), default=None,
               help="Write checkpoints here (atomically, every --checkpoint-every steps and at the end).")
@@ -165,6 +174,8 @@ def train(quiet, json_path, **kw):
     pointer; evaluation always uses the hard one-hot argmax on a fixed held-out set. With no
     flags: the argmax task on NumPy (reaches ≥ 95% hard accuracy in seconds). --task vae: a
     categorical VAE on 8x8 digits (L latents of K classes), evaluated with hard codes d ~ q.
+    --task select: L2X feature selection (pick k of 10 features, --dataset), evaluated with the
+    top-k mask of the selector's scores.
 
     \b
     On a GPU:  minigumbel train --backend cupy --tau 0.5
@@ -193,6 +204,8 @@ def _summary(config, history, backend_name):
     final = history["final"]
     if config.task == "vae":
         return _vae_summary(config, history, backend_name)
+    if config.task == "select":
+        return _select_summary(config, history, backend_name)
     task = TASKS[config.task]
     loss_name = task.loss_name
     tail = history["loss"][-100:]
@@ -226,3 +239,21 @@ def _vae_summary(config, history, backend_name):
                f"{config.estimator}, {len(history['loss'])} steps, {backend_name} {config.dtype}, grad {config.grad}, "
                f"{history['seconds']:.1f} s")
     click.echo(table(rows, ["metric (nats per image)", "value"]))
+
+
+def _select_summary(config, history, backend_name):
+    from minigumbel.tasks.select import SELECT_K
+    f, dataset = history["final"], config.dataset or "xor"
+    k = SELECT_K[dataset]
+    tail = history["loss"][-100:]
+    rows = [[f"relevant features selected (top-{k} mask)", f"{f['selected']:.4f}"],
+            ["median rank of the relevant features (of 10)", f"{f['median_rank']:.3f}"],
+            [f"predictor accuracy, hard top-{k} mask", f"{f['accuracy']:.4f}"],
+            [f"predictor accuracy, {config.estimator}'s training mask", f"{f['soft_accuracy']:.4f}"],
+            ["Bayes accuracy (max(p, 1 - p))", f"{f['bayes_accuracy']:.4f}"],
+            ["hard bce / soft bce", f"{f['hard_loss']:.4f} / {f['soft_loss']:.4f}"],
+            [f"training loss (mean of last {len(tail)} steps)", f"{sum(tail) / len(tail):.4f}"],
+            ["final τ", f"{history['tau'][-1]:.4g}"]]
+    click.echo(f"minigumbel train: select task ({dataset}, k = {k} of 10 features), estimator {config.estimator}, "
+               f"{len(history['loss'])} steps, {backend_name} {config.dtype}, grad {config.grad}, {history['seconds']:.1f} s")
+    click.echo(table(rows, ["metric (held-out set of %d)" % config.eval_size, "value"]))

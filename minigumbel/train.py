@@ -27,18 +27,21 @@ import numpy as np
 
 from .backend import BACKENDS, get_backend, to_numpy
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .estimators import ESTIMATORS, RunningMean, loo_baseline
+from .estimators import ESTIMATORS, SUBSET_ESTIMATORS, RunningMean, loo_baseline
 from .functional import _value
 from .optim import OPTIMIZERS, make_optimizer
 from .schedules import SCHEDULES, make_schedule
 from .data import DATASETS
-from .tasks import TASKS, make_task
+from .tasks import SELECT_DATASETS, TASKS, make_task
 
-__all__ = ["TrainConfig", "TASK_DEFAULTS", "train", "prepare", "run_training", "evaluate", "TRAIN_ESTIMATORS", "BASELINES", "NonFiniteLoss",
+__all__ = ["TrainConfig", "TASK_DEFAULTS", "train", "prepare", "run_training", "evaluate", "TRAIN_ESTIMATORS",
+           "SELECT_ESTIMATORS", "BASELINES", "NonFiniteLoss",
            "CheckpointError", "Run"]
 
 TRAIN_ESTIMATORS = ("softmax", "gumbel", "st-gumbel", "st", "reinforce", "gumbel-rao", "reinmax", "gst-1.0", "gst-p",
                     "decoupled", "gumbel-rao-total")
+# the select task chooses k features: the subset estimators (minigumbel.estimators.subset)
+SELECT_ESTIMATORS = tuple(SUBSET_ESTIMATORS)
 BASELINES = ("none", "loo", "running")
 GRADS = ("hand", "autograd")
 DTYPES = ("float32", "float64")
@@ -93,6 +96,8 @@ class TrainConfig:
     samples: int = 1                # codes per image (reinforce's loo baseline: over an image's codes)
     data: str = "digits"            # digits (scikit-learn) | mnist (IDX files in data_dir)
     data_dir: str | None = None
+    # the select task (minigumbel.tasks.select): L2X's synthetic data; n_items is 10 there
+    dataset: str | None = None      # xor | orange | additive | switch (None: xor)
 
     @classmethod
     def for_task(cls, task, **kw) -> "TrainConfig":
@@ -102,7 +107,18 @@ class TrainConfig:
     def validate(self) -> None:
         """Raise ValueError naming the first bad field."""
         _choice(self.task, "task", TASKS)
-        _choice(self.estimator, "estimator", TRAIN_ESTIMATORS)
+        if self.task == "select":
+            if self.estimator not in SELECT_ESTIMATORS:
+                raise ValueError(f"estimator {self.estimator!r} does not choose k items; the select task takes "
+                                 f"one of {', '.join(SELECT_ESTIMATORS)}")
+            if self.dataset is not None:
+                _choice(self.dataset, "dataset", SELECT_DATASETS)
+        else:
+            if self.estimator in SELECT_ESTIMATORS:
+                raise ValueError(f"estimator {self.estimator!r} chooses k items: it applies to the select task only")
+            _choice(self.estimator, "estimator", TRAIN_ESTIMATORS)
+            if self.dataset is not None:
+                raise ValueError("dataset applies to the select task only")
         _choice(self.backend, "backend", BACKENDS)
         _choice(self.anneal, "anneal", SCHEDULES)
         _choice(self.optimizer, "optimizer", OPTIMIZERS)
@@ -193,12 +209,16 @@ class Run:
             self.task = make_task("vae", latents=c.latents, classes=c.classes, samples=c.samples, data=c.data,
                                   data_dir=c.data_dir, dtype=c.dtype, backend=self.backend,
                                   world_seed=c.world_seed, seed=c.seed)
+        elif c.task == "select":
+            self.task = make_task("select", dataset=c.dataset or "xor", hidden=c.hidden, dtype=c.dtype,
+                                  backend=self.backend, world_seed=c.world_seed)
         else:
             self.task = make_task(c.task, n_items=c.n_items, hidden=c.hidden, dtype=c.dtype,
                                   backend=self.backend, world_seed=c.world_seed)
-        self.est = ESTIMATORS[c.estimator]
+        self.est = SUBSET_ESTIMATORS[c.estimator] if c.task == "select" else ESTIMATORS[c.estimator]
         self.options = ({"k": c.gr_k} if c.estimator in ("gumbel-rao", "gumbel-rao-total") else
-                        {"tau_forward": c.tau_forward} if c.estimator == "decoupled" else {})
+                        {"tau_forward": c.tau_forward} if c.estimator == "decoupled" else
+                        {"k": self.task.k} if c.task == "select" else {})
         self.schedule = c.schedule()
         self.params = self.task.init_params(np.random.default_rng([c.seed, 0]))
         self.optimizer = make_optimizer(c.optimizer, c.lr)
@@ -330,7 +350,8 @@ def evaluate(run: Run, tau: float) -> dict:
     draw = est.sample(logits, noise, tau, **run.options)
     soft, _ = task.readout(run.params, batch, draw.z)
     xp = run.backend.xp
-    metrics = {"soft_loss": xp.mean(soft), **task.hard_metrics(run.params, batch)}   # 0-d device arrays
+    metrics = {"soft_loss": xp.mean(soft), **task.soft_metrics(run.params, batch, draw.z),
+               **task.hard_metrics(run.params, batch)}                         # 0-d device arrays
     values = to_numpy(xp.stack([xp.asarray(v, dtype=xp.float64) for v in metrics.values()]))
     return dict(zip(metrics, values.tolist()))                         # the one host transfer
 

@@ -56,8 +56,8 @@ class _SubsetEstimator:
     def _noise(self, theta, rng):
         return sample_gumbel(rng, tuple(theta.shape), theta.dtype)
 
-    def surrogate(self, logits, draw, *args):
-        soft = self.relaxed(logits, draw, *args)
+    def surrogate(self, logits, draw, *args, **kw):
+        soft = self.relaxed(logits, draw, *args, **kw)
         if self.needs != "dd":
             return soft - _value(soft)            # value exactly 0, gradient that of `relaxed`
         return _straight_through(soft, draw.z) if self.hard else soft
@@ -79,7 +79,7 @@ class _ReinforcePL(_SubsetEstimator):
         return _plackett_luce_log_prob_vjp(f_z - baseline, draw.logits, draw.order)
 
     def relaxed(self, logits, draw, f_z, baseline=0.0):
-        return (f_z - baseline) * _plackett_luce_log_prob(logits, draw.order)
+        return _value(f_z - baseline) * _plackett_luce_log_prob(logits, draw.order)   # f, b: constants
 
 
 class _RelaxedTopK(_SubsetEstimator):
