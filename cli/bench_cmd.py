@@ -7,7 +7,7 @@ from .common import FilePath, backend_option, choice_list, write_json, echo_json
 
 CPU_SIZES = "64x16,256x256,1024x1024,4096x1024"
 GPU_SIZES = CPU_SIZES + ",16384x1024,65536x1024"
-PARTS = ("gumbel", "train", "startup", "vae")
+PARTS = ("gumbel", "train", "startup", "vae", "topk")
 
 
 def _ms(s: dict) -> tuple[str, str]:
@@ -28,7 +28,8 @@ def _ms(s: dict) -> tuple[str, str]:
               help="Threads of the fused NumPy helpers [default: $MINIGUMBEL_THREADS or the usable CPUs].")
 @click.option("--parts", default="gumbel,train,startup", show_default=True,
               help="Which parts to run: gumbel (fwd+bwd), train (one training step), startup (--help), "
-                   "vae (one step of the digits VAE: hand vs autograd vs PyTorch; needs the 'data' extra).")
+                   "vae (one step of the digits VAE: hand vs autograd vs PyTorch; needs the 'data' extra), "
+                   "topk (relaxed top-k fwd+bwd, 1024x1000, k = 10: fast vs reference vs PyTorch).")
 @click.option("--save", type=FilePath(writable=True), default=None,
               help="Also write the JSON result to this file.")
 @seed_option
@@ -91,6 +92,10 @@ def _measure(result, be, B, parts, shapes, dtype, tau, repeats, seed, threads, l
         from minigumbel.bench_vae import bench_vae_step
         say("timing one VAE training step ...")
         result["vae_step"] = bench_vae_step(be, dtype, repeats, seed, libs)
+    if "topk" in parts:
+        from minigumbel.bench_subsets import bench_topk
+        say("timing the relaxed top-k fwd+bwd ...")
+        result["topk"] = bench_topk(be, dtype, repeats, seed, threads, libs)
     if "startup" in parts:
         say("timing minigumbel --help ...")
         result["startup"] = B.bench_startup(min(repeats, 10))
@@ -115,14 +120,16 @@ def _print(result: dict) -> None:
             click.echo(f"fused: {bw['achieved_GBps']:.0f} GB/s over {bw['bytes'] / 1e6:.0f} MB read+written = "
                        f"{peak}, {100 * bw['fraction_of_copy']:.0f}% of a measured device copy "
                        f"({bw['copy_GBps']:.0f} GB/s)")
-    for ts in (result.get("train_step"), result.get("vae_step")):
+    for ts in (result.get("train_step"), result.get("vae_step"), result.get("topk")):
         if not ts:
             continue
-        click.echo(f"\nOne training step: task {ts['task']}, {ts['config']}")
-        hand = ts["cases"]["hand"]["median_ms"]
-        lines = [[name, *_ms(s), f"{s['median_ms'] / hand:.2f}"] if "error" not in s else [name, "-", s["error"], "-"]
+        first = next(iter(ts["cases"]))                   # hand (training steps) or fast (top-k)
+        what = "Relaxed top-k" if ts["task"] == "relaxed top-k" else f"One training step: task {ts['task']}"
+        click.echo(f"\n{what}, {ts['config']}")
+        base = ts["cases"][first]["median_ms"]
+        lines = [[name, *_ms(s), f"{s['median_ms'] / base:.2f}"] if "error" not in s else [name, "-", s["error"], "-"]
                  for name, s in ts["cases"].items()]
-        click.echo(table(lines, ["case", "median ms", "min–max ms", "× hand"]))
+        click.echo(table(lines, ["case", "median ms", "min–max ms", f"× {first}"]))
     st = result.get("startup")
     if st:
         click.echo(f"\n`{st['command']}`: median {st['median_ms']:.0f} ms (min {st['min_ms']:.0f}, "

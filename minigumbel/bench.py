@@ -357,6 +357,9 @@ def check_targets(result: dict) -> list[dict]:
     vs = result.get("vae_step", {}).get("cases", {})
     for label in ("torch (1 thread)", "torch (default threads)"):
         add(f"vae step: hand / {label} CPU", _ratio(vs, "hand", label), "<= 1.5", lambda v: v <= 1.5)
+    tk = result.get("topk", {}).get("cases", {})
+    for label in ("torch (1 thread)", "torch (default threads)"):
+        add(f"relaxed top-k fwd+bwd: fast / {label} CPU", _ratio(tk, "fast", label), "<= 1.0", lambda v: v <= 1.0)
     st = result.get("startup")
     if st:
         add("minigumbel --help wall time (s)", st["median_ms"] / 1e3, "<= 0.3", lambda v: v <= 0.3)
