@@ -62,3 +62,10 @@ def test_estimator_bias_variance_table():
     assert lines["reinforce"].count("~0") == 6                       # unbiased at every τ
     assert lines["reinmax"].count("/") == 6                          # computed at every τ, also below 1
     assert all(v == "0" for v in re.findall(r"/ (\S+)", lines["softmax"]))   # deterministic: variance 0
+
+
+def test_choosing_k_items_prints_the_exactness_checks():
+    out = run_example("choosing_k_items")
+    assert "1. Gumbel-top-k vs the enumerated Plackett-Luce probabilities (N = 20,000 draws each)" in out
+    assert out.count("|sum − 1| <= 1e-15: True") == 5
+    assert "3. Xie & Ermon's check" in out and "4. τ → 0" in out
