@@ -44,13 +44,16 @@ def _steps(th, g, k, inv_tau, keep):
     rows = np.arange(b)
     tiny = np.finfo(th.dtype).tiny
     r = th + g
-    z, a = np.empty_like(r), np.empty_like(r)
+    z = np.empty_like(r)
     y = np.zeros_like(r)
     kept = []
+    a = np.empty_like(r)
     for j in range(k):
-        np.multiply(r, inv_tau, out=z)
-        t = z.argmax(axis=1)
-        z -= z[rows, t][:, None]
+        if keep and j:
+            a = np.empty_like(r)                           # a new array per step: kept without a copy
+        t = r.argmax(axis=1)                               # τ > 0: the argmax of z = r/τ
+        np.subtract(r, r[rows, t][:, None], out=z)
+        z *= inv_tau
         np.exp(z, out=a)                                   # e; e_t = 1; masked entries 0
         a[rows, t] = 0.0
         s_ex = a.sum(axis=1)
@@ -61,7 +64,7 @@ def _steps(th, g, k, inv_tau, keep):
         a[rows, t] = inv_s                                 # a_t = 1 / (1 + s_ex)
         y += a
         if keep:
-            kept.append((a.copy(), t, s_ex))
+            kept.append((a, t, s_ex))
         if j < k - 1:
             np.negative(a, out=z)
             with np.errstate(divide="ignore"):             # at t (overwritten below) a_t may round to 1
@@ -87,23 +90,25 @@ def _vjp_block(dy, th, g, k, tau, out, kept=None):
         return
     rows = np.arange(th.shape[0])
     dr = np.zeros_like(th)
-    w, cb = np.empty_like(th), np.empty_like(th)
+    coef, v = np.empty_like(th), np.empty_like(th)
     for j in range(k - 1, -1, -1):
         a, t, s_ex = kept[j]
-        coef = dy - np.einsum("ij,ij->i", dy, a)[:, None]             # dy − ⟨dy, a⟩
         if j < k - 1:
-            np.subtract(1.0, a, out=cb)
+            # with v = du/(1 − a) (v_t := du_t): du ⊙ b = v − du, so
+            # dz = a ⊙ (dy − v + [−⟨dy, a⟩ + Σv − Σdu + κ]),  then dz_t −= κ a_t
+            np.subtract(1.0, a, out=v)
             with np.errstate(divide="ignore", invalid="ignore"):      # at t, overwritten below
-                np.divide(a, cb, out=cb)                              # b = a/(1 − a)
-            cb[rows, t] = 0.0                                         # b_t := 0
-            np.multiply(dr, cb, out=w)                                # du ⊙ b
-            kappa = dr[rows, t] / s_ex
-            coef += (w.sum(axis=1) + kappa)[:, None]
-            coef -= dr
-            coef -= w
+                np.divide(dr, v, out=v)
+            du_t = dr[rows, t]
+            v[rows, t] = du_t
+            kappa = du_t / s_ex
+            shift = v.sum(axis=1) - dr.sum(axis=1) + kappa - np.einsum("ij,ij->i", dy, a)
+            np.subtract(dy, v, out=coef)
+            coef += shift[:, None]
             coef *= a
             coef[rows, t] -= kappa * a[rows, t]
         else:
+            np.subtract(dy, np.einsum("ij,ij->i", dy, a)[:, None], out=coef)
             coef *= a
         coef *= inv_tau
         dr += coef
