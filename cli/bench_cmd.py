@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from .common import FilePath, backend_option, choice_list, write_json, echo_json, json_flag, quiet_option, seed_option, table
+from .common import TAU, FilePath, backend_option, choice_list, write_json, echo_json, json_flag, quiet_option, seed_option, table
 
 CPU_SIZES = "64x16,256x256,1024x1024,4096x1024"
 GPU_SIZES = CPU_SIZES + ",16384x1024,65536x1024"
@@ -19,7 +19,7 @@ def _ms(s: dict) -> tuple[str, str]:
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True)
 @click.option("--sizes", default=None, metavar="RxK,...",
               help=f"Gumbel-Softmax sizes [default: {CPU_SIZES}; on cupy also 16384x1024,65536x1024].")
-@click.option("--tau", type=float, default=1.0, show_default=True, help="Temperature τ > 0.")
+@click.option("--tau", type=TAU, default=1.0, show_default=True, help="Temperature τ, 1e-4 ≤ τ ≤ 1e4.")
 @click.option("--against", default=None, metavar="torch[,jax]",
               help="Also time these libraries' Gumbel-Softmax fwd+bwd, each in its own process.")
 @click.option("--repeats", type=click.IntRange(min=1), default=20, show_default=True,

@@ -11,6 +11,10 @@ import click
 from minigumbel.backend import BACKENDS
 
 
+# the documented τ domain (minigumbel.functional.check_tau), for every option taking one temperature
+TAU = click.FloatRange(min=1e-4, max=1e4)
+
+
 def backend_option(f):
     return click.option("--backend", type=click.Choice(BACKENDS), default="numpy", show_default=True,
                         envvar="MINIGUMBEL_BACKEND", show_envvar=True,
@@ -73,9 +77,45 @@ def echo_json(obj) -> None:
 
 
 def write_json(path, obj, indent=2) -> None:
-    """Write ``obj`` to ``path`` as the same standard JSON that --json prints."""
-    with open(path, "w") as fh:
-        json.dump(_strict(obj), fh, indent=indent, allow_nan=False)
+    """Write ``obj`` to ``path`` as the same standard JSON that --json prints; an I/O error is an
+    OSError naming ``path`` (a full disk shows only when the data is flushed)."""
+    text = json.dumps(_strict(obj), indent=indent, allow_nan=False)
+    try:
+        with open(path, "w") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot write {os.fspath(path)}: {exc.strerror or exc}") from None
+
+
+def cannot_write(path) -> str | None:
+    """Why this process cannot write the file ``path`` (None when it can), found by trying: an
+    existing regular file is opened for writing (not truncated); a missing one is created in its
+    folder and removed again; anything else (a device, a pipe) is asked with os.access."""
+    path = os.fspath(path)
+    try:
+        if os.path.isfile(path):
+            os.close(os.open(path, os.O_WRONLY))
+        elif os.path.exists(path):
+            if not os.access(path, os.W_OK):
+                return "permission denied"
+        else:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            os.unlink(path)
+    except FileExistsError:            # created meanwhile, or a dangling symbolic link: written later
+        return None
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
+def same_file(a, b) -> bool:
+    """Whether the paths ``a`` and ``b`` name one file (through symbolic links and hard links)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def table(rows: list[list], headers: list[str]) -> str:
@@ -116,8 +156,9 @@ class _Silent:
 
 class FilePath(click.Path):
     """A file path option: like click.Path(dir_okay=False), but an empty value is an error (not
-    silently 'no file'), and for an output (``writable=True``) a missing folder is reported at once,
-    before any computing; the messages name the option."""
+    silently 'no file'), and an output (``writable=True``) that cannot be written (a missing or
+    read-only folder, a read-only file) is reported at once, before any computing; the messages
+    name the option."""
 
     def __init__(self, **kw):
         kw.setdefault("dir_okay", False)
@@ -130,4 +171,7 @@ class FilePath(click.Path):
         folder = os.path.dirname(os.path.abspath(os.fspath(value)))
         if self.writable and not os.path.isdir(folder):
             self.fail(f"the folder of {os.fspath(value)} does not exist", param, ctx)
+        why = cannot_write(value) if self.writable else None
+        if why:
+            self.fail(f"cannot write {os.fspath(value)}: {why}", param, ctx)
         return value

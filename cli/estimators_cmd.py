@@ -21,7 +21,7 @@ DEFAULT_ESTIMATORS = "reinforce,st,st-gumbel,gumbel-rao,reinmax,softmax,gumbel,g
               help="The function f of the one-hot sample, or vae, or subset (see the help text above).")
 @click.option("--k", "k", type=click.IntRange(min=2, max=1000), default=5, show_default=True,
               help="Number of categories K.")
-@click.option("--tau", "taus", default="0.1,0.5,1,2", show_default=True, help="Comma-separated temperatures τ > 0.")
+@click.option("--tau", "taus", default="0.1,0.5,1,2", show_default=True, help="Comma-separated temperatures τ, each in [1e-4, 1e4].")
 @click.option("--samples", type=click.IntRange(min=2), default=None,
               help="Gradient estimates drawn per estimator and τ  [default: 10000; vae: 200].")
 @click.option("--estimators", "names", default=DEFAULT_ESTIMATORS, show_default=True,
@@ -75,8 +75,12 @@ def estimators(problem, k, taus, samples, names, gr_k, baseline, choose, latents
     from minigumbel.estimators import ESTIMATORS, check_k
 
     tau_list = float_list(taus, "--tau")
-    if any(not (np.isfinite(t) and t > 0) for t in tau_list):
-        raise click.BadParameter(f"temperatures must be finite and > 0, got {taus!r}", param_hint="--tau")
+    from minigumbel.functional import check_tau
+    try:
+        for t in tau_list:
+            check_tau(t)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc).replace("tau must", "each temperature must"), param_hint="--tau") from None
     if problem == "subset":
         return _subset(k, choose, tau_list, names, samples or 10_000, seed, backend, as_json, quiet, baseline,
                        {"--latents": latents, "--classes": classes, "--steps": steps, "--every": every,

@@ -1,4 +1,4 @@
-"""`minigumbel plot FIGURE --out PATH`: draw one of the figures of minigumbel.figures.
+"""`minigumbel plot FIGURE [--out PATH]`: draw one of the figures of minigumbel.figures.
 
 The data come from minigumbel.figures (deterministic given --seed); the drawing from
 minigumbel.plotting (matplotlib, the 'plot' extra, imported only when a figure is drawn).
@@ -37,8 +37,9 @@ def _size(ctx, param, value):
 
 @click.command()
 @click.argument("figure", type=click.Choice(FIGURES))
-@click.option("--out", required=True, type=FilePath(writable=True),
-              help="Output file (PNG or SVG).")
+@click.option("--out", type=FilePath(writable=True), default=None,
+              help="Output file (PNG or SVG)  [default: FIGURE.png, or FIGURE.svg with --format svg, in the "
+                   "current folder].")
 @click.option("--format", "fmt", type=click.Choice(["png", "svg"]), default=None,
               help="Image format [default: from the --out suffix, else png].")
 @click.option("--from", "run_json", type=click.Path(exists=True, dir_okay=False),
@@ -60,7 +61,8 @@ def _size(ctx, param, value):
 @backend_option
 @quiet_option
 def plot(figure, out, fmt, run_json, size, dpi, steps, samples, n_seeds, problem, seed, backend, quiet):
-    """Draw FIGURE and save it to --out.
+    """Draw FIGURE and save it to --out (default FIGURE.png in the current folder); the path written
+    is printed (to stderr; --quiet: nothing).
 
     \b
     temperature  Gumbel-Softmax samples for π = (0.1, 0.2, 0.3, 0.4) at τ = 0.1, 0.5, 1, 10
@@ -84,6 +86,10 @@ def plot(figure, out, fmt, run_json, size, dpi, steps, samples, n_seeds, problem
                            "pip install 'minigumbel[plot]'") from None
     from minigumbel import figures, plotting
 
+    if out is None:
+        ctx = click.get_current_context()
+        param = next(p for p in ctx.command.params if p.name == "out")
+        out = param.type.convert(f"{figure}.{fmt or 'png'}", param, ctx)    # the same checks as a given --out
     if fmt is None:
         fmt = "svg" if os.fspath(out).lower().endswith(".svg") else "png"
     if figure == "training" and run_json is None:

@@ -5,14 +5,14 @@ import math
 
 import click
 
-from .common import backend_option, echo_json, float_list, json_flag, progress, quiet_option, seed_option, table
+from .common import TAU, backend_option, echo_json, float_list, json_flag, progress, quiet_option, seed_option, table
 
 CHUNK = 1 << 18   # draws per batch: bounded memory for any -n
 
 
 @click.command()
 @click.option("--logits", required=True, help="Comma-separated logits θ (use -inf to mask a category), e.g. 1,2,3.")
-@click.option("--tau", type=float, default=0.5, show_default=True, help="Temperature τ > 0 of the relaxed samples.")
+@click.option("--tau", type=TAU, default=0.5, show_default=True, help="Temperature τ of the relaxed samples, 1e-4 ≤ τ ≤ 1e4.")
 @click.option("-n", "--n", "n", type=click.IntRange(min=1), default=100_000, show_default=True,
               help="Number of samples.")
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float64", show_default=True)

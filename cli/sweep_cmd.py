@@ -33,6 +33,9 @@ def grid_options(f):
         click.option("--scheduler", default=None, metavar="ADDRESS",
                      help="Run on an existing Dask distributed cluster, e.g. tcp://host:8786 "
                           "(needs the 'cluster' extra)."),
+        click.option("--scheduler-timeout", type=click.FloatRange(min=0.0, min_open=True, max=3600.0), default=10.0,
+                     show_default=True, metavar="SECONDS",
+                     help="Seconds to wait for the --scheduler to answer before giving up."),
         click.option("--retry-failed", is_flag=True, help="Run again the runs recorded with an error in --out."),
         click.option("--metrics", default=None, metavar="M1,M2",
                      help="Columns of the table [default: every metric the runs return]."),
@@ -124,6 +127,8 @@ def _run(ctx, command, kw, preset):
         raise click.BadParameter("give --workers or --scheduler, not both", param_hint="--scheduler")
     if kw["scheduler"] is not None and not kw["scheduler"].strip():
         raise click.BadParameter("an address is required, e.g. tcp://host:8786", param_hint="--scheduler")
+    if kw["scheduler"] is None and ctx.get_parameter_source("scheduler_timeout").name == "COMMANDLINE":
+        raise click.BadParameter("applies with --scheduler only", param_hint="--scheduler-timeout")
     fields = set(TrainConfig.__dataclass_fields__)
     base = {k: v for k, v in kw.items() if k in fields}
     seeds = list(range(kw["seed"], kw["seed"] + kw["seeds"]))
@@ -149,7 +154,8 @@ def _run(ctx, command, kw, preset):
                 bar.update(done_before)
             bar.update(1, record)
         records, info = run_grid(configs, out=kw["out"], workers=workers, scheduler=kw["scheduler"],
-                                 on_result=on_result, retry_failed=kw["retry_failed"])
+                                 on_result=on_result, retry_failed=kw["retry_failed"],
+                                 scheduler_timeout=kw["scheduler_timeout"])
     if not kw["quiet"] and kw["out"]:
         click.echo(f"{kw['out']}: {info['done_before']} of {len(configs)} runs were already there, "
                    f"{info['ran']} ran now" + (", a torn last line was cut and its run redone" if info["torn"] else "")

@@ -8,11 +8,12 @@ import click
 
 from minigumbel.schedules import SCHEDULES
 from minigumbel.tasks import SELECT_DATASETS, TASKS
+from minigumbel.nn import INITS
 from minigumbel.optim import OPTIMIZERS
 from minigumbel.data import DATASETS
 from minigumbel.train import BASELINES, DTYPES, GRADS, SELECT_ESTIMATORS, TASK_DEFAULTS, TRAIN_ESTIMATORS, TrainConfig
 
-from .common import FilePath, backend_option, write_json, progress, quiet_option, seed_option, table
+from .common import TAU, FilePath, backend_option, same_file, write_json, progress, quiet_option, seed_option, table
 
 POSITIVE = click.FloatRange(min=0.0, min_open=True)
 
@@ -34,10 +35,10 @@ def training_options(task, steps, tau, anneal):
     opts = [
         click.option("--task", type=click.Choice(list(TASKS)), default=task, show_default=True,
                      help="Pointer task, or vae (a categorical VAE on handwritten digits)."),
-        click.option("--tau", type=POSITIVE, default=None, help=f"(Initial) temperature τ > 0. {d('tau')}"),
+        click.option("--tau", type=TAU, default=None, help=f"(Initial) temperature τ, 1e-4 ≤ τ ≤ 1e4. {d('tau')}"),
         click.option("--anneal", type=click.Choice(SCHEDULES), default=None,
                      help=f"Temperature schedule (exp: Jang et al. 2017). {d('anneal')}"),
-        click.option("--tau-min", type=POSITIVE, default=None, help=f"Final τ of an annealing schedule. {d('tau_min')}"),
+        click.option("--tau-min", type=TAU, default=None, help=f"Final τ of an annealing schedule. {d('tau_min')}"),
         click.option("--anneal-rate", type=click.FloatRange(min=0.0), default=None,
                      help=f"exp schedule: τ = max(τ_min, τ0·exp(−rate·t)). {d('anneal_rate')}"),
         click.option("--anneal-every", type=click.IntRange(min=1), default=None,
@@ -48,6 +49,9 @@ def training_options(task, steps, tau, anneal):
         click.option("--optimizer", type=click.Choice(list(OPTIMIZERS)), default="adam", show_default=True),
         click.option("--hidden", type=click.IntRange(min=1), default=32, show_default=True,
                      help="MLP width (pointer tasks; the vae's widths are fixed: 256, 128)."),
+        click.option("--init", type=click.Choice(INITS), default="he", show_default=True,
+                     help="Initial weights: he (Gaussian, std √(2/fan_in), zero biases) or torch "
+                          "(PyTorch's nn.Linear default: weights and biases uniform on ±1/√fan_in)."),
         click.option("--n-items", type=click.IntRange(min=2), default=10, show_default=True,
                      help="Items to point at (the code size K for bottleneck; vae: see -K)."),
         click.option("--latents", "-L", type=click.IntRange(min=1), default=8, show_default=True,
@@ -72,9 +76,9 @@ def training_options(task, steps, tau, anneal):
                      help="Size of the fixed held-out set (pointer tasks; the vae uses its test set)."),
         click.option("--gr-k", type=click.IntRange(min=1), default=10, show_default=True,
                      help="gumbel-rao, gumbel-rao-total: conditional Gumbel vectors per sample."),
-        click.option("--tau-forward", type=POSITIVE, default=None,
+        click.option("--tau-forward", type=TAU, default=None,
                      help="decoupled: forward temperature τ_f (default: τ); --tau is the backward τ_b. "
-                          "The hard sample argmax((θ+g)/τ_f) does not depend on τ_f."),
+                          "The forward draws argmax(θ/τ_f + g) ~ Cat(softmax(θ/τ_f)) (Shah et al.)."),
         click.option("--baseline", type=click.Choice(BASELINES), default="none", show_default=True,
                      help="reinforce baseline: none, loo (leave-one-out batch mean) or running (mean)."),
         backend_option, seed_option, quiet_option,
@@ -185,6 +189,7 @@ def train(quiet, json_path, **kw):
 
     check_task_options([kw["task"]])
     check_estimator_options([kw["estimator"]])
+    _distinct_outputs(json_path, kw["checkpoint"], kw["resume"])
     config = TrainConfig(**kw)
     run = prepare(config)                 # every input error is raised here, before the progress bar
     with progress(length=config.steps, label=f"{config.task}/{config.estimator}", quiet=quiet,
@@ -195,9 +200,18 @@ def train(quiet, json_path, **kw):
             bar.update(record["step"] - done[0], record)
             done[0] = record["step"]
         history = run_training(run, on_step=on_step)
+    _summary(config, history, run.backend.name)        # first: a failed write below does not lose it
     if json_path:
         write_json(json_path, history, indent=1)
-    _summary(config, history, run.backend.name)
+
+
+def _distinct_outputs(json_path, checkpoint, resume):
+    """--json must not name the file of --checkpoint or --resume (it would overwrite a checkpoint);
+    --checkpoint and --resume may be one file (continue a run in place)."""
+    for option, other in (("--checkpoint", checkpoint), ("--resume", resume)):
+        if json_path and other and same_file(json_path, other):
+            raise click.UsageError(f"--json and {option} name the same file {json_path}; the history "
+                                   "would overwrite the checkpoint: give --json its own path")
 
 
 def _summary(config, history, backend_name):
@@ -227,7 +241,7 @@ def _vae_summary(config, history, backend_name):
     f = history["final"]
     tail = history["loss"][-100:]
     rows = [[f"test -ELBO, hard codes d ~ q ({EVAL_SAMPLES} per image)", f"{f['test_nelbo_hard']:.3f}"],
-            [f"test -ELBO, {config.estimator}'s training code", f"{f['test_nelbo_soft']:.3f}"],
+            [f"test objective ({config.estimator}'s training code + KL; not a bound)", f"{f['test_nelbo_soft']:.3f}"],
             [f"test -log p(x), importance-weighted (S = {IW_SAMPLES})", f"{f['test_iw_nll']:.3f}"],
             ["train -ELBO, hard codes", f"{f['train_nelbo']:.3f}"],
             ["test KL(q || uniform)", f"{f['kl']:.3f}"],

@@ -20,6 +20,9 @@ import numpy as np
 from .backend import namespace, to_numpy
 
 BIG = 1e30          # |finite logit| bound of the documented domain (README, "The domain")
+TAU_MIN, TAU_MAX = 1e-4, 1e4    # the temperatures of the documented domain; others are refused
+_TAU_LOW = float(np.float32(TAU_MIN))   # the float32 nearest 1e-4 (just below it) counts as 1e-4
+TAU_DOMAIN = "a finite number in [1e-4, 1e4]"
 
 
 def _value(x):
@@ -130,29 +133,40 @@ def check_rng(rng):
 def check_tau(tau, dtype=None, name: str = "tau", xp=None, scan=True):
     """Validate a temperature and return it ready to broadcast (cast to ``dtype`` if an array).
 
-    A Python/NumPy number must be finite and > 0 (returned as a Python float, so it never changes
-    the logits' dtype); an array (or list, converted on ``xp``) must be so everywhere. Anything
+    The domain is 1e-4 <= τ <= 1e4 (README, "The domain"): below it the parameters of a training
+    run stop moving (θ/τ saturates the softmax; 1e-300 underflows its gradient), above it every
+    sample is uniform (the float32 nearest 1e-4, just below it, counts as 1e-4). A Python/NumPy number must lie in it (returned as a Python float, so it
+    never changes the logits' dtype; an integer too large for a float is refused, not an
+    OverflowError); an array (or list, converted on ``xp``) must lie in it everywhere. Anything
     else is a ValueError naming ``name``. ``scan=False`` leaves an array's values to the caller
     (:func:`enter` checks them with the other arguments, in its one device→host transfer).
     """
     if isinstance(tau, numbers.Real) and not isinstance(tau, bool):
-        t = float(tau)
-        if not (math.isfinite(t) and t > 0.0):
-            raise ValueError(f"{name} must be a finite number > 0, got {tau!r}")
+        try:
+            t = float(tau)
+        except OverflowError:                     # a Python int beyond float's range
+            raise ValueError(f"{name} must be {TAU_DOMAIN}, got an integer of {tau.bit_length()} bits, "
+                             "too large for a float") from None
+        if not (math.isfinite(t) and _TAU_LOW <= t <= TAU_MAX):
+            raise ValueError(f"{name} must be {TAU_DOMAIN}, got {tau!r}")
         # A plain Python float: a NumPy scalar such as np.float64(0.5) is not "weak" under NEP 50
         # and would turn float32 logits into float64 (tests/test_properties.py found it).
         return t
     if tau is None or isinstance(tau, (bool, str)):
-        raise ValueError(f"{name} must be a finite number > 0, got {tau!r}")
+        raise ValueError(f"{name} must be {TAU_DOMAIN}, got {tau!r}")
     if isinstance(tau, (list, tuple)):
-        tau = (xp or np).asarray(tau, dtype=dtype or np.float64)
+        try:
+            tau = (xp or np).asarray(tau, dtype=dtype or np.float64)
+        except OverflowError:
+            raise ValueError(f"{name} must be {TAU_DOMAIN} everywhere, got an integer too large for a float") from None
     t = _value(tau)
     if not hasattr(t, "dtype") or t.dtype.kind not in "biuf":
-        raise ValueError(f"{name} must be a finite number > 0 or an array of them, got {type(tau).__name__}")
+        raise ValueError(f"{name} must be {TAU_DOMAIN} or an array of them, got {type(tau).__name__}")
     if t.size == 0:
-        raise ValueError(f"{name} must be a finite number > 0, got an empty array")
-    if scan and not bool(namespace(t).all(namespace(t).isfinite(t) & (t > 0))):   # explicit host check
-        raise ValueError(f"{name} must be finite and > 0 everywhere, got min {float(t.min())!r}")
+        raise ValueError(f"{name} must be {TAU_DOMAIN}, got an empty array")
+    if scan and bool(_SUMMARY["tau"](namespace(t), t, None)[0]):   # explicit host check
+        raise ValueError(f"{name} must be {TAU_DOMAIN} everywhere, got values from {float(t.min())!r} "
+                         f"to {float(t.max())!r}")
     if dtype is not None and t is tau and tau.dtype != dtype:
         tau = tau.astype(dtype)
     return tau
@@ -221,8 +235,8 @@ KINDS = {
     "finite": (_NAN, _INF),                       # upstream gradients, samples
     "logp": (_NAN, _LOGP_POSINF, _MASKED),        # log-probabilities: -inf allowed (masked)
     "probs": (_NAN, _INF, _NEG, _ZERO_ROW),       # probabilities: >= 0, 0 masks; not a whole row 0
-    "tau": ((lambda xp, a, ax: ~(xp.isfinite(a) & (a > 0)),
-             "{name} must be finite and > 0 everywhere, but {row} is not"),),
+    "tau": ((lambda xp, a, ax: ~((a >= _TAU_LOW) & (a <= TAU_MAX)),      # NaN fails both
+             "{name} must be " + TAU_DOMAIN + " everywhere, but {row} is not"),),
 }
 
 
@@ -241,7 +255,7 @@ _SUMMARY = {
     "logp": lambda xp, a, ax: (xp.any(~(xp.abs(_rowmax(xp, a, ax)) < xp.inf)),),       # NaN, +inf, all −inf
     "probs": lambda xp, a, ax: (xp.any(~((_rowmax(xp, a, ax) > 0) & (_rowmax(xp, a, ax) < xp.inf))),
                                 xp.min(a) < 0),
-    "tau": lambda xp, a, ax: (xp.any(~(xp.isfinite(a) & (a > 0))),),
+    "tau": lambda xp, a, ax: (~(xp.min(a) >= _TAU_LOW), ~(xp.max(a) <= TAU_MAX)),      # NaN fails them
 }
 
 

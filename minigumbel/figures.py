@@ -11,13 +11,13 @@ deterministic given its ``seed``.
   draws near uniform.
 - ``leakage``: soft (training-time pointer) vs hard (argmax pointer) held-out loss over training on
   the ``bottleneck`` task for ``softmax``, ``gumbel`` and ``st-gumbel`` (the runs of ``minigumbel compare``).
-- ``estimators``: bias norm and total variance of each gradient estimator vs τ on a problem of the
-  estimator lab (quadratic by default; ``problem="cubic"`` shows straight-through Gumbel's bias
+- ``estimators``: bias norm (± s.e.), per-sample variance, MSE and cosine of each gradient estimator
+  vs τ on a problem of the estimator lab (quadratic by default; ``problem="cubic"`` shows straight-through Gumbel's bias
   staying as τ → 0), the computation of ``minigumbel estimators``.
 - ``schedules``: the temperature schedules of :mod:`minigumbel.schedules` over training steps.
 - ``training``: the curves of one ``minigumbel train --json`` run.
-- ``vae-gradients``: cosine and relative bias of each estimator against the exact gradient of the
-  digits VAE's expected reconstruction, at checkpoints along training (``minigumbel estimators
+- ``vae-gradients``: cosine, relative bias, variance and MSE of each estimator against the exact
+  gradient of the digits VAE's expected reconstruction, at checkpoints along several training runs (``minigumbel estimators
   --problem vae --json``; minigumbel.lab_vae).
 - ``subset-estimators``: bias and variance of the estimators for k items (reinforce-pl, relaxed-topk,
   st-topk, l2x, soft-topk) vs τ on the subset problem of minigumbel.lab_subset (``minigumbel
@@ -123,24 +123,27 @@ def leakage_data(seed=0, n_seeds=3, estimators=LEAKAGE_ESTIMATORS, eval_every=50
 
 def estimators_data(seed=0, taus=LAB_TAUS, samples=10_000, names=LAB_ESTIMATORS, problem="quadratic",
                     k=5, gr_k=10, backend="numpy", table=None):
-    """Bias norm, its standard error and total variance of each estimator at each τ.
+    """Bias norm (± s.e.), per-sample variance, MSE and cosine of each estimator at each τ.
 
     The numbers are those of ``minigumbel estimators --problem PROBLEM --k K --tau TAUS --samples
-    SAMPLES --gr-k GR_K --seed SEED`` (same computation, same random streams). Alternatively pass
-    ``table``, the parsed output of that command with ``--json``. Returns {"problem", "k", "seed",
-    "samples", "exact_norm", "series": {estimator: {"tau", "bias_norm", "bias_se", "variance"}
-    (arrays over τ)}}.
+    SAMPLES --gr-k GR_K --seed SEED`` (same computation, same random streams; REINFORCE with its
+    leave-one-out baseline). Alternatively pass ``table``, the parsed output of that command with
+    ``--json``. Returns {"problem", "k", "seed", "samples", "exact_norm", "series": {row label:
+    {"tau", "bias_norm", "bias_se", "variance", "mse", "cosine"} (arrays over τ)}}.
     """
     if table is None:
         table = _lab_table(seed, taus, samples, names, problem, k, gr_k, backend)
     series = {}
     for row in table["rows"]:
-        s = series.setdefault(row["estimator"], {"tau": [], "bias_norm": [], "bias_se": [], "variance": []})
+        s = series.setdefault(row["estimator"], {key: [] for key in LAB_SERIES_KEYS})
         for key in s:
             s[key].append(row[key])
     series = {name: {key: np.array(v, dtype=np.float64) for key, v in s.items()} for name, s in series.items()}
     return {"problem": table["problem"], "k": table["k"], "seed": table["seed"], "samples": table["samples"],
             "exact_norm": float(np.linalg.norm(table["exact_grad"])), "series": series}
+
+
+LAB_SERIES_KEYS = ("tau", "bias_norm", "bias_se", "variance", "mse", "cosine")
 
 
 def _lab_table(seed, taus, samples, names, problem, k, gr_k, backend):
@@ -234,25 +237,35 @@ _LOSS_NAMES = {"argmax": "regret", "query": "payload MSE", "bottleneck": "recons
 
 def vae_gradients_data(result):
     """Series per (estimator, τ) from ``minigumbel estimators --problem vae --json`` (a path or the
-    parsed dict): {"meta": the run's settings, "series": {(estimator, τ): {"step" (C,), "cosine",
-    "rel_bias" (bias norm / ‖∇‖), "rel_se", "norm_ratio"}}, "exact_norm" (C,), "steps" (C,)}."""
+    parsed dict): {"meta": the run's settings, "seeds" (S,), "steps" (C,), "exact_norm" (S, C),
+    "series": {(estimator, τ): {"cosine", "rel_bias" (bias norm / ‖∇‖), "rel_se", "rel_variance"
+    (variance / ‖∇‖²), "rel_mse" (MSE / ‖∇‖²), "norm_ratio"}: arrays (S, C), one row per training
+    run (seed), one column per checkpoint step}}."""
     result = _json(result)
-    if not isinstance(result, dict) or not all(k in result for k in ("rows", "steps", "exact_norm", "codes")):
-        raise ValueError("expected the JSON written by `minigumbel estimators --problem vae --json`")
-    norm = dict(zip(result["steps"], result["exact_norm"]))
+    keys = ("rows", "steps", "runs", "seeds", "codes")
+    if not isinstance(result, dict) or not all(k in result for k in keys):
+        raise ValueError("expected the JSON written by `minigumbel estimators --problem vae --json` "
+                         f"(keys {', '.join(keys)})")
+    seeds, steps = list(result["seeds"]), list(result["steps"])
+    norm = {(run["seed"], s): n for run in result["runs"] for s, n in zip(steps, run["exact_norm"])}
     series = {}
     for row in result["rows"]:
         s = series.setdefault((row["estimator"], row["tau"]),
-                              {"step": [], "cosine": [], "rel_bias": [], "rel_se": [], "norm_ratio": []})
-        s["step"].append(row["step"])
-        s["cosine"].append(row["cosine"])
-        s["rel_bias"].append(row["bias_norm"] / norm[row["step"]])
-        s["rel_se"].append(row["bias_se"] / norm[row["step"]])
-        s["norm_ratio"].append(row["norm_ratio"])
-    series = {key: {k: np.array(v, dtype=np.float64) for k, v in s.items()} for key, s in series.items()}
-    meta = {k: result.get(k) for k in ("latents", "classes", "codes", "images", "samples", "train_estimator", "seed")}
-    return {"meta": meta, "series": series, "steps": np.array(result["steps"]),
-            "exact_norm": np.array(result["exact_norm"], dtype=np.float64)}
+                              {k: np.full((len(seeds), len(steps)), np.nan) for k in VAE_SERIES_KEYS})
+        i, j, n = seeds.index(row["seed"]), steps.index(row["step"]), norm[(row["seed"], row["step"])]
+        for key, value in (("cosine", row["cosine"]), ("rel_bias", row["bias_norm"] / n), ("rel_se", row["bias_se"] / n),
+                           ("rel_variance", row["variance"] / n ** 2), ("rel_mse", row["mse"] / n ** 2),
+                           ("norm_ratio", row["norm_ratio"])):
+            s[key][i, j] = value
+    meta = {k: result.get(k) for k in ("latents", "classes", "codes", "images", "samples", "train_estimator",
+                                       "seed", "baseline")}
+    return {"meta": meta, "series": series, "seeds": np.array(seeds), "steps": np.array(steps),
+            "exact_norm": np.array([run["exact_norm"] for run in result["runs"]], dtype=np.float64)}
+
+
+VAE_SERIES_KEYS = ("cosine", "rel_bias", "rel_se", "rel_variance", "rel_mse", "norm_ratio")
+
+
 # ----------------------------------------------------------------------------- vae
 
 # (estimator, TrainConfig overrides of the reference setup): reinforce with its running-mean

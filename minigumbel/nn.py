@@ -21,7 +21,7 @@ from .gradcheck import three_way
 
 __all__ = [
     "linear", "linear_backward", "relu", "relu_backward", "tanh", "tanh_backward",
-    "ACTIVATIONS", "init_mlp", "mlp_forward", "mlp_backward", "MLP",
+    "ACTIVATIONS", "INITS", "init_mlp", "mlp_forward", "mlp_backward", "MLP",
     "mse", "mse_backward", "cross_entropy", "cross_entropy_backward", "GRADCHECK_CASES",
 ]
 
@@ -114,17 +114,21 @@ def _activation(name):
 # ----------------------------------------------------------------------------- MLP
 
 _TANH_GAIN = 5.0 / 3.0
+INITS = ("he", "torch")
 
 
-def init_mlp(rng, sizes, dtype=np.float64, prefix="", activation="relu"):
+def init_mlp(rng, sizes, dtype=np.float64, prefix="", activation="relu", init="he"):
     """Parameters of an MLP with layer widths ``sizes`` = (F_in, H_1, ..., F_out).
 
-    Weights are Gaussian with zero biases. For ``activation="relu"`` the scale is He et al.
-    (2015), std = √(2 / fan_in), which keeps the mean square of ReLU activations constant
-    layer to layer. For ``"tanh"`` it is Glorot & Bengio (2010), std = √(2 / (fan_in + fan_out)),
+    ``init="he"`` (the default): Gaussian weights with zero biases. For ``activation="relu"`` the
+    scale is He et al. (2015), std = √(2 / fan_in), which keeps the mean square of ReLU activations
+    constant layer to layer. For ``"tanh"`` it is Glorot & Bengio (2010), std = √(2 / (fan_in + fan_out)),
     times a gain 5/3 that offsets tanh's contraction: with gain 1 the mean square of the hidden
     activations shrinks layer by layer (0.24 → 0.07 over 6 layers of width 256), with 5/3 it
     stays ≈ 0.42 (tests/test_nn.py measures this).
+    ``init="torch"``: PyTorch's default for ``nn.Linear``, weights and biases both uniform on
+    ±1/√fan_in whatever the activation (std 1/√(3·fan_in): √6 ≈ 2.4 times smaller than He's
+    weights), drawn weights first, then biases, layer by layer.
     ``rng`` is an explicit NumPy or CuPy Generator; the arrays are created on its device.
     Keys are f"{prefix}W{i}" (fan_in, fan_out) and f"{prefix}b{i}" (fan_out,).
     """
@@ -134,12 +138,20 @@ def init_mlp(rng, sizes, dtype=np.float64, prefix="", activation="relu"):
     dtype = float_dtype(dtype)                                               # float16: the one refusal
     _activation(activation)
     check_rng(rng)
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r}; choose one of {', '.join(INITS)}")
     params = {}
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        W = rng.standard_normal((fan_in, fan_out), dtype=dtype)
-        W *= np.sqrt(2.0 / fan_in) if activation == "relu" else _TANH_GAIN * np.sqrt(2.0 / (fan_in + fan_out))
+        if init == "torch":
+            bound = 1.0 / np.sqrt(fan_in)
+            W = rng.uniform(-bound, bound, (fan_in, fan_out)).astype(dtype, copy=False)
+            b = rng.uniform(-bound, bound, (fan_out,)).astype(dtype, copy=False)
+        else:
+            W = rng.standard_normal((fan_in, fan_out), dtype=dtype)
+            W *= np.sqrt(2.0 / fan_in) if activation == "relu" else _TANH_GAIN * np.sqrt(2.0 / (fan_in + fan_out))
+            b = namespace(W).zeros(fan_out, dtype=dtype)
         params[f"{prefix}W{i}"] = W
-        params[f"{prefix}b{i}"] = namespace(W).zeros(fan_out, dtype=dtype)
+        params[f"{prefix}b{i}"] = b
     return params
 
 

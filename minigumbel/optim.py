@@ -62,6 +62,10 @@ class _Optimizer:
             buf[key] = xp.asarray(buf[key])
         return buf[key]
 
+    def buffers_in_use(self) -> tuple:
+        """The buffers a step fills (one array per parameter from the first step on)."""
+        return self._buffers
+
     def state_dict(self) -> dict:
         """{"name", "step", hyperparameters..., one dict of arrays per buffer} (copies)."""
         d = {"name": self.name, "step": self.t}
@@ -100,6 +104,9 @@ class SGD(_Optimizer):
         self.lr = _check_number(lr, "lr", low_open=True)
         self.momentum = _check_number(momentum, "momentum", high=1.0)
         self.weight_decay = _check_number(weight_decay, "weight_decay")
+
+    def buffers_in_use(self) -> tuple:
+        return self._buffers if self.momentum else ()
 
     def step(self, params, grads):
         _check_grads(params, grads)

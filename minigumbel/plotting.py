@@ -2,9 +2,10 @@
 
 matplotlib is imported only inside :func:`draw`, and no pyplot state is touched: each figure is a
 ``matplotlib.figure.Figure`` rendered by the Agg canvas (PNG) or the SVG backend, so calling this
-from a notebook changes nothing there. Figures read in grayscale: every series has its own line
-style and marker (and bars their own hatch), never colour alone. The saved PNG has exactly the
-requested size in pixels (no tight bounding box); the output is the same bytes for the same data.
+from a notebook changes nothing there. Every series has its own colour, line style and marker
+(and bars their own hatch), so a figure reads on screen and in a grayscale print alike. The saved
+PNG has exactly the requested size in pixels (no tight bounding box); the output is the same bytes
+for the same data.
 """
 from __future__ import annotations
 
@@ -16,32 +17,33 @@ __all__ = ["draw", "parse_size", "DEFAULT_SIZES", "FORMATS", "INSTALL_HINT"]
 
 FORMATS = ("png", "svg")
 INSTALL_HINT = "pip install 'minigumbel[plot]'"
-DEFAULT_SIZES = {"temperature": (1400, 700), "leakage": (1500, 550), "estimators": (1400, 600),
-                 "schedules": (900, 550), "training": (1400, 500), "vae": (1600, 640),
-                 "vae-gradients": (1500, 800), "subset-estimators": (1400, 600)}
+DEFAULT_SIZES = {"temperature": (1400, 700), "leakage": (1500, 550), "estimators": (1500, 900),
+                 "schedules": (900, 550), "training": (1400, 500), "vae": (1600, 560),
+                 "vae-gradients": (1500, 1300), "subset-estimators": (1500, 900)}
 
-# one entry per series: grays, line styles and markers, so that grayscale prints stay readable
+# one entry per series: a colour (matplotlib's tab10 set, softmax black), a line style and a marker, so
+# that ten series can be told apart on screen, and still in a grayscale print or by a colour-blind reader
 _STYLE = {
-    "softmax":    dict(color="0.0", ls="-", marker="o"),
-    "gumbel":     dict(color="0.35", ls="--", marker="s"),
-    "st-gumbel":  dict(color="0.55", ls=":", marker="^"),
-    "reinforce":  dict(color="0.2", ls="-.", marker="D"),
-    "st":         dict(color="0.45", ls=(0, (6, 2)), marker="v"),
-    "gumbel-rao": dict(color="0.1", ls=(0, (3, 1, 1, 1, 1, 1)), marker="P"),
-    "reinmax":    dict(color="0.6", ls=(0, (1, 1)), marker="X"),
-    "gst-1.0":    dict(color="0.25", ls=(0, (8, 2, 1, 2)), marker="<"),
-    "gst-p":      dict(color="0.5", ls=(0, (2, 2)), marker=">"),
-    "decoupled":  dict(color="0.7", ls="-", marker="*"),
-    "gumbel-rao-total": dict(color="0.4", ls=(0, (5, 1)), marker="h"),
-    "reinforce-pl": dict(color="0.2", ls="-.", marker="D"),
-    "relaxed-topk": dict(color="0.35", ls="--", marker="s"),
-    "st-topk":    dict(color="0.55", ls=":", marker="^"),
-    "l2x":        dict(color="0.1", ls=(0, (3, 1, 1, 1, 1, 1)), marker="P"),
-    "soft-topk":  dict(color="0.0", ls="-", marker="o"),
-    "constant":   dict(color="0.0", ls="-", marker="o"),
-    "exp":        dict(color="0.3", ls="--", marker="s"),
-    "linear":     dict(color="0.5", ls=":", marker="^"),
-    "cosine":     dict(color="0.15", ls="-.", marker="D"),
+    "softmax":    dict(color="#000000", ls="-", marker="o"),
+    "gumbel":     dict(color="#e377c2", ls="--", marker="s"),
+    "st-gumbel":  dict(color="#2ca02c", ls=":", marker="^"),
+    "reinforce":  dict(color="#1f77b4", ls="-.", marker="D"),
+    "st":         dict(color="#ff7f0e", ls=(0, (6, 2)), marker="v"),
+    "gumbel-rao": dict(color="#d62728", ls=(0, (3, 1, 1, 1, 1, 1)), marker="P"),
+    "reinmax":    dict(color="#9467bd", ls="-", marker="X"),
+    "gst-1.0":    dict(color="#7f7f7f", ls=(0, (8, 2, 1, 2)), marker="<"),
+    "gst-p":      dict(color="#bcbd22", ls=(0, (2, 2)), marker=">"),
+    "decoupled":  dict(color="#17becf", ls="-", marker="*"),
+    "gumbel-rao-total": dict(color="#8c564b", ls=(0, (5, 1)), marker="h"),
+    "reinforce-pl": dict(color="#1f77b4", ls="-.", marker="D"),
+    "relaxed-topk": dict(color="#e377c2", ls="--", marker="s"),
+    "st-topk":    dict(color="#2ca02c", ls=":", marker="^"),
+    "l2x":        dict(color="#d62728", ls=(0, (3, 1, 1, 1, 1, 1)), marker="P"),
+    "soft-topk":  dict(color="#000000", ls="-", marker="o"),
+    "constant":   dict(color="#000000", ls="-", marker="o"),
+    "exp":        dict(color="#1f77b4", ls="--", marker="s"),
+    "linear":     dict(color="#ff7f0e", ls=":", marker="^"),
+    "cosine":     dict(color="#2ca02c", ls="-.", marker="D"),
 }
 _HATCHES = ("", "///", "...", "xx", "\\\\")
 _RC = {"svg.hashsalt": "minigumbel", "font.size": 10, "axes.grid": True, "grid.color": "0.85",
@@ -91,7 +93,7 @@ def draw(name, data, out, fmt="png", size=None, dpi=100):
 
 def _temperature(fig, d):
     p, taus, n = d["probs"], d["taus"], d["n_samples"]
-    k = np.arange(1, p.size + 1)
+    k = np.arange(p.size)                    # categories 0 … K−1, as NumPy indexes them (and `minigumbel sample`)
     axes = fig.subplots(2, len(taus), sharey=True, squeeze=False)
     for j, tau in enumerate(taus):
         top, bottom = axes[0, j], axes[1, j]
@@ -120,6 +122,15 @@ def _temperature(fig, d):
                  "low τ: near one-hot samples whose mean is π;  high τ: samples near uniform, mean near 1/K")
 
 
+HARD, SOFT = "#1f77b4", "#d62728"        # the leakage figure's hard and soft losses
+
+
+def signed(value, digits=2):
+    """``value`` with its sign at ``digits`` decimals, but 0 for what rounds to zero ("0.00", never "-0.00")."""
+    text = f"{value:+.{digits}f}"
+    return text[1:] if float(text) == 0 else text
+
+
 def _leakage(fig, d):
     runs = d["runs"]
     axes = fig.subplots(1, len(runs), sharey=True, squeeze=False)[0]
@@ -128,17 +139,17 @@ def _leakage(fig, d):
     for ax, (name, r) in zip(axes, runs.items()):
         every = max(1, len(r["step"]) // 12)
         for i in range(n if n > 1 else 0):                   # every seed, thin and unmarked
-            ax.plot(r["step"], r["hard_loss"][i], color="0.0", ls="-", lw=0.5, alpha=0.35)
-            ax.plot(r["step"], r["soft_loss"][i], color="0.45", ls="--", lw=0.5, alpha=0.35)
-        ax.plot(r["step"], np.median(r["hard_loss"], axis=0), color="0.0", ls="-", lw=1.8, marker="o", ms=5,
+            ax.plot(r["step"], r["hard_loss"][i], color=HARD, ls="-", lw=0.9, alpha=0.5)
+            ax.plot(r["step"], r["soft_loss"][i], color=SOFT, ls="--", lw=0.9, alpha=0.5)
+        ax.plot(r["step"], np.median(r["hard_loss"], axis=0), color=HARD, ls="-", lw=2.2, marker="o", ms=5,
                 markevery=every, label="hard eval (argmax one-hot code)" + (": median; thin: each seed" if n > 1 else ""))
-        ax.plot(r["step"], np.median(r["soft_loss"], axis=0), color="0.45", ls="--", lw=1.8, marker="s", ms=5,
-                mfc="white", markevery=every, label="soft (the training-time code)")
+        ax.plot(r["step"], np.median(r["soft_loss"], axis=0), color=SOFT, ls="--", lw=2.2, marker="s", ms=5,
+                mfc="white", markevery=every, label="soft (the training-time code)" + (": median; thin: each seed" if n > 1 else ""))
         ax.axhline(d["noise_var"], color="0.3", ls=":", lw=1.2,
                    label=f"σ² = {d['noise_var']:g}: the best any one-hot code can do")
         gap = np.median(r["hard_loss"][:, -1] - r["soft_loss"][:, -1])
         reach = int(np.sum(r["hard_loss"][:, -1] <= target))
-        ax.set_title(f"{name}: final hard − soft {gap:+.2f} (median);\n{reach}/{n} seeds end within 0.01 of σ²")
+        ax.set_title(f"{name}: final hard − soft {signed(gap)} (median);\n{reach}/{n} seeds end within 0.01 of σ²")
         ax.set_xlabel("training step")
     axes[0].set_ylabel("held-out reconstruction MSE per dimension (log scale)")
     axes[-1].legend(loc="upper right", fontsize=8)   # the panels after softmax end low: top right is free
@@ -169,37 +180,74 @@ def _plain_log_labels(ax):
     ax.yaxis.set_minor_formatter(FuncFormatter(minor))
 
 
+NOT_DETECTED = "hollow: bias not detected (≤ 3 s.e.); bars: ± 1 s.e."
+
+
+def _bias_points(ax, x, bias, se, st, ms=7):
+    """Bias with ± 1 s.e. bars; a hollow marker where it is not detected (bias ≤ 3 s.e.: it may be 0,
+    or a bias smaller than the noise can show). On the log axis a bar reaching 0 runs off the bottom
+    (the axis ends below the smallest bias: :func:`_bias_floor`)."""
+    lo = np.minimum(se, bias * (1 - 1e-9))
+    ax.errorbar(x, bias, yerr=[lo, se], fmt="none", ecolor=st["color"], elinewidth=1.0, capsize=2, alpha=0.8)
+    nd = bias <= 3 * se
+    ax.plot(x[nd], bias[nd], ls="none", marker=st["marker"], ms=ms, mfc="white", mec=st["color"], mew=1.5)
+
+
+def _bias_floor(ax, biases):
+    """End a log bias axis at half the smallest positive bias, so bars down to 0 run off its bottom."""
+    b = np.concatenate([np.ravel(v) for v in biases])
+    b = b[np.isfinite(b) & (b > 0)]
+    if b.size:
+        ax.set_ylim(bottom=0.5 * b.min())
+
+
+def _key_axis(fig, spec):
+    ax = fig.add_subplot(spec)
+    ax.axis("off")                          # the legend gets its own column: no data hidden under it
+    return ax
+
+
 def _estimators(fig, d):
     from matplotlib.ticker import NullLocator
-    ax_b, ax_v, ax_key = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1, 1, 0.3]})
+    gs = fig.add_gridspec(2, 3, width_ratios=[1, 1, 0.36])
+    ax_b, ax_c = fig.add_subplot(gs[0, 0]), fig.add_subplot(gs[0, 1])
+    ax_v, ax_m = fig.add_subplot(gs[1, 0], sharex=ax_b), fig.add_subplot(gs[1, 1], sharex=ax_b)
     zero_var = []
     for name, s in d["series"].items():
         st = _style(name)
-        line = dict(color=st["color"], ls=st["ls"], marker=st["marker"], ms=7, label=name)
+        line = dict(color=st["color"], ls=st["ls"], marker=st["marker"], ms=7, lw=1.6, label=name)
         ax_b.plot(s["tau"], s["bias_norm"], **line)
-        # hollow markers: bias within 3 standard errors of 0 (not distinguishable from unbiased)
-        noise = s["bias_norm"] <= 3 * s["bias_se"]
-        ax_b.plot(s["tau"][noise], s["bias_norm"][noise], ls="none", marker=st["marker"], ms=7,
-                  mfc="white", mec=st["color"])
+        _bias_points(ax_b, s["tau"], s["bias_norm"], s["bias_se"], st)
+        ax_c.plot(s["tau"], s["cosine"], **line)
+        ax_m.plot(s["tau"], s["mse"], **line)
         if np.all(s["variance"] == 0):
             zero_var.append(name)
             continue
         ax_v.plot(s["tau"], s["variance"], **line)
-    ax_b.plot([], [], ls="none", marker="o", mfc="white", mec="0.0", label="hollow: within 3 s.e. of 0")
+    _bias_floor(ax_b, [s["bias_norm"] for s in d["series"].values()])
     taus = sorted({t for s in d["series"].values() for t in s["tau"]})
-    for ax in (ax_b, ax_v):
+    for ax in (ax_b, ax_c, ax_v, ax_m):
         ax.set_xscale("log")
-        ax.set_yscale("log")
+        if ax is not ax_c:
+            ax.set_yscale("log")
+            _plain_log_labels(ax)
         ax.set_xticks(taus, [f"{t:g}" for t in taus])
         ax.xaxis.set_minor_locator(NullLocator())
-        _plain_log_labels(ax)
         ax.set_xlabel("temperature τ (log scale)")
     ax_b.set_ylabel("bias norm ‖E[ĝ] − ∇‖ (log scale)")
-    ax_v.set_ylabel("total variance Σ_k Var[ĝ_k] (log scale)")
+    ax_c.set_ylabel("cos(E[ĝ], ∇)")
+    ax_v.set_ylabel("variance of one estimate Σ_k Var[ĝ_k] (log)")
+    ax_m.set_ylabel("MSE of one estimate E‖ĝ − ∇‖² (log)")
     ax_b.set_title(f"bias (exact ‖∇‖ = {d['exact_norm']:.3f})")
+    ax_c.set_title("direction of the mean estimate")
     ax_v.set_title("variance" + (f" ({', '.join(zero_var)}: 0, not drawn)" if zero_var else ""))
-    ax_key.axis("off")                      # the legend gets its own column: no data hidden under it
-    ax_key.legend(*ax_b.get_legend_handles_labels(), loc="center left", fontsize=9, title="estimator")
+    ax_m.set_title("mean squared error = bias² + variance")
+    handles, labels = ax_b.get_legend_handles_labels()
+    key = _key_axis(fig, gs[:, 2])
+    from matplotlib.lines import Line2D
+    handles.append(Line2D([], [], ls="none", marker="o", mfc="white", mec="0.0"))
+    labels.append(NOT_DETECTED.replace("; ", ";\n"))
+    key.legend(handles, labels, loc="center left", fontsize=9, title="estimator")
     fig.suptitle(f"Gradient estimators of ∇θ E[f(d)] on the {d['problem']} problem (K = {d['k']}, "
                  f"{d['samples']:,} estimates per point, seed {d['seed']})")
 
@@ -211,37 +259,54 @@ def _subset_estimators(fig, d):
 
 
 def _vae_gradients(fig, d):
+    from matplotlib.lines import Line2D
     taus = sorted({t for _, t in d["series"]})
-    axes = fig.subplots(2, len(taus) + 1, squeeze=False,
-                        gridspec_kw={"width_ratios": [1] * len(taus) + [0.35]})
+    panels = (("cosine", "cos(mean estimate, exact ∇)", False), ("rel_bias", "bias norm / ‖∇‖ (log)", True),
+              ("rel_variance", "variance / ‖∇‖² (log)", True), ("rel_mse", "MSE / ‖∇‖² (log)", True))
+    gs = fig.add_gridspec(len(panels), len(taus) + 1, width_ratios=[1] * len(taus) + [0.4])
+    steps, n_seeds = d["steps"], len(d["seeds"])
+    axes = np.empty((len(panels), len(taus)), dtype=object)
     for col, tau in enumerate(taus):
-        ax_c, ax_b = axes[0, col], axes[1, col]
-        for (name, t), s in d["series"].items():
-            if t != tau:
-                continue
-            st = _style(name)
-            line = dict(color=st["color"], ls=st["ls"], marker=st["marker"], ms=6, label=name)
-            ax_c.plot(s["step"], s["cosine"], **line)
-            ax_b.plot(s["step"], s["rel_bias"], **line)
-            noise = s["rel_bias"] <= 3 * s["rel_se"]      # hollow: within 3 s.e. of 0
-            ax_b.plot(s["step"][noise], s["rel_bias"][noise], ls="none", marker=st["marker"], ms=6,
-                      mfc="white", mec=st["color"])
-        ax_c.set_title(f"τ = {tau:g}")
-        ax_c.set_ylabel("cos(mean estimate, exact ∇)")
-        ax_b.set_ylabel("bias norm / ‖∇‖ (log scale)")
-        ax_b.set_yscale("log")
-        _plain_log_labels(ax_b)
-        ax_b.set_xlabel("training step")
-        ax_c.set_xticks(d["steps"])
-        ax_b.set_xticks(d["steps"])
-    axes[1, 0].plot([], [], ls="none", marker="o", mfc="white", mec="0.0", label="hollow: within 3 s.e. of 0")
-    for ax in axes[:, -1]:
-        ax.axis("off")
-    axes[0, -1].legend(*axes[1, 0].get_legend_handles_labels(), loc="upper left", fontsize=9, title="estimator")
-    m = d["meta"]
+        for row, (key, ylabel, log) in enumerate(panels):
+            ax = axes[row, col] = fig.add_subplot(gs[row, col], sharex=axes[0, 0] if row or col else None)
+            for (name, t), s in d["series"].items():
+                if t != tau:
+                    continue
+                st = _style(name)
+                for i in range(n_seeds if n_seeds > 1 else 0):          # each training run, thin
+                    ax.plot(steps, s[key][i], color=st["color"], ls="-", lw=0.7, alpha=0.45)
+                med = np.median(s[key], axis=0)
+                ax.plot(steps, med, color=st["color"], ls=st["ls"], marker=st["marker"], ms=6, lw=1.8, label=name)
+                if key == "rel_bias":
+                    _bias_points(ax, steps, med, np.median(s["rel_se"], axis=0), st, ms=6)
+            if key == "rel_bias":
+                _bias_floor(ax, [np.median(s["rel_bias"], axis=0) for (_, t), s in d["series"].items() if t == tau])
+            if log:
+                ax.set_yscale("log")
+                _plain_log_labels(ax)
+            if row == 0:
+                ax.set_title(f"τ = {tau:g}")
+            if col == 0:
+                ax.set_ylabel(ylabel)
+            ax.set_xticks(steps)
+            if row == len(panels) - 1:
+                ax.set_xlabel("training step")
+            else:
+                ax.tick_params(labelbottom=False)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    handles.append(Line2D([], [], ls="none", marker="o", mfc="white", mec="0.0"))
+    labels.append(NOT_DETECTED.replace("; ", ";\n"))
+    if n_seeds > 1:
+        handles.append(Line2D([], [], color="0.3", lw=0.7, alpha=0.6))
+        labels.append("thin: each training run\n(bold: median over runs)")
+    _key_axis(fig, gs[:, -1]).legend(handles, labels, loc="center left", fontsize=9, title="estimator")
+    m, seeds = d["meta"], d["seeds"]
+    runs = f"seed {seeds[0]}" if n_seeds == 1 else f"{n_seeds} training runs (seeds {seeds[0]}–{seeds[-1]})"
     fig.suptitle(f"Digits VAE, L = {m['latents']} × K = {m['classes']} ({m['codes']} codes enumerated), trained by "
-                 f"{m['train_estimator']}: each estimator of ∂E[−log p(x|z)]/∂θ vs the exact gradient "
-                 f"({m['images']} test images, {m['samples']} estimates per point)", fontsize=10)
+                 f"{m['train_estimator']}, {runs}: each estimator of ∂E[−log p(x|z)]/∂θ vs the exact gradient\n"
+                 f"({m['images']} test images, {m['samples']} estimates per point; reinforce(loo): leave-one-out "
+                 "baseline; bias, variance and MSE of one estimate, relative to the exact gradient ‖∇‖)",
+                 fontsize=10)
 
 
 def _schedules(fig, d):
@@ -296,7 +361,8 @@ def _training(fig, d):
 
 
 def _vae(fig, d):
-    ax_img, ax_c = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.3, 1.0]})
+    # the digit grid (5 rows x 10 digits, about 2:1) fills its panel's height: no empty band above and below
+    ax_img, ax_c = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.55, 1.0]})
     side, rows = d["side"], list(d["images"].items())
     n = rows[0][1].shape[0]
     pad = 1
@@ -306,8 +372,8 @@ def _vae(fig, d):
             grid[i * (side + pad):i * (side + pad) + side, j * (side + pad):j * (side + pad) + side] = \
                 1.0 - imgs[j].reshape(side, side)                                # dark ink on white
     ax_img.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    ax_img.set_yticks([i * (side + pad) + side / 2 for i in range(len(rows))], [label for label, _ in rows],
-                      fontsize=9)
+    ax_img.set_yticks([i * (side + pad) + side / 2 for i in range(len(rows))],
+                      [label.replace(", ", ",\n") for label, _ in rows], fontsize=9)
     ax_img.set_xticks([])
     ax_img.grid(False)
     ax_img.set_title("test digits, and decoder outputs (pixel probabilities) for their codes")

@@ -16,15 +16,25 @@ import math
 import numbers
 from functools import partial
 
+from ._inputs import check_tau
+
 __all__ = ["constant", "exp", "linear", "cosine", "make_schedule", "SCHEDULES"]
 
 SCHEDULES = ("constant", "exp", "linear", "cosine")
 
 
 def _positive(value, name):
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if not (ok and math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    """A temperature of the documented domain, 1e-4 <= τ <= 1e4 (see functional.check_tau)."""
+    if not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a finite number in [1e-4, 1e4], got {value!r}")
+    check_tau(value, name=name)
+
+
+def _finite(x) -> bool:
+    try:
+        return math.isfinite(x)
+    except OverflowError:                       # a Python int beyond float's range
+        return False
 
 
 def _count(value, name, low):
@@ -58,7 +68,7 @@ def exp(step, tau0, tau_min=0.5, rate=1e-4, every=500):
     """τ = max(τ_min, τ0 · exp(−rate · t)), t = ⌊step / every⌋ · every (Jang et al. 2017)."""
     _count(step, "step", 0)
     _annealing(tau0, tau_min)
-    if not (isinstance(rate, numbers.Real) and math.isfinite(rate) and rate >= 0):
+    if not (isinstance(rate, numbers.Real) and not isinstance(rate, bool) and _finite(rate) and rate >= 0):
         raise ValueError(f"rate must be a finite number >= 0, got {rate!r}")
     _count(every, "every", 1)
     t = (step // every) * every

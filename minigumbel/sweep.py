@@ -16,7 +16,6 @@ A run that raises is recorded with its error (``"error"``) and never stops the g
 """
 from __future__ import annotations
 
-import concurrent.futures as cf
 import dataclasses
 import errno
 import hashlib
@@ -24,13 +23,14 @@ import itertools
 import json
 import math
 import os
+import signal
 import sys
 import time
 
 from .provenance import blas_threads, versions
 
 __all__ = ["parse_grid", "expand", "run_key", "run_one", "run_grid", "ResultsFile", "ResultsFileError",
-           "default_workers", "versions", "GRID_EXCLUDED", "BLAS_VARS"]
+           "default_workers", "connect_dask", "versions", "GRID_EXCLUDED", "BLAS_VARS"]
 
 # config fields that do not change a run's numbers (left out of its key) or cannot vary in a grid
 NOT_IN_KEY = ("checkpoint", "checkpoint_every", "resume", "log_every")
@@ -130,8 +130,11 @@ def expand(base: dict, grid: dict, seeds, task_defaults=None) -> list[dict]:
 
 
 def run_key(config: dict) -> str:
-    """A run's identity: the hash of its config (minus the fields that do not change its numbers)."""
-    canon = json.dumps({k: v for k, v in sorted(config.items()) if k not in NOT_IN_KEY},
+    """A run's identity: the hash of its config (minus the fields that do not change its numbers, and
+    minus a field added later while it has the value all earlier runs had, so their keys stay valid)."""
+    from .train import ADDED_FIELDS
+    canon = json.dumps({k: v for k, v in sorted(config.items())
+                        if k not in NOT_IN_KEY and not (k in ADDED_FIELDS and v == ADDED_FIELDS[k])},
                        sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canon.encode()).hexdigest()[:20]
 
@@ -300,14 +303,16 @@ def _parse(line: bytes):
 
 # ----------------------------------------------------------------------------- running
 
-def run_grid(configs, out=None, workers=1, scheduler=None, on_result=None, retry_failed=False):
+def run_grid(configs, out=None, workers=1, scheduler=None, on_result=None, retry_failed=False,
+             scheduler_timeout=10.0):
     """Run every config not already in ``out`` and return all their records, in ``configs`` order.
 
     ``out``: the JSON-lines file (None: keep nothing, run everything). ``workers``: local processes
     (1: in this process). ``scheduler``: the address of a Dask distributed scheduler (overrides
-    ``workers``). ``on_result(record, done_before)`` is called as each run completes (a progress
-    bar); ``done_before`` is how many were already in the file. Returns (records, info) with
-    info = {"done_before", "ran", "torn", "retried"}.
+    ``workers``); ``scheduler_timeout``: seconds to wait for it to answer. ``on_result(record,
+    done_before)`` is called as each run completes (a progress bar); ``done_before`` is how many
+    were already in the file. Returns (records, info) with info = {"done_before", "ran", "torn",
+    "retried"}.
     """
     keys = [run_key(c) for c in configs]
     if len(set(keys)) != len(keys):
@@ -320,7 +325,7 @@ def run_grid(configs, out=None, workers=1, scheduler=None, on_result=None, retry
         info = {"done_before": len(configs) - len(todo), "ran": 0, "torn": store.torn if store else 0,
                 "retried": retried}
         results = dict(have)
-        stream = _execute(todo, workers, scheduler)
+        stream = _execute(todo, workers, scheduler, scheduler_timeout)
         try:
             for record in stream:
                 if store:
@@ -337,12 +342,12 @@ def run_grid(configs, out=None, workers=1, scheduler=None, on_result=None, retry
     return [results[k] for k in keys], info
 
 
-def _execute(configs, workers, scheduler):
+def _execute(configs, workers, scheduler, scheduler_timeout=10.0):
     """Yield each config's record as it completes."""
     if not configs:
         return
     if scheduler:
-        yield from _on_dask(configs, scheduler)
+        yield from _on_dask(configs, scheduler, scheduler_timeout)
     elif workers <= 1:
         # one BLAS thread, as in the worker processes: these matrices are far too small to gain from
         # more, and a pool of threads waking for each tiny GEMM made runs ~3x slower (same numbers)
@@ -353,10 +358,14 @@ def _execute(configs, workers, scheduler):
         yield from _on_processes(configs, min(workers, len(configs)))
 
 
+# fault injection (tests only): a worker process SIGKILLs itself when it is handed the run with this key,
+# as the kernel's out-of-memory killer would kill it
+FAULT_KILL_VAR = "MINIGUMBEL_FAULT_KILL_RUN"
+
+
 def _worker_init(parent: int):
     """Worker processes ignore Ctrl-C (the parent stops them, and it alone reports) and exit when
     the parent is gone (``kill -9`` gives them no other notice)."""
-    import signal
     import threading
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
@@ -367,49 +376,186 @@ def _worker_init(parent: int):
     threading.Thread(target=watch, daemon=True).start()
 
 
+def _worker_main(conn, parent: int):
+    """A worker process: run each config the parent sends and send back its record; stop at None."""
+    _worker_init(parent)
+    doomed = os.environ.get(FAULT_KILL_VAR)
+    while True:
+        try:
+            config = conn.recv()
+        except (EOFError, OSError):
+            return
+        if config is None:
+            return
+        if doomed and run_key(config) == doomed:               # pragma: no cover - dies here
+            os.kill(os.getpid(), signal.SIGKILL)
+        conn.send(run_one(config))
+
+
+def _died(config: dict, exitcode) -> dict:
+    """The record of a run whose worker process died under it (no Python error to report)."""
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        how = f"was killed by {name}" + (" (out of memory?)" if name == "SIGKILL" else "")
+    else:
+        how = f"exited with status {exitcode}"
+    return {"key": run_key(config), "config": config, "metrics": None,
+            "error": f"WorkerDied: the worker process running this run {how}", "seconds": None,
+            "versions": versions()}
+
+
+class _Worker:
+    """One spawned worker process, its end of the pipe, and the config it is running (or None)."""
+
+    def __init__(self, ctx):
+        here, there = ctx.Pipe()
+        self.process = ctx.Process(target=_worker_main, args=(there, os.getpid()), daemon=True)
+        self.process.start()
+        there.close()                  # the parent keeps one end: a dead worker reads as EOF here
+        self.conn, self.config = here, None
+
+    def give(self, config) -> None:
+        self.config = config
+        try:
+            self.conn.send(config)
+        except OSError:                # died since its last record: the next wait() reads its EOF
+            pass
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(None)
+        except OSError:
+            pass
+
+
 def _on_processes(configs, workers):
+    """Run ``configs`` on ``workers`` spawned processes, one config at a time each; yield each record
+    as it completes. A worker that dies (the OOM killer, a segfault) costs only the run it held:
+    that run is recorded as failed, a new worker takes the next config, the others go on."""
     import multiprocessing as mp
-    # fresh interpreters ("spawn") read the one-thread BLAS setting when they import NumPy
-    saved = {v: os.environ.get(v) for v in BLAS_VARS}
-    os.environ.update({v: "1" for v in BLAS_VARS})
+    from multiprocessing.connection import wait
+    ctx = mp.get_context("spawn")
+    queue = list(reversed(configs))                              # popped from the end: configs order
+
+    def spawn():
+        # fresh interpreters ("spawn") read the one-thread BLAS setting when they import NumPy
+        saved = {v: os.environ.get(v) for v in BLAS_VARS}
+        os.environ.update({v: "1" for v in BLAS_VARS})
+        try:
+            w = _Worker(ctx)
+        finally:
+            for v, old in saved.items():
+                if old is None:
+                    os.environ.pop(v, None)
+                else:
+                    os.environ[v] = old
+        w.give(queue.pop())
+        return w
+
+    pool = []
     try:
-        pool = cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
-                                      initargs=(os.getpid(),))
-        futures = [pool.submit(run_one, c) for c in configs]
+        while queue and len(pool) < workers:
+            pool.append(spawn())
+        while pool:
+            ready = wait([w.conn for w in pool] + [w.process.sentinel for w in pool])
+            for w in [w for w in pool if w.conn in ready or w.process.sentinel in ready]:
+                try:
+                    record = w.conn.recv()
+                except (EOFError, OSError):                      # the worker died: nothing (whole) came back
+                    w.process.join()
+                    pool.remove(w)
+                    w.conn.close()
+                    yield _died(w.config, w.process.exitcode)
+                    if queue:
+                        pool.append(spawn())
+                    continue
+                if queue:
+                    w.give(queue.pop())
+                else:
+                    w.config = None
+                    w.stop()
+                    pool.remove(w)
+                    w.process.join()
+                yield record
     finally:
-        for v, old in saved.items():
-            if old is None:
-                os.environ.pop(v, None)
-            else:
-                os.environ[v] = old
-    try:
-        for fut in cf.as_completed(futures):
-            yield fut.result()
-    except BaseException:
-        # Ctrl-C or the caller gave up: stop the workers now instead of finishing the queue
-        # (ProcessPoolExecutor has no public way to; its _processes is {pid: Process})
-        for p in list((getattr(pool, "_processes", None) or {}).values()):
-            p.terminate()
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown()
+        # done, Ctrl-C, or the caller gave up (e.g. a full disk): stop the workers now instead of
+        # finishing their runs
+        for w in pool:
+            w.process.terminate()
+        for w in pool:
+            w.process.join()
+            w.conn.close()
 
 
-def _on_dask(configs, address):
+def _on_dask(configs, address, timeout):
     try:
-        from distributed import Client, as_completed
+        from distributed import as_completed
     except ImportError:
         raise ValueError("--scheduler needs dask distributed: pip install 'minigumbel[cluster]'") from None
-    try:
-        client = Client(address)                 # waits distributed.comm.timeouts.connect (dask config)
-    except (OSError, TimeoutError) as exc:
-        raise ValueError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+    client = connect_dask(address, timeout)
     try:
         futures = client.map(run_one, configs, pure=False)
+        config_of = {f.key: c for f, c in zip(futures, configs)}
         for fut in as_completed(futures):
-            yield fut.result()
+            try:
+                yield fut.result()
+            except Exception as exc:          # noqa: BLE001 - run_one catches the run's own errors: this
+                # is the cluster's (KilledWorker: the task's workers died, e.g. out of memory)
+                record = _died(config_of[fut.key], None)
+                record["error"] = f"WorkerDied: {type(exc).__name__} on the Dask cluster: {exc}"
+                yield record
     finally:
         client.close()
+
+
+def connect_dask(address: str, timeout: float = 10.0):
+    """A dask.distributed Client of the scheduler at ``address``, or ValueError("cannot reach the Dask
+    scheduler at ADDRESS (why)") within about ``timeout`` seconds: a refused port at once, anything
+    that does not answer Dask's handshake (an HTTP server, a silent port) at the timeout, an address
+    Dask cannot use (inproc:// of another process, tls:// without Dask's TLS settings) at once."""
+    import asyncio
+    import socket
+    from distributed import Client
+    from distributed.comm import connect
+    from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.security import Security
+
+    def fail(why):
+        return ValueError(f"cannot reach the Dask scheduler at {address} ({why})")
+    try:
+        scheme, location = parse_address(address)
+    except ValueError as exc:
+        raise fail(exc) from None
+    if scheme == "inproc":
+        raise fail("inproc:// names a scheduler inside one process; give tcp://HOST:PORT")
+    if scheme in ("tcp", "tls"):
+        try:
+            host, port = parse_host_port(location)
+            socket.create_connection((host, port), timeout=timeout).close()
+        except (ValueError, TypeError):
+            raise fail("expected tcp://HOST:PORT") from None
+        except (OSError, OverflowError) as exc:          # refused, no route, unknown host, port > 65535
+            raise fail(getattr(exc, "strerror", None) or exc) from None
+    args = Security().get_connection_args("client")
+    if scheme == "tls" and args.get("ssl_context") is None:
+        raise fail("tls:// needs Dask's TLS settings (distributed.comm.tls in the Dask configuration)")
+
+    async def handshake():                   # Dask's own connect waits for a handshake without a limit
+        comm = await asyncio.wait_for(connect(address, timeout=timeout, **args), timeout)
+        await comm.close()
+    try:
+        asyncio.run(handshake())
+    except (TimeoutError, asyncio.TimeoutError):
+        raise fail(f"no Dask scheduler answered within {timeout:g} s; --scheduler-timeout sets the wait") from None
+    except Exception as exc:                             # noqa: BLE001 - anything else that is not a scheduler
+        raise fail(f"{type(exc).__name__}: {exc}") from None
+    try:
+        return Client(address, timeout=timeout)
+    except Exception as exc:                             # noqa: BLE001
+        raise fail(f"{type(exc).__name__}: {exc}") from None
 
 
 if __name__ == "__main__":                                   # pragma: no cover

@@ -26,9 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .backend import BACKENDS, get_backend, to_numpy
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, CheckpointLock, load_checkpoint, save_checkpoint
 from .estimators import ESTIMATORS, SUBSET_ESTIMATORS, RunningMean, loo_baseline
-from .functional import _value
+from .functional import _value, check_tau
+from .nn import INITS
 from .optim import OPTIMIZERS, make_optimizer
 from .schedules import SCHEDULES, make_schedule
 from .data import DATASETS
@@ -47,6 +48,9 @@ GRADS = ("hand", "autograd")
 DTYPES = ("float32", "float64")
 # fields that may change between a checkpoint and the run resuming it (they do not change the numbers;
 # `steps` only with the constant and exp schedules, whose τ path does not depend on the run's length)
+# fields added after checkpoints and results files were first written, with the value every run had
+# before (a record or checkpoint without the field means this value)
+ADDED_FIELDS = {"init": "he", "dataset": None}
 RESUME_MAY_DIFFER = ("steps", "grad", "eval_every", "checkpoint", "checkpoint_every", "resume", "log_every")
 
 
@@ -76,6 +80,7 @@ class TrainConfig:
     lr: float = 1e-2
     optimizer: str = "adam"
     hidden: int = 32
+    init: str = "he"                # initial weights (nn.init_mlp): he | torch (PyTorch's nn.Linear default)
     n_items: int = 10
     seed: int = 0                   # initial parameters, batches and estimator noise
     world_seed: int = 0             # the task's data distribution and its held-out set
@@ -126,12 +131,16 @@ class TrainConfig:
         _choice(self.dtype, "dtype", DTYPES)
         _choice(self.baseline, "baseline", BASELINES)
         _choice(self.data, "data", DATASETS)
-        for name in ("tau", "tau_min", "lr"):
+        _choice(self.init, "init", INITS)
+        for name in ("tau", "tau_min"):           # the documented τ domain, [1e-4, 1e4]
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0):
-                raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
-        if not (isinstance(self.anneal_rate, (int, float)) and math.isfinite(self.anneal_rate)
-                and self.anneal_rate >= 0):
+            if not isinstance(v, (int, float)):
+                raise ValueError(f"{name} must be a finite number in [1e-4, 1e4], got {v!r}")
+            check_tau(v, name=name)
+        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not (_finite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
+        if not (isinstance(self.anneal_rate, (int, float)) and not isinstance(self.anneal_rate, bool)
+                and _finite(self.anneal_rate) and self.anneal_rate >= 0):
             raise ValueError(f"anneal_rate must be a finite number >= 0, got {self.anneal_rate!r}")
         for name in ("steps", "batch_size", "hidden", "eval_every", "eval_size", "gr_k", "log_every",
                      "anneal_every"):
@@ -160,9 +169,9 @@ class TrainConfig:
         if self.tau_forward is not None:
             if self.estimator != "decoupled":
                 raise ValueError("tau_forward applies to the decoupled estimator only")
-            v = self.tau_forward
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0):
-                raise ValueError(f"tau_forward must be a finite number > 0, got {v!r}")
+            if not isinstance(self.tau_forward, (int, float)):
+                raise ValueError(f"tau_forward must be a finite number in [1e-4, 1e4], got {self.tau_forward!r}")
+            check_tau(self.tau_forward, name="tau_forward")
         self.schedule()
 
     def schedule(self):
@@ -180,6 +189,13 @@ def _no_checkpoints_on_cupy(config, resolved):
         how = "" if config.backend == "cupy" else f" (backend {config.backend!r} resolved to 'cupy' here)"
         raise ValueError(f"checkpoints need the numpy backend{how}: CuPy's random generator state "
                          "cannot be saved or restored; use --backend numpy with --checkpoint/--resume")
+
+
+def _finite(x) -> bool:
+    try:
+        return math.isfinite(x)
+    except OverflowError:                       # a Python int beyond float's range
+        return False
 
 
 def _choice(value, name, options):
@@ -208,13 +224,13 @@ class Run:
         if c.task == "vae":
             self.task = make_task("vae", latents=c.latents, classes=c.classes, samples=c.samples, data=c.data,
                                   data_dir=c.data_dir, dtype=c.dtype, backend=self.backend,
-                                  world_seed=c.world_seed, seed=c.seed)
+                                  world_seed=c.world_seed, seed=c.seed, init=c.init)
         elif c.task == "select":
             self.task = make_task("select", dataset=c.dataset or "xor", hidden=c.hidden, dtype=c.dtype,
-                                  backend=self.backend, world_seed=c.world_seed)
+                                  backend=self.backend, world_seed=c.world_seed, init=c.init)
         else:
             self.task = make_task(c.task, n_items=c.n_items, hidden=c.hidden, dtype=c.dtype,
-                                  backend=self.backend, world_seed=c.world_seed)
+                                  backend=self.backend, world_seed=c.world_seed, init=c.init)
         self.est = SUBSET_ESTIMATORS[c.estimator] if c.task == "select" else ESTIMATORS[c.estimator]
         self.options = ({"k": c.gr_k} if c.estimator in ("gumbel-rao", "gumbel-rao-total") else
                         {"tau_forward": c.tau_forward} if c.estimator == "decoupled" else
@@ -309,23 +325,33 @@ class Run:
                         history=self.history, extra=extra)
 
     def load(self, path):
-        ck = load_checkpoint(path)
-        # linear and cosine schedules end at `steps`: there a new `steps` would bend the τ path
-        may_differ = RESUME_MAY_DIFFER if self.config.anneal in ("constant", "exp") else \
-            tuple(k for k in RESUME_MAY_DIFFER if k != "steps")
-        # backend "auto" is kept as given; it resolved to this run's backend (checkpoints: numpy only)
-        same = lambda k, a, b: a == b or (k == "backend" and {a, b} <= {"auto", self.backend.name})  # noqa: E731
-        diff = [f"{k}: {ck['config'].get(k)!r} in the checkpoint, {v!r} now"
-                for k, v in self.config.to_dict().items()
-                if k not in may_differ and not same(k, ck["config"].get(k, v), v)]
-        if diff:
-            raise CheckpointError(f"checkpoint {path} was written by a run with a different config ("
-                                  + "; ".join(diff) + ")")
-        shapes = {k: tuple(v.shape) for k, v in self.params.items()}
-        if {k: tuple(v.shape) for k, v in ck["params"].items()} != shapes:
+        """Continue from the checkpoint ``path``: it must come from a run of the same config (up to
+        RESUME_MAY_DIFFER) and be at a step <= ``config.steps``; every part is checked first
+        (:class:`CheckpointError` naming the file)."""
+        like = {k: (tuple(v.shape), np.dtype(self.task.dtype)) for k, v in self.params.items()}
+        ck = load_checkpoint(path, like=like, check=lambda config, step: self._fits(path, config, step))
+        if set(ck["params"]) != set(self.params):
             raise CheckpointError(f"checkpoint {path} holds parameters that do not fit this model")
+        opt = ck["optimizer"]
+        if opt.get("step") != ck["step"]:
+            raise CheckpointError(f"checkpoint {path}: its optimizer is at step {opt.get('step')!r}, "
+                                  f"the run at step {ck['step']}")
+        for buf in self.optimizer._buffers:
+            have = set(opt.get(buf, {}))
+            want = set(self.params) if (buf in self.optimizer.buffers_in_use() and ck["step"] > 0) else set()
+            if buf not in opt or have != want:
+                raise CheckpointError(f"checkpoint {path}: optimizer buffer {buf!r} holds "
+                                      f"{sorted(have) if buf in opt else 'nothing'}; expected {sorted(want)}")
+            if buf == "v" and any(bool(np.any(v < 0)) for v in opt[buf].values()):
+                raise CheckpointError(f"checkpoint {path}: Adam's second moment 'v' has a negative entry")
+        unused = [b for b in opt if isinstance(opt[b], dict) and b not in self.optimizer._buffers]
+        if unused:
+            raise CheckpointError(f"checkpoint {path}: optimizer buffers {', '.join(unused)} are not "
+                                  f"{self.optimizer.name}'s")
+        if self.running is not None and ck["step"] > 0 and "running" not in ck["extra"]:
+            raise CheckpointError(f"checkpoint {path}: the running-mean baseline's state is missing")
         try:
-            self.optimizer.load_state_dict(ck["optimizer"])
+            self.optimizer.load_state_dict(opt)
             self.rng.bit_generator.state = ck["rng_state"]
         except (ValueError, TypeError, KeyError) as exc:
             raise CheckpointError(f"checkpoint {path}: cannot restore its state ({exc})") from None
@@ -336,6 +362,42 @@ class Run:
         self.step = ck["step"]
         self.task.seek(self.step)           # the vae's epoch stream continues where it stopped
         self.history.update({k: ck["history"][k] for k in ("loss", "tau", "eval")})
+
+    def _fits(self, path, config, step):
+        """Refuse a checkpoint of another config, or one past ``steps`` (before reading its arrays)."""
+        # linear and cosine schedules end at `steps`: there a new `steps` would bend the τ path
+        may_differ = RESUME_MAY_DIFFER if self.config.anneal in ("constant", "exp") else \
+            tuple(k for k in RESUME_MAY_DIFFER if k != "steps")
+        # backend "auto" is kept as given; it resolved to this run's backend (checkpoints: numpy only)
+        same = lambda k, a, b: a == b or (k == "backend" and {a, b} <= {"auto", self.backend.name})  # noqa: E731
+        fields = self.config.to_dict()
+        config = {**ADDED_FIELDS, **config}          # a checkpoint older than a field: its old meaning
+        unknown = [k for k in config if k not in fields]
+        missing = [k for k in fields if k not in config]
+        if unknown or missing:
+            raise CheckpointError(f"checkpoint {path}: its config " + "; ".join(
+                ([f"has unknown fields {', '.join(unknown)}"] if unknown else [])
+                + ([f"lacks {', '.join(missing)}"] if missing else [])))
+        diff = [f"{k}: {config[k]!r} in the checkpoint, {v!r} now"
+                for k, v in fields.items() if k not in may_differ and not same(k, config[k], v)]
+        if diff:
+            raise CheckpointError(f"checkpoint {path} was written by a run with a different config ("
+                                  + "; ".join(diff) + ")")
+        if step > self.config.steps:
+            raise CheckpointError(f"checkpoint {path} is already at step {step}, past steps = "
+                                  f"{self.config.steps} (--steps); give at least {step} to continue it")
+
+    # -- the checkpoint's lock ----------------------------------------------------------------
+    def lock(self):
+        """Take the lock of ``config.checkpoint`` (held until :meth:`unlock`): refuses a checkpoint
+        another run is writing, or one in a folder this process cannot write to."""
+        if self.config.checkpoint and getattr(self, "_lock", None) is None:
+            self._lock = CheckpointLock(self.config.checkpoint)
+
+    def unlock(self):
+        lock, self._lock = getattr(self, "_lock", None), None
+        if lock is not None:
+            lock.release()
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -360,10 +422,17 @@ def evaluate(run: Run, tau: float) -> dict:
 
 def prepare(config: TrainConfig) -> Run:
     """Build a run from ``config``, loading ``config.resume`` if set: every input error surfaces
-    here (bad config, missing backend, unreadable or mismatched checkpoint), before any training."""
+    here (bad config, missing backend, unreadable or mismatched checkpoint, a checkpoint path that
+    cannot be written or that another run is writing), before any training. With
+    ``config.checkpoint`` the run holds the checkpoint's lock until :func:`run_training` ends."""
     run = Run(config)
-    if config.resume:
-        run.load(config.resume)
+    run.lock()                          # the checkpoint: writable, and no other run writing it
+    try:
+        if config.resume:
+            run.load(config.resume)
+    except BaseException:
+        run.unlock()
+        raise
     return run
 
 
@@ -383,8 +452,12 @@ def run_training(run: Run, on_step=None) -> dict:
     after the losses up to them were checked, so the last checkpoint on disk is a good one.
     """
     # overflow in a diverging run is reported once, as NonFiniteLoss, not as a stream of warnings
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), run.task.threads_limit():   # vae: 1 BLAS thread
-        return _loop(run, on_step)
+    run.lock()
+    try:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"), run.task.threads_limit():   # vae: 1 BLAS thread
+            return _loop(run, on_step)
+    finally:
+        run.unlock()
 
 
 def _loop(run: Run, on_step) -> dict:

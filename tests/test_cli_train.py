@@ -168,3 +168,16 @@ def test_an_option_one_task_or_estimator_of_a_grid_reads_is_accepted():
     r = run("sweep", "--grid", "estimator=gumbel,reinforce", "--baseline", "loo", "--steps", "1", "--seeds", "1",
             "--workers", "1", "-q", "--json")
     assert r.exit_code == 0, r.output
+
+
+def test_tau_forward_changes_what_decoupled_trains():
+    # τ_f is decoupled's forward temperature (Shah et al.): the forward draws argmax(θ/τ_f + g), so
+    # with the same seed a different τ_f gives a different run; τ_f = τ (given or not) the same one.
+    def final(*extra):
+        r = run("train", "--task", "bottleneck", "--estimator", "decoupled", *FAST, *extra)
+        assert r.exit_code == 0, r.output
+        return [ln for ln in r.output.splitlines()[1:]]        # the table (line 0 holds the wall time)
+    base = final()
+    assert final("--tau-forward", "1") == base
+    assert final("--tau-forward", "3") != base
+    assert final("--tau-forward", "0.2") != base

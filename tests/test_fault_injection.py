@@ -71,7 +71,8 @@ def _state(path):
 
 
 def _leftovers(folder, name):
-    return [p for p in os.listdir(folder) if p != name and p.startswith(f".{name}.")]
+    """Temporary files of the checkpoint (not its lock file, which a killed run also leaves)."""
+    return [p for p in os.listdir(folder) if p.startswith(f".{name}.") and p.endswith(".tmp")]
 
 
 def test_sigkill_at_random_moments_leaves_only_loadable_checkpoints(reference, tmp_path):

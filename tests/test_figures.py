@@ -99,10 +99,10 @@ def test_estimators_data_is_the_lab_table_and_shows_the_tradeoff():
     s = d["series"]
     for name, series in s.items():                          # the very numbers of `minigumbel estimators`
         for i, t in enumerate(series["tau"]):
-            assert series["bias_norm"][i] == rows[(name, t)]["bias_norm"]
-            assert series["variance"][i] == rows[(name, t)]["variance"]
-    # REINFORCE is unbiased: bias norm within 4 standard errors of 0 at every τ
-    assert np.all(s["reinforce"]["bias_norm"] < 4 * s["reinforce"]["bias_se"])
+            for key in ("bias_norm", "bias_se", "variance", "mse", "cosine"):
+                assert series[key][i] == rows[(name, t)][key], key
+    # REINFORCE (leave-one-out baseline) is unbiased: bias norm within 4 standard errors of 0 at every τ
+    assert np.all(s["reinforce(loo)"]["bias_norm"] < 4 * s["reinforce(loo)"]["bias_se"])
     # ReinMax is exact in expectation for quadratic f at τ = 1 (Liu et al. 2023); computed at every τ
     assert list(s["reinmax"]["tau"]) == [0.1, 0.5, 1.0, 5.0]
     assert s["reinmax"]["bias_norm"][2] < 4 * s["reinmax"]["bias_se"][2]
@@ -240,3 +240,108 @@ def test_plot_without_cupy_is_one_error_line_before_any_progress(figure, no_cupy
                                   "--backend", "cupy"])
     lines = [ln for ln in r.output.splitlines() if ln.strip()]
     assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("Error:") and "pip install" in lines[0], r.output
+
+
+# ----------------------------------------------------------------------------- readable figures
+
+def _vae_result(seeds=(0, 1), steps=(0, 5)):
+    """A synthetic `estimators --problem vae --json` result: numbers chosen here, not by the lab."""
+    rows, runs = [], []
+    for i, s in enumerate(seeds):
+        norms = [2.0 + i, 4.0 + i]
+        runs.append({"seed": s, "exact_norm": norms, "recon": [30.0, 20.0]})
+        for j, step in enumerate(steps):
+            for name, scale in (("st", 1.0), ("reinmax", 3.0)):
+                rows.append({"seed": s, "step": step, "estimator": name, "tau": 1.0, "bias_norm": 0.5 * scale,
+                             "bias_se": 0.1, "variance": scale * (1 + i + j), "mse": 0.25 * scale ** 2 + scale * (1 + i + j),
+                             "cosine": 0.9 - 0.1 * j, "norm_ratio": 0.8})
+    return {"latents": 2, "classes": 8, "codes": 64, "images": 32, "samples": 200, "train_estimator": "st-gumbel",
+            "seed": seeds[0], "seeds": list(seeds), "baseline": "loo", "steps": list(steps), "runs": runs, "rows": rows}
+
+
+def test_vae_gradients_data_has_one_row_per_training_run_relative_to_that_runs_gradient():
+    d = figures.vae_gradients_data(_vae_result())
+    s = d["series"][("reinmax", 1.0)]
+    norms = np.array([[2.0, 4.0], [3.0, 5.0]])                   # (seed, step), as written above
+    variance = 3.0 * (1 + np.arange(2)[:, None] + np.arange(2)[None, :])
+    np.testing.assert_allclose(s["rel_bias"], 1.5 / norms)
+    np.testing.assert_allclose(s["rel_variance"], variance / norms ** 2)
+    np.testing.assert_allclose(s["rel_mse"], (2.25 + variance) / norms ** 2)
+    np.testing.assert_allclose(d["exact_norm"], norms)
+    assert list(d["seeds"]) == [0, 1] and list(d["steps"]) == [0, 5]
+    old = {k: v for k, v in _vae_result().items() if k not in ("runs", "seeds")}   # the one-run format
+    with pytest.raises(ValueError, match="runs"):
+        figures.vae_gradients_data(old)
+
+
+def test_signed_never_prints_minus_zero():
+    from minigumbel.plotting import signed
+    assert [signed(v) for v in (-0.001, -0.0, 0.004, -0.02, 2.95)] == ["0.00", "0.00", "0.00", "-0.02", "+2.95"]
+
+
+def _drawn(name, data, size=(1000, 700)):
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+    from minigumbel import plotting
+    fig = Figure(figsize=(size[0] / 100, size[1] / 100), dpi=100)
+    plotting._DRAW[name](fig, data)
+    return fig
+
+
+@needs_mpl
+def test_estimators_figure_has_bias_cosine_variance_mse_and_series_told_apart():
+    d = figures.estimators_data(seed=0, taus=(0.5, 1.0), samples=200)
+    fig = _drawn("estimators", d)
+    titles = " | ".join(ax.get_title() for ax in fig.axes)
+    for word in ("bias", "direction", "variance", "mean squared error"):
+        assert word in titles, titles
+    ax_mse = next(ax for ax in fig.axes if "mean squared error" in ax.get_title())
+    styles = {(ln.get_color(), ln.get_marker()) for ln in ax_mse.get_lines()}
+    assert len(styles) == len(d["series"]) == 10                 # every series its own colour and marker
+    colours = {ln.get_color() for ln in ax_mse.get_lines()}
+    assert len(colours) == 10                                     # colour alone tells them apart too
+    legend = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+    assert any("not detected" in t and "s.e." in t for t in legend), legend
+
+
+@needs_mpl
+def test_vae_gradients_figure_draws_every_run_and_no_empty_panel():
+    fig = _drawn("vae-gradients", figures.vae_gradients_data(_vae_result()), size=(1200, 1000))
+    data_axes = [ax for ax in fig.axes if ax.axison]
+    assert len(data_axes) == 4 and all(ax.get_lines() for ax in data_axes)       # 4 quantities × 1 τ
+    key = [ax for ax in fig.axes if not ax.axison]
+    assert len(key) == 1 and key[0].get_legend() is not None                     # one legend column, full height
+    # 2 estimators × (2 thin per-run lines + 1 median) in the MSE panel
+    mse_ax = next(ax for ax in data_axes if "MSE" in ax.get_ylabel())
+    assert len(mse_ax.get_lines()) == 6
+    assert "2 training runs" in fig._suptitle.get_text()
+
+
+@needs_mpl
+def test_temperature_figure_numbers_categories_from_0_like_the_sample_table():
+    d = figures.temperature_data(n_samples=200)
+    fig = _drawn("temperature", d)
+    ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert ticks == ["0", "1", "2", "3"], ticks
+
+
+@needs_mpl
+def test_leakage_title_has_no_minus_zero():
+    step = np.array([0, 10])
+    runs = {name: {"step": step, "soft_loss": np.array([[1.0, 0.2501], [1.0, 0.26]]),
+                   "hard_loss": np.array([[1.0, 0.2500], [1.0, 0.2599]]), "train_loss": np.ones((2, 10))}
+            for name in ("gumbel",)}
+    d = {"config": {"tau": 2.0, "tau_min": 0.5, "anneal": "linear", "steps": 10}, "seeds": [0, 1],
+         "noise_var": 0.25, "runs": runs}
+    title = _drawn("leakage", d).axes[0].get_title()
+    assert "hard − soft 0.00 (median)" in title and "-0.00" not in title, title
+
+
+@needs_mpl
+def test_plot_without_out_writes_figure_png_in_the_current_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(main, ["plot", "schedules", "--steps", "50"])
+    assert r.exit_code == 0, r.output
+    assert png_size(tmp_path / "schedules.png") == (900, 550) and "wrote schedules.png" in r.output
+    r = CliRunner().invoke(main, ["plot", "schedules", "--steps", "50", "--format", "svg", "-q"])
+    assert r.exit_code == 0 and "<svg" in (tmp_path / "schedules.svg").read_text() and r.output == ""

@@ -56,11 +56,55 @@ def test_gradient_quality_rows_and_seed_reproducibility(monkeypatch):
     # small random images instead of the digits (no scikit-learn needed, fast)
     monkeypatch.setattr("minigumbel.tasks.vae.load_dataset", lambda *a: (task_images.train_x, task_images.test_x))
     a, b = lab_vae.gradient_quality(**kw), lab_vae.gradient_quality(**kw)
-    assert a == b and a["steps"] == [0, 2, 4] and a["codes"] == 9
-    assert [r["estimator"] for r in a["rows"][:3]] == ["st-gumbel", "gumbel-rao(k=2)", "reinforce"]
+    assert a == b and a["steps"] == [0, 2, 4] and a["codes"] == 9 and a["seeds"] == [3]
+    assert [r["estimator"] for r in a["rows"][:3]] == ["st-gumbel", "gumbel-rao(k=2)", "reinforce(loo)"]
     assert all(np.isfinite(r["bias_norm"]) and -1 <= r["cosine"] <= 1 for r in a["rows"])
+    assert all(r["mse"] == pytest.approx(r["bias_norm"] ** 2 + r["variance"], rel=1e-12) for r in a["rows"])
+    # several training runs: seeds 3 and 4; the seed-4 run is the run of seed=4 alone
+    two = lab_vae.gradient_quality(**{**kw, "seeds": 2})
+    four = lab_vae.gradient_quality(**{**kw, "seed": 4})
+    assert two["seeds"] == [3, 4] and [r["seed"] for r in two["runs"]] == [3, 4]
+    assert [r for r in two["rows"] if r["seed"] == 3] == a["rows"]
+    assert [r for r in two["rows"] if r["seed"] == 4] == four["rows"] and two["runs"][1] == four["runs"][0]
+    assert two["rows"][0] != four["rows"][0]                  # another run, other numbers
     with pytest.raises(ValueError, match="4096"):
         lab_vae.gradient_quality(["st"], [1.0], latents=5, classes=8)
+    with pytest.raises(ValueError, match="seeds"):
+        lab_vae.gradient_quality(["st"], [1.0], seeds=0)
+
+
+def test_vae_rows_are_the_statistics_of_the_estimates(monkeypatch):
+    # one checkpoint (steps = every = 1 → steps 0 and 1); the step-0 rows recomputed here from the same
+    # streams by a two-pass NumPy computation, REINFORCE with its leave-one-out baseline written out
+    task, params, x = _task()
+    monkeypatch.setattr("minigumbel.tasks.vae.load_dataset", lambda *a: (task.train_x, task.test_x))
+    r = lab_vae.gradient_quality(["reinforce", "st"], [0.5], latents=2, classes=3, steps=1, every=1, images=5,
+                                 samples=50, seed=0, hidden=8)
+    from minigumbel.train import Run, TrainConfig
+    run = Run(TrainConfig.for_task("vae", latents=2, classes=3, steps=1, seed=0, estimator="st-gumbel", hidden=8))
+    xs = run.task.test_x[:5]
+    logits, _ = run.task.scores(run.params, {"x": xs})
+    _, exact = lab_vae.exact_reconstruction_grad(run.task, run.params, xs, logits)
+    exact = exact.reshape(-1)
+    rows = {row["estimator"]: row for row in r["rows"] if row["step"] == 0}
+    for name, label, opts in (("reinforce", "reinforce(loo)", {"baseline": "loo"}), ("st", "st", {})):
+        g = lab_vae.estimator_grads(run.task, run.params, xs, logits, name, 0.5, 50,
+                                    lab_vae._rng(run.backend, 0, 0, name, 0.5, None), **opts).reshape(50, -1)
+        mean, var = g.mean(0), g.var(0, ddof=1).sum()
+        row = rows[label]
+        assert row["bias_norm"] == pytest.approx(np.linalg.norm(mean - exact), rel=1e-10)
+        assert row["variance"] == pytest.approx(var, rel=1e-10)
+        assert row["mse"] == pytest.approx(np.linalg.norm(mean - exact) ** 2 + var, rel=1e-10)
+        assert row["cosine"] == pytest.approx(mean @ exact / np.linalg.norm(mean) / np.linalg.norm(exact), rel=1e-10)
+    assert r["runs"][0]["exact_norm"][0] == pytest.approx(np.linalg.norm(exact), rel=1e-12)
+
+
+def test_images_default_agrees_with_the_help():
+    import inspect
+    from minigumbel_cli.estimators_cmd import estimators
+    default = inspect.signature(lab_vae.gradient_quality).parameters["images"].default
+    help_text = next(p.help for p in estimators.params if p.name == "images")
+    assert default == 32 and f"[{default}]" in help_text
 
 
 def _cli(*args):
@@ -77,7 +121,7 @@ def test_cli_vae_json_and_figure_data():
     from minigumbel.figures import vae_gradients_data
     fig = vae_gradients_data(d)
     assert set(fig["series"]) == {("st-gumbel", 1.0), ("gst-p", 1.0)}
-    assert list(fig["series"][("gst-p", 1.0)]["step"]) == [0, 1, 2]
+    assert list(fig["steps"]) == [0, 1, 2] and fig["series"][("gst-p", 1.0)]["rel_mse"].shape == (1, 3)
 
 
 @pytest.mark.parametrize("args,needle", [

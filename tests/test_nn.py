@@ -161,6 +161,30 @@ def test_init_is_deterministic_given_the_rng():
     assert all(np.array_equal(a[k], b[k]) for k in a) and sorted(a) == ["W0", "W1", "b0", "b1"]
 
 
+def test_torch_init_is_pytorchs_nn_linear_default():
+    # PyTorch's nn.Linear: kaiming_uniform_(a=√5) weights, i.e. U(±gain·√(3/fan_in)) with gain √(2/6),
+    # = U(±1/√fan_in), and U(±1/√fan_in) biases. Here: bounds, std 1/√(3·fan_in) (65,536 weights: the
+    # std's relative s.e. ≈ 0.3 %, tolerance 2 %), nonzero biases; PyTorch's own layer has the same bound.
+    rng = np.random.default_rng(4)
+    p = nn.init_mlp(rng, (256, 256, 3), init="torch")
+    bound = 1 / np.sqrt(256)
+    for k in ("W0", "b0", "W1", "b1"):
+        assert np.abs(p[k]).max() <= bound, k
+    for k in ("W0", "b0", "W1"):          # ≥ 256 draws each: the largest is within 10 % of the bound
+        assert np.abs(p[k]).max() > 0.9 * bound, k
+    np.testing.assert_allclose(p["W0"].std(), bound / np.sqrt(3), rtol=0.02)
+    assert np.all(p["b0"] != 0) and p["W0"].dtype == np.float64
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(256, 256)
+    for t in (layer.weight, layer.bias):
+        m = float(t.detach().abs().max())
+        assert 0.9 * bound < m <= bound, m
+    assert nn.init_mlp(np.random.default_rng(4), (3, 2), np.float32, init="torch")["W0"].dtype == np.float32
+    with pytest.raises(ValueError, match="unknown init 'xavier'; choose one of he, torch"):
+        nn.init_mlp(rng, (3, 2), init="xavier")
+
+
 # ----------------------------------------------------------------------------- bad input
 
 def test_bad_input_raises_value_errors():

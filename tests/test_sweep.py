@@ -62,6 +62,9 @@ def test_run_key_ignores_fields_that_do_not_change_the_numbers():
     c = _configs()[0]
     assert sweep.run_key({**c, "log_every": 3, "checkpoint": "x"}) == sweep.run_key(c)
     assert sweep.run_key({**c, "seed": 9}) != sweep.run_key(c)
+    # init was added later: a record without it (every run before was "he") keeps its key
+    assert sweep.run_key({k: v for k, v in c.items() if k != "init"}) == sweep.run_key({**c, "init": "he"})
+    assert sweep.run_key({**c, "init": "torch"}) != sweep.run_key(c)
 
 
 # ----------------------------------------------------------------------------- the results file

@@ -196,6 +196,8 @@ def test_bad_checkpoints_name_the_file(tmp_path):
         train(dataclasses.replace(c, lr=0.02, resume=str(path)))
     with pytest.raises(CheckpointError, match="different config.*hidden"):
         train(dataclasses.replace(c, hidden=8, resume=str(path)))
+    with pytest.raises(CheckpointError, match="different config.*init: 'he' in the checkpoint, 'torch' now"):
+        train(dataclasses.replace(c, init="torch", resume=str(path)))
 
 
 def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
@@ -234,6 +236,7 @@ def test_a_diverging_run_never_overwrites_a_good_checkpoint(tmp_path):
     ({"dtype": "float16"}, "dtype"), ({"baseline": "ema"}, "baseline"), ({"gr_k": 0}, "gr_k"),
     ({"backend": "cupy", "grad": "autograd"}, "autograd"), ({"estimator": "st", "tau_forward": 0.5}, "tau_forward"),
     ({"estimator": "decoupled", "tau_forward": 0.0}, "tau_forward"),
+    ({"init": "xavier"}, "unknown init 'xavier'"),
     ({"anneal": "exp", "tau": 0.5, "tau_min": 1.0}, "tau_min"), ({"baseline": "loo", "batch_size": 1}, "loo"),
     ({"backend": "cupy", "checkpoint": "x.npz"}, "checkpoint"), ({"checkpoint": "/no/such/dir/x.npz"}, "checkpoint"),
 ])

@@ -180,7 +180,7 @@ def test_cli_train_json_and_compare_columns(tmp_path):
     r = CliRunner().invoke(main, ["compare", "--task", "vae", "--steps", "2", "--seeds", "1", "-L", "2", "-K", "3",
                                   "--estimators", "softmax,st", "-q"])
     assert r.exit_code == 0, r.output
-    for col in ("test -ELBO hard", "test -ELBO soft", "test IW (S=100)", "train -ELBO", "KL", "seconds",
+    for col in ("test -ELBO hard", "test objective", "test IW (S=100)", "train -ELBO", "KL", "seconds",
                 "independent-pixel baseline"):
         assert col in r.output
 
@@ -233,3 +233,15 @@ def test_reinforce_per_latent_score_function_is_unbiased_for_the_exact_gradient(
     assert np.all(np.abs(mean - exact) < 4 * se + 1e-12), np.max(np.abs(mean - exact) / se)
     # negative control: averaging the latents' scores instead of summing them halves the gradient
     assert np.max(np.abs(mean / 2 - exact) / se) > 10
+
+
+def test_init_torch_gives_other_weights_and_unknown_inits_are_refused():
+    # init="torch": PyTorch's nn.Linear default (uniform ±1/√fan_in weights and biases) on every layer
+    task = _tiny_task(init="torch")
+    he, torch_ = _tiny_task().init_params(np.random.default_rng(0)), task.init_params(np.random.default_rng(0))
+    assert sorted(he) == sorted(torch_) and "init='torch'" in repr(task)
+    for k, v in torch_.items():
+        fan_in = v.shape[0] if k.split(".")[1].startswith("W") else torch_[k.replace(".b", ".W")].shape[0]
+        assert np.abs(v).max() <= 1 / np.sqrt(fan_in) and not np.array_equal(v, he[k]), k
+    with pytest.raises(ValueError, match="unknown init 'glorot'"):
+        _tiny_task(init="glorot")

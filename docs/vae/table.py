@@ -1,27 +1,75 @@
-"""Print the README's VAE table (markdown, mean ± sd over seeds) from runs.jsonl (run_table.sh)."""
+"""Print the VAE tables of docs/vae.md from a results file of docs/vae/run_table.sh (no training).
+
+    python docs/vae/table.py docs/vae/runs.jsonl
+
+One table per initialisation (he, torch), one row per estimator setting; each cell the median over
+seeds with a 95% interval for the median (sign-test order statistics, minigumbel.sweep_summary: for
+10 seeds [x_(2), x_(9)]), as in the tables of `minigumbel compare` and `minigumbel sweep`.
+"""
 import json
-import os
-import statistics
+import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-# (estimator, config fields that tell the row apart, label)
-ROWS = [("softmax", {}, "softmax (deterministic)"), ("gumbel", {}, "gumbel"), ("st-gumbel", {}, "st-gumbel"),
-        ("st", {}, "st"), ("reinforce", {"baseline": "running"}, "reinforce, running-mean baseline"),
-        ("reinforce", {"baseline": "loo", "samples": 4}, "reinforce, leave-one-out over 4 codes per image"),
-        ("gumbel-rao", {}, "gumbel-rao (k = 10)"), ("reinmax", {"tau_min": 1.0}, "reinmax (τ = 1)")]
-COLS = [("test_nelbo_hard", 2), ("test_nelbo_soft", 2), ("test_iw_nll", 2), ("train_nelbo", 2), ("kl", 2), ("seconds", 0)]
+from minigumbel.sweep_summary import median_ci
 
-with open(os.path.join(HERE, "runs.jsonl"), encoding="utf-8") as fh:
-    records = [json.loads(line) for line in fh if line.strip()]
-print("| estimator | test −ELBO, hard | test −ELBO, soft | test −log p(x), IW (S = 100) | train −ELBO, hard | KL | seconds |")
-print("|---|---|---|---|---|---|---|")
-for est, fields, label in ROWS:
-    runs = [r for r in records if r["config"]["estimator"] == est and not r["error"]
-            and all(r["config"][k] == v for k, v in fields.items())]
-    assert len(runs) == 3, (label, len(runs))
-    cells = []
-    for key, n in COLS:
-        vals = [r["seconds"] if key == "seconds" else r["metrics"][key] for r in runs]
-        cells.append(f"{statistics.fmean(vals):.{n}f} ± {statistics.stdev(vals):.{n}f}")
-    print(f"| {label} | " + " | ".join(cells) + " |")
-print(f"| independent pixels (no code) | {records[0]['metrics']['pixel_baseline_nll']:.2f} | | | | | |")
+# (label, what tells the row apart in a run's config)
+ROWS = [
+    ("softmax", {"estimator": "softmax"}),
+    ("gumbel", {"estimator": "gumbel"}),
+    ("st-gumbel", {"estimator": "st-gumbel"}),
+    ("st", {"estimator": "st"}),
+    ("gumbel-rao (k = 10)", {"estimator": "gumbel-rao", "gr_k": 10}),
+    ("reinforce, running-mean baseline", {"estimator": "reinforce", "baseline": "running", "samples": 1}),
+    ("reinforce, leave-one-out, 4 codes", {"estimator": "reinforce", "baseline": "loo", "samples": 4}),
+    ("reinmax, τ = 1 constant", {"estimator": "reinmax", "tau_min": 1.0}),
+    ("reinmax, τ 1 → 0.5", {"estimator": "reinmax", "tau_min": 0.5}),
+]
+COLUMNS = [("test_nelbo_hard", "test -ELBO (hard)"), ("test_nelbo_soft", "test objective"),
+           ("test_iw_nll", "test IW (S=100)"), ("kl", "KL")]
+INITS = {"he": "He init (the default: Gaussian weights, std √(2/fan_in), zero biases)",
+         "torch": "PyTorch's nn.Linear init (--init torch: weights and biases U(±1/√fan_in))"}
+
+
+def cell(values):
+    s = median_ci(values)
+    if not s["n"]:
+        return "—"
+    return f"{s['median']:.2f} [{s['lo']:.2f}, {s['hi']:.2f}]"
+
+
+def table(rows, headers):
+    cells = [headers] + rows
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
+    return "\n".join([fmt(headers), "  ".join("-" * w for w in widths)] + [fmt(r) for r in rows])
+
+
+def main(path):
+    with open(path, encoding="utf-8") as fh:
+        records = [json.loads(line) for line in fh if line.strip()]
+    records = [r for r in records if r["config"]["task"] == "vae"]
+    for init, title in INITS.items():
+        body, seeds = [], set()
+        for label, fields in ROWS:
+            runs = [r for r in records if r["config"].get("init", "he") == init
+                    and all(r["config"].get(k) == v for k, v in fields.items())]
+            ok = [r for r in runs if not r.get("error")]
+            seeds.add(len(runs))
+            failed = len(runs) - len(ok)
+            body.append([label] + [cell([r["metrics"][k] for r in ok]) for k, _ in COLUMNS]
+                        + [f"{failed}/{len(runs)}" if failed else "0"])
+        n = "/".join(str(s) for s in sorted(seeds))
+        print(f"{title}; {n} seeds per row; median [95% interval for the median], nats per image")
+        print(table(body, ["estimator"] + [h for _, h in COLUMNS] + ["failed"]))
+        print()
+    pixel = next((r["metrics"]["pixel_baseline_nll"] for r in records if r.get("metrics")), None)
+    if pixel is not None:
+        print(f"independent-pixel baseline (test NLL): {pixel:.2f}. hard = codes d ~ q (10 per image); "
+              "objective = the training loss on the test set (the estimator's own training-time code + KL: "
+              "a bound for neither model); IW = importance-weighted bound on -log p(x).")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2 or sys.argv[1] in ("-h", "--help"):
+        print(__doc__.strip())
+        sys.exit(0 if len(sys.argv) == 2 else 2)
+    main(sys.argv[1])

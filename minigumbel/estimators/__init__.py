@@ -52,14 +52,15 @@ from .base import Draw, Estimator, check_k, check_reinmax_tau
 from .gumbel_rao import conditional_gumbel, conditional_logits, gumbel_rao_backward, gumbel_rao_total_backward
 from .registry import ESTIMATORS, GRADCHECK_CASES, estimate, estimate_samples, get_estimator
 from .score_function import RunningMean, exact_grad, loo_baseline, reinforce_backward
+from .straight_through import (GAPS, check_gap, decoupled_sample, decoupled_st_gumbel_backward, gst_backward, gst_shift,
+                               reinmax_backward, st_backward, st_gumbel_backward)
 from .subset import SUBSET_ESTIMATORS, SubsetDraw, estimate_subset_samples, get_subset_estimator
-from .straight_through import (GAPS, check_gap, decoupled_st_gumbel_backward, gst_backward, gst_shift, reinmax_backward,
-                               st_backward, st_gumbel_backward)
 
 __all__ = [
     "exact_grad", "reinforce_backward", "st_backward", "st_gumbel_backward", "conditional_gumbel",
     "conditional_logits", "gumbel_rao_backward", "gumbel_rao_total_backward", "reinmax_backward", "gst_shift",
-    "gst_backward", "decoupled_st_gumbel_backward", "loo_baseline", "RunningMean", "Draw", "Estimator",
+    "gst_backward", "decoupled_st_gumbel_backward", "decoupled_sample", "loo_baseline", "RunningMean", "Draw",
+    "Estimator",
     "ESTIMATORS", "get_estimator", "estimate", "estimate_samples", "check_k", "check_reinmax_tau", "check_gap",
     "GAPS", "GRADCHECK_CASES", "SUBSET_ESTIMATORS", "SubsetDraw", "estimate_subset_samples", "get_subset_estimator",
 ]

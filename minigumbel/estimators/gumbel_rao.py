@@ -1,9 +1,10 @@
 """Gumbel-Rao (Paulus, Maddison & Krause 2021): the straight-through Gumbel rule averaged over
 Gumbel noise drawn *conditionally* on the sample d, in its two readings:
 
-- ``gumbel-rao``: the gradient stops at the conditional draws (held constant), so its expectation is
-  ST-Gumbel's for every k, and k = 1 has ST-Gumbel's distribution;
-- ``gumbel-rao-total``: the total derivative, also through the draws s(θ, h), which are functions of θ.
+- ``gumbel-rao``: the gradient stops at the conditional draws (held constant), as in the public
+  implementations; its expectation is ST-Gumbel's for every k, and k = 1 has ST-Gumbel's distribution;
+- ``gumbel-rao-total``: the total derivative, also through the draws s(θ, h), which are functions of θ:
+  the paper's text taken literally (its estimator is written as the total derivative through θ).
 
 Shapes: logits θ, d, dd (..., K); conditional draws (k, ..., K).
 """
@@ -68,8 +69,9 @@ def gumbel_rao_backward(logits, d, dd, tau=1.0, k=10, rng=None):
     """Gumbel-Rao (Paulus et al. 2021): ST-GS backward averaged over k conditional Gumbels.
 
     The conditional noise is a constant (no gradient through it): so E[estimate] = E[ST-GS] for
-    every k, bias included, and k = 1 has ST-GS's distribution. ``gumbel-rao-total`` is the other
-    reading (gradient through the draws): lower variance, another (much larger) bias."""
+    every k, bias included, and k = 1 has ST-GS's distribution: the reading of the public
+    implementations. ``gumbel-rao-total`` is the paper's text taken literally (the total derivative,
+    through the draws too): lower variance, another (much larger) bias."""
     logits, d, dd = as_arrays(("logits", logits), ("d", d), ("dd", dd))
     _same_shape(dd, logits, "dd", "logits")
     if rng is None:
@@ -88,7 +90,7 @@ def gumbel_rao_backward(logits, d, dd, tau=1.0, k=10, rng=None):
 # Total derivative of the Gumbel-Rao average (1/k) Σ_m softmax(s_m/τ): with u_m = softmax_vjp(dd, y_m, τ)
 # the upstream on s_m, the chain rule through the Jacobian above gives, per draw m,
 #   dθ = u ⊙ w + π ⟨u, 1 − w⟩     (w_i := 0 for the sampled i, so its whole u_i goes through log Z),
-# averaged over m. The "current" reading (gumbel_rao_backward) keeps only the I in ∂s/∂θ: dθ = u.
+# averaged over m. The stop-gradient reading (gumbel_rao_backward) keeps only the I in ∂s/∂θ: dθ = u.
 def gumbel_rao_total_backward(logits, d, dd, h, tau=1.0):
     """Gumbel-Rao with the gradient also flowing through the conditional draws s(θ, h) (h: (k, ..., K))."""
     logits, d, dd, h = as_arrays(("logits", logits), ("d", d), ("dd", dd), ("h", h))
@@ -130,7 +132,7 @@ class _GumbelRao(Estimator):
 
 
 class _GumbelRaoTotal(Estimator):
-    name, options, cite = "gumbel-rao-total", ("k",), "Paulus et al. 2021, gradient through the draws"
+    name, options, cite = "gumbel-rao-total", ("k",), "Paulus et al. 2021, total derivative (the paper's text)"
 
     def _sample(self, theta, rng, tau, k=10):
         d, _ = _hard_sample(theta, rng)

@@ -105,5 +105,8 @@ GRADCHECK_CASES = [_gradcheck_case(n) for n in ("exact", "reinforce", "st", "st-
 GRADCHECK_CASES += [_gradcheck_case("gumbel-rao", k=4), _gradcheck_case("gumbel-rao", masked=True, k=4),
                     _gradcheck_case("reinmax", masked=True), _gradcheck_case("reinforce", masked=True)]
 GRADCHECK_CASES += [_gradcheck_case(n) for n in ("gst-1.0", "gst-p", "decoupled")]
+_case = _gradcheck_case("decoupled", tau_forward=0.6)         # τ_f ≠ τ_b = 1.5: a forward of its own
+_case.__name__ += "_tau_forward"
+GRADCHECK_CASES.append(_case)
 GRADCHECK_CASES += [_gradcheck_case("gumbel-rao-total", k=4), _gradcheck_case("gumbel-rao-total", masked=True, k=4),
                     _gradcheck_case("gst-p", masked=True), _gradcheck_case("gst-1.0", masked=True)]

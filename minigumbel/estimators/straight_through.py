@@ -6,8 +6,9 @@
 - ``gst-1.0`` / ``gst-p``: Gapped Straight-Through (Fan, Chi, Rudnicky & Ramadge, ICML 2022):
   ST-Gumbel's backward with the Gumbel-perturbed logits replaced by a *deterministic*
   perturbation of θ built from the sample d alone: no noise in the backward, no extra f calls.
-- ``decoupled``: decoupled straight-through (Shah, Yan, Mozer & Liu, arXiv 2410.13331), separate
-  forward and backward temperatures.
+- ``decoupled``: decoupled straight-through Gumbel (Shah, Yan, Mozer & Liu, arXiv 2410.13331): one
+  Gumbel draw g; the forward sample argmax(θ/τ_f + g) ~ Cat(softmax(θ/τ_f)) (option ``tau_forward``),
+  the backward through softmax(θ/τ_b + g) at τ (= τ_b).
 
 Shapes: logits θ, d, dd, g (..., K).
 """
@@ -21,12 +22,13 @@ from ..backend import namespace
 from .._inputs import as_arrays
 # the unchecked variants: these rules run inside training steps (no device→host validation there;
 # the rules convert array_like input and check shapes, estimate() also checks the logits' values)
-from ..functional import _same_shape, _value, check_tau
-from ..functional import (_softmax as softmax, _softmax_vjp as softmax_vjp)
+from ..functional import _same_shape, _value, check_tau, sample_gumbel
+from ..functional import (_gumbel_max as gumbel_max, _one_hot as one_hot, _softmax as softmax,
+                          _softmax_vjp as softmax_vjp)
 from .base import Draw, Estimator, _hard_sample, check_reinmax_tau
 
 __all__ = ["st_backward", "st_gumbel_backward", "reinmax_backward", "GAPS", "check_gap", "gst_shift",
-           "gst_backward", "decoupled_st_gumbel_backward"]
+           "gst_backward", "decoupled_st_gumbel_backward", "decoupled_sample"]
 
 
 # Bengio et al. (2013) straight-through: forward the exact sample d, backward as if the output
@@ -139,17 +141,29 @@ def gst_backward(logits, d, dd, tau=1.0, gap=1.0):
 
 # ----------------------------------------------------------------------------- decoupled ST-GS
 
-# Shah et al. (2024): one Gumbel draw g, two relaxations of the same perturbed logits θ + g:
-# the forward value uses τ_f, the backward the Jacobian at τ_b:
-#   z = one-hot(argmax softmax((θ+g)/τ_f)),   dθ = y_b ⊙ (dd − ⟨dd, y_b⟩)/τ_b,  y_b = softmax((θ+g)/τ_b).
-# argmax is invariant to dividing by τ_f > 0, so the hard sample d = one-hot(argmax(θ + g)) ~ Cat(π)
-# for every τ_f; with τ_f = τ_b = τ the draw and the rule are ST-Gumbel's at τ, bit for bit.
-# τ_f changes the value only with a relaxed forward (hard=False: z = softmax((θ+g)/τ_f)).
+# Shah, Yan, Mozer & Liu (arXiv 2410.13331) write the Gumbel-Softmax sample as softmax(θ/τ + g) (the
+# temperature scales the logits, not the noise; their footnote marks the difference from Jang et al.)
+# and use one draw g at two temperatures: forward  z = one-hot(argmax(θ/τ_f + g)) ~ Cat(softmax(θ/τ_f)),
+# backward through  ẑ^b = softmax(θ/τ_b + g)  with g held:  ∂ẑ^b/∂θ = J_softmax(ẑ^b)/τ_b, so
+#   dθ = ẑ^b ⊙ (dd − ⟨dd, ẑ^b⟩) / τ_b.
+# τ_f sets how often the forward explores (τ_f > 1 flattens Cat(softmax(θ/τ_f))), τ_b how the gradient
+# spreads. At τ_f = τ_b = 1 both are ST-Gumbel's at τ = 1; at τ ≠ 1 ST-Gumbel (Jang et al.) keeps the
+# forward law Cat(softmax θ) and divides the noise by τ too.
 def decoupled_st_gumbel_backward(logits, g, dd, tau_backward=1.0):
-    """Decoupled ST-Gumbel: the softmax((θ+g)/τ_backward) VJP applied to dd (τ_forward does not enter)."""
-    check_tau(tau_backward, None, "tau_backward")                            # named as the caller knows it
-    return st_gumbel_backward(logits, g, dd, tau_backward)
+    """Decoupled ST-Gumbel's rule: the VJP of ẑ^b = softmax(θ/τ_b + g) applied to dd (Shah et al.)."""
+    logits, g, dd = as_arrays(("logits", logits), ("g", g), ("dd", dd))
+    _same_shape(g, logits, "g", "logits")
+    _same_shape(dd, logits, "dd", "logits")
+    tau_backward = check_tau(tau_backward, logits.dtype, "tau_backward")
+    return softmax_vjp(dd, softmax(logits / tau_backward + g), tau_backward)
 
+
+def decoupled_sample(logits, g, tau_forward=1.0):
+    """Decoupled ST-Gumbel's forward: the index argmax(θ/τ_f + g), a draw of Cat(softmax(θ/τ_f))."""
+    logits, g = as_arrays(("logits", logits), ("g", g))
+    _same_shape(g, logits, "g", "logits")
+    tau_forward = check_tau(tau_forward, logits.dtype, "tau_forward")
+    return gumbel_max(logits / tau_forward, g)
 
 
 # ----------------------------------------------------------------------------- the estimator objects
@@ -212,14 +226,20 @@ class _GST(Estimator):
         return softmax(logits + draw.c, draw.tau)
 
 
-class _Decoupled(_STGumbel):
-    """τ (the ``tau`` argument) is τ_backward; option ``tau_forward`` (default: τ)."""
+class _Decoupled(Estimator):
+    """Decoupled ST-Gumbel (Shah et al.): τ (the ``tau`` argument, the schedule's) is τ_b; option
+    ``tau_forward`` τ_f (default: τ, the paper's single-temperature ST-GS)."""
     name, options, cite = "decoupled", ("tau_forward",), "Shah et al. 2024 (arXiv 2410.13331)"
 
     def _sample(self, theta, rng, tau, tau_forward=None):
-        if tau_forward is not None:
-            check_tau(tau_forward, theta.dtype, "tau_forward")
-        # argmax softmax((θ+g)/τ_f) = argmax(θ + g) for every τ_f > 0: taken on θ + g directly, so
-        # that no softmax round-off (ties at tiny τ_f) can make it differ from ST-Gumbel's draw
-        d, g = _hard_sample(theta, rng)
+        tau_f = tau if tau_forward is None else check_tau(tau_forward, theta.dtype, "tau_forward")
+        g = sample_gumbel(rng, tuple(theta.shape), theta.dtype)
+        d = one_hot(gumbel_max(theta / tau_f, g), theta.shape[-1], theta.dtype)
         return Draw(z=d, d=d, logits=theta, tau=tau, g=g)
+
+    def backward(self, draw, dd):
+        _same_shape(dd, draw.logits, "dd", "logits")
+        return softmax_vjp(dd, softmax(draw.logits / draw.tau + draw.g), draw.tau)
+
+    def relaxed(self, logits, draw):
+        return softmax(logits / draw.tau + draw.g)

@@ -25,7 +25,7 @@ import numpy as np
 from ..backend import get_backend, namespace
 from ..functional import _one_hot as one_hot    # unchecked: inside every training step
 from .._inputs import float_dtype
-from ..nn import init_mlp, mlp_backward, mlp_forward
+from ..nn import INITS, init_mlp, mlp_backward, mlp_forward
 
 __all__ = ["Target", "PointerTask", "sq_error", "sq_error_backward"]
 
@@ -86,7 +86,10 @@ class PointerTask:
     name, loss_name, has_accuracy, world_id = "", "loss", False, 0
     target = None               # a Target: what a good run reaches (sweep summaries count the seeds)
 
-    def __init__(self, n_items=10, hidden=32, dtype=np.float64, backend="numpy", world_seed=0):
+    def __init__(self, n_items=10, hidden=32, dtype=np.float64, backend="numpy", world_seed=0, init="he"):
+        if init not in INITS:
+            raise ValueError(f"unknown init {init!r}; choose one of {', '.join(INITS)}")
+        self.init = init                                                     # he | torch (nn.init_mlp)
         if isinstance(n_items, bool) or not isinstance(n_items, (int, np.integer)) or n_items < 2:
             raise ValueError(f"n_items must be an integer >= 2, got {n_items!r}")
         if isinstance(hidden, bool) or not isinstance(hidden, (int, np.integer)) or hidden < 1:
@@ -109,7 +112,7 @@ class PointerTask:
 
     def _init(self, rng, sizes, prefix):
         """MLP parameters drawn on the host (same initial values on every backend), then moved."""
-        p = init_mlp(rng, sizes, self.dtype, prefix)
+        p = init_mlp(rng, sizes, self.dtype, prefix, init=self.init)
         return {k: self.backend.asarray(v) for k, v in p.items()}
 
     def logits_loss(self, logits):

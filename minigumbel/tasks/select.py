@@ -93,11 +93,11 @@ class SelectTask(PointerTask):
     summary_footnote = ("hard = the selector's top-k mask (test time); soft = the estimator's training-time mask; "
                         "best median rank: xor 1.5, orange/additive 2.5, switch 3.")
 
-    def __init__(self, dataset="xor", hidden=32, dtype=np.float64, backend="numpy", world_seed=0, n_items=None):
+    def __init__(self, dataset="xor", hidden=32, dtype=np.float64, backend="numpy", world_seed=0, init="he"):
         if dataset not in SELECT_DATASETS:
             raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(SELECT_DATASETS)}")
         self.dataset, self.k = dataset, SELECT_K[dataset]
-        super().__init__(N_FEATURES, hidden, dtype, backend, world_seed)
+        super().__init__(N_FEATURES, hidden, dtype, backend, world_seed, init)
 
     def __repr__(self):
         return f"SelectTask(dataset={self.dataset!r}, k={self.k}, hidden={self.hidden}, dtype={self.dtype.name})"
