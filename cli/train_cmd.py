@@ -161,7 +161,7 @@ def _show(record):
 @click.command()
 @click.option("--estimator", type=click.Choice(TRAIN_ESTIMATORS + SELECT_ESTIMATORS), default="gumbel", show_default=True,
               help="How the pointer is sampled and differentiated (--task select: the subset estimators "
-                   "reinforce-pl, relaxed-topk, st-topk, l2x, soft-topk).")
+                   "reinforce-pl, relaxed-topk (its default), st-topk, l2x, soft-topk).")
 @training_options(task="argmax", steps=1000, tau=1.0, anneal="constant")
 @click.option("--checkpoint", type=FilePath(writable=True), default=None,
               help="Write checkpoints here (atomically, every --checkpoint-every steps and at the end).")
@@ -187,6 +187,8 @@ def train(quiet, json_path, **kw):
     """
     from minigumbel.train import prepare, run_training
 
+    if kw["task"] == "select" and click.get_current_context().get_parameter_source("estimator").name == "DEFAULT":
+        kw["estimator"] = "relaxed-topk"        # the select task's default: a subset estimator
     check_task_options([kw["task"]])
     check_estimator_options([kw["estimator"]])
     _distinct_outputs(json_path, kw["checkpoint"], kw["resume"])

@@ -186,3 +186,13 @@ def test_train_steps_on_cupy_make_no_host_transfer(transfers, estimator):
         h = run_training(run_)
     assert n() == 3 + 2, n()          # evaluations at 0, 10, 20 + the losses read back at 10 and 20
     assert all(np.isfinite(list(h["final"].values())))
+
+
+def test_cli_defaults_to_the_subset_estimators():
+    from minigumbel_cli.main import main
+    r = CliRunner().invoke(main, ["train", "--task", "select", "--steps", "3", "--eval-size", "20", "--quiet"])
+    assert r.exit_code == 0 and "estimator relaxed-topk" in r.output, r.output
+    r = CliRunner().invoke(main, ["compare", "--task", "select", "--steps", "2", "--seeds", "1", "--eval-size", "20",
+                                  "--hidden", "4", "--workers", "1", "--quiet", "--json"])
+    assert r.exit_code == 0, r.output
+    assert [row["estimator"] for row in json.loads(r.stdout)["results"]] == list(SELECT_ESTIMATORS)
