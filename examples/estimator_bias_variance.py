@@ -14,8 +14,9 @@ estimators (gumbel, st-gumbel, gumbel-rao) trade bias for variance through τ �
 large variance (∝ 1/τ²-ish); high τ, the reverse — and Gumbel-Rao cuts st-gumbel's variance at the
 same bias; deterministic softmax has no variance but a large bias; ReinMax is unbiased for
 quadratic f at τ = 1 only (Liu et al. 2023; they recommend τ ≥ 1). On the cubic problem the
-straight-through Gumbel estimators (st-gumbel, gumbel-rao, decoupled) keep a bias as τ → 0, while
-soft gumbel's bias goes to 0: straight-through Gumbel is exact in the limit only for f of degree ≤ 2.
+straight-through Gumbel estimators (st-gumbel, gumbel-rao) keep a bias as τ → 0, while soft
+gumbel's bias goes to 0: straight-through Gumbel is exact in the limit only for f of degree ≤ 2.
+(decoupled at τ_f = τ_b = τ draws its forward from Cat(softmax(θ/τ)): at low τ its gradient vanishes.)
 
     python examples/estimator_bias_variance.py             # 20,000 estimates per (estimator, τ)
     python examples/estimator_bias_variance.py --problem cubic

@@ -399,3 +399,8 @@ def _vae(fig, d):
 _DRAW = {"temperature": _temperature, "leakage": _leakage, "estimators": _estimators,
          "schedules": _schedules, "training": _training, "vae": _vae, "vae-gradients": _vae_gradients,
          "subset-estimators": _subset_estimators}
+
+from .plotting_orders import SIZES as _ORDER_SIZES, draw_orders, draw_sort_matrices  # noqa: E402  (docs/orders.md)
+
+_DRAW.update({"orders": draw_orders, "sort-matrices": draw_sort_matrices})
+DEFAULT_SIZES.update(_ORDER_SIZES)

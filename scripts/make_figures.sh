@@ -41,7 +41,7 @@ step training.png training
 if [ "$all" = 1 ]; then
     vae_gradients() {                     # L latents, K classes: 5 training runs (seeds 0-4)
         minigumbel estimators --problem vae --latents "$1" --classes "$2" --tau 0.5,1 --seeds 5 --seed 0 \
-            --json --quiet > "$tmp/vae_$1x$2.json"
+            --json "$tmp/vae_$1x$2.json" --quiet > /dev/null
         minigumbel plot vae-gradients --from "$tmp/vae_$1x$2.json" --out "$out/vae_gradients_$1x$2.png" --quiet
     }
     step vae_gradients_2x8.png vae_gradients 2 8

@@ -68,7 +68,7 @@ def test_train_on_cupy_keeps_arrays_on_the_device_in_their_dtype(cupy_backend):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_sample_on_cupy(cupy_backend, dtype):
-    r = run("sample", "--backend", "cupy", "--logits", "1,2,-inf", "-n", 2000, "--dtype", dtype, "--quiet", "--json")
+    r = run("sample", "--backend", "cupy", "--logits", "1,2,-inf", "-n", 2000, "--dtype", dtype, "--quiet", "--json", "-")
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     assert out["gumbel_max_freq"][2] == 0 and out["relaxed_mean"][2] == 0      # a mask is never drawn
@@ -78,7 +78,7 @@ def test_sample_on_cupy(cupy_backend, dtype):
 @pytest.mark.parametrize("problem", ["quadratic", "pointer"])
 def test_estimators_on_cupy(cupy_backend, problem):
     r = run("estimators", "--backend", "cupy", "--problem", problem, "--k", 4, "--samples", 40,
-            "--tau", "0.5,1", "--gr-k", "2", "--quiet", "--json")
+            "--tau", "0.5,1", "--gr-k", "2", "--quiet", "--json", "-")
     assert r.exit_code == 0, r.output
     rows = json.loads(r.stdout)["rows"]
     assert {row["estimator"] for row in rows} >= {"reinforce", "st", "st-gumbel", "gumbel-rao(k=2)", "gumbel"}
@@ -88,7 +88,7 @@ def test_estimators_on_cupy(cupy_backend, problem):
 def test_compare_on_cupy(cupy_backend):
     r = run("compare", "--backend", "cupy", "--seeds", 2, "--estimators", "softmax,st-gumbel,reinmax",
             "--tau", 2, "--tau-min", 1, "--steps", 4, "--eval-every", 2, "--eval-size", 16, "--batch-size", 4,
-            "--hidden", 8, "--quiet", "--json")
+            "--hidden", 8, "--quiet", "--json", "-")
     assert r.exit_code == 0, r.output
     assert "softmax" in r.output and "reinmax" in r.output
 

@@ -138,7 +138,7 @@ def test_lab_rows_have_the_lab_row_keys_and_are_a_function_of_the_seed():
 def test_cli_estimators_subset():
     from minigumbel_cli.main import main as cli
     r = CliRunner().invoke(cli, ["estimators", "--problem", "subset", "--k", "5", "--choose", "2", "--tau", "0.5",
-                                 "--samples", "200", "--json", "--quiet"])
+                                 "--samples", "200", "--json", "-", "--quiet"])
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     assert [row["estimator"] for row in out["rows"]] == ["reinforce-pl(loo)", *NAMES[1:]] and out["orders"] == 20

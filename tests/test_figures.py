@@ -93,9 +93,9 @@ def test_estimators_data_is_the_lab_table_and_shows_the_tradeoff():
     taus = (0.1, 0.5, 1.0, 5.0)
     d = figures.estimators_data(seed=0, taus=taus, samples=2000)
     r = CliRunner().invoke(main, ["estimators", "--tau", "0.1,0.5,1,5", "--samples", "2000", "--gr-k", "10",
-                                  "--seed", "0", "--json", "--quiet"])
+                                  "--seed", "0", "--json", "-", "--quiet"])
     assert r.exit_code == 0, r.output
-    rows = {(row["estimator"], row["tau"]): row for row in json.loads(r.output)["rows"]}
+    rows = {(row["estimator"], row["tau"]): row for row in json.loads(r.stdout)["rows"]}
     s = d["series"]
     for name, series in s.items():                          # the very numbers of `minigumbel estimators`
         for i, t in enumerate(series["tau"]):
@@ -130,9 +130,9 @@ def test_leakage_softmax_soft_and_hard_losses_part_while_gumbel_ones_agree():
 
 def test_leakage_runs_are_those_of_minigumbel_compare():
     d = figures.leakage_data(seed=5, n_seeds=2, steps=40, eval_every=20)
-    r = CliRunner().invoke(main, ["compare", "--steps", "40", "--seeds", "2", "--seed", "5", "--json", "--quiet"])
+    r = CliRunner().invoke(main, ["compare", "--steps", "40", "--seeds", "2", "--seed", "5", "--json", "-", "--quiet"])
     assert r.exit_code == 0, r.output
-    table = json.loads(r.output)
+    table = json.loads(r.stdout)
     assert table["seeds"] == d["seeds"] == [5, 6]
     for row in table["results"]:
         run = d["runs"][row["estimator"]]

@@ -104,7 +104,7 @@ def test_images_default_agrees_with_the_help():
     from minigumbel_cli.estimators_cmd import estimators
     default = inspect.signature(lab_vae.gradient_quality).parameters["images"].default
     help_text = next(p.help for p in estimators.params if p.name == "images")
-    assert default == 32 and f"[{default}]" in help_text
+    assert default == 32 and f"[default: {default}]" in help_text
 
 
 def _cli(*args):
@@ -114,9 +114,9 @@ def _cli(*args):
 def test_cli_vae_json_and_figure_data():
     pytest.importorskip("sklearn")
     r = _cli("--problem", "vae", "--steps", "2", "--every", "1", "--samples", "4", "--images", "2",
-             "--estimators", "st-gumbel,gst-p", "--tau", "1", "--json", "-q")
+             "--estimators", "st-gumbel,gst-p", "--tau", "1", "--json", "-", "-q")
     assert r.exit_code == 0, r.output
-    d = json.loads(r.output)
+    d = json.loads(r.stdout)
     assert d["steps"] == [0, 1, 2] and len(d["rows"]) == 6 and d["codes"] == 64
     from minigumbel.figures import vae_gradients_data
     fig = vae_gradients_data(d)

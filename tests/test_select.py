@@ -162,7 +162,7 @@ def test_compare_reports_the_select_metrics():
     from minigumbel_cli.main import main
     r = CliRunner().invoke(main, ["compare", "--task", "select", "--dataset", "orange", "--estimators",
                                   "soft-topk,st-topk", "--steps", "5", "--seeds", "2", "--eval-size", "20",
-                                  "--hidden", "4", "--workers", "1", "--quiet", "--json"])
+                                  "--hidden", "4", "--workers", "1", "--quiet", "--json", "-"])
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     assert out["metrics"][:5] == ["selected", "median_rank", "accuracy", "soft_accuracy", "bayes_accuracy"]
@@ -193,6 +193,6 @@ def test_cli_defaults_to_the_subset_estimators():
     r = CliRunner().invoke(main, ["train", "--task", "select", "--steps", "3", "--eval-size", "20", "--quiet"])
     assert r.exit_code == 0 and "estimator relaxed-topk" in r.output, r.output
     r = CliRunner().invoke(main, ["compare", "--task", "select", "--steps", "2", "--seeds", "1", "--eval-size", "20",
-                                  "--hidden", "4", "--workers", "1", "--quiet", "--json"])
+                                  "--hidden", "4", "--workers", "1", "--quiet", "--json", "-"])
     assert r.exit_code == 0, r.output
     assert [row["estimator"] for row in json.loads(r.stdout)["results"]] == list(SELECT_ESTIMATORS)

@@ -19,12 +19,13 @@ from ..gradcheck import check_task_half
 from .base import PointerTask, Target, sq_error, sq_error_backward
 from .pointer import ArgmaxTask, BottleneckTask, QueryTask
 from .select import SELECT_DATASETS, SelectTask
+from .sort import SortTask
 from .vae import VAETask
 
-__all__ = ["Target", "PointerTask", "ArgmaxTask", "QueryTask", "BottleneckTask", "VAETask", "SelectTask", "SELECT_DATASETS", "TASKS",
-           "POINTER_TASKS", "make_task", "sq_error", "sq_error_backward", "GRADCHECK_CASES"]
+__all__ = ["Target", "PointerTask", "ArgmaxTask", "QueryTask", "BottleneckTask", "VAETask", "SortTask", "SelectTask",
+           "SELECT_DATASETS", "TASKS", "POINTER_TASKS", "make_task", "sq_error", "sq_error_backward", "GRADCHECK_CASES"]
 
-TASKS = {t.name: t for t in (ArgmaxTask, QueryTask, BottleneckTask, VAETask, SelectTask)}
+TASKS = {t.name: t for t in (ArgmaxTask, QueryTask, BottleneckTask, VAETask, SortTask, SelectTask)}
 POINTER_TASKS = ("argmax", "query", "bottleneck")
 
 

@@ -127,6 +127,10 @@ class PointerTask:
         """Continue the batch stream after ``step`` batches (a resumed run); batches here are drawn
         from the run's Generator, whose state the checkpoint restores: nothing to do."""
 
+    def soft_options(self, est, options) -> dict:
+        """The estimator options of the held-out soft loss (train.evaluate); the training ones here."""
+        return options
+
     def final_metrics(self, params, seed) -> dict:
         """Costlier end-of-run metrics (the vae: its importance-weighted bound); none here."""
         return {}
