@@ -18,7 +18,7 @@ from minigumbel.train import TRAIN_ESTIMATORS, TrainConfig, prepare, run_trainin
 from minigumbel_cli.main import main
 
 pytestmark = pytest.mark.cupy
-CATEGORICAL_TASKS = sorted(set(TASKS) - {"select"})     # the select task's estimators: tests/test_select.py
+CATEGORICAL_TASKS = sorted(set(TASKS) - {"select", "sort"})   # their own estimators: tests/test_select.py, test_orders.py
 POINTER_ONLY = ("--eval-size", "--hidden", "--n-items")
 SHORT = ["--steps", "3", "--eval-every", "2", "--eval-size", "16", "--batch-size", "4", "--hidden", "8",
          "--n-items", "4", "--quiet"]
