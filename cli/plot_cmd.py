@@ -70,11 +70,13 @@ def plot(figure, out, fmt, run_json, size, dpi, steps, samples, n_seeds, problem
     temperature  Gumbel-Softmax samples for π = (0.1, 0.2, 0.3, 0.4) at τ = 0.1, 0.5, 1, 10
     leakage      soft vs hard held-out loss on the bottleneck task: softmax, gumbel, st-gumbel
                  (the runs of `minigumbel compare`: 10 seeds x 1500 steps, about 15 s)
-    estimators   bias and variance of each gradient estimator vs τ (quadratic problem; --problem)
+    estimators   bias (± s.e.), cosine, variance and MSE of each gradient estimator vs τ
+                 (quadratic problem; --problem)
     schedules    the temperature schedules over training steps
     training     the curves of a run saved by `minigumbel train --json run.json` (--from)
-    vae-gradients  cosine and bias of each estimator vs the exact VAE gradient along training
-                 (--from the file of `minigumbel estimators --problem vae --json PATH`)
+    vae-gradients  cosine, bias, variance and MSE of each estimator vs the exact VAE gradient
+                 along training, every training run (--from the file of `minigumbel
+                 estimators --problem vae --seeds N --json PATH`)
     subset-estimators  bias and variance of the estimators for k = 3 of n = 8 items vs τ
                  (reinforce-pl, relaxed-topk, st-topk, l2x, soft-topk; `minigumbel estimators --problem subset`)
     vae          the categorical VAE on the 8x8 digits, trained by every estimator: test -ELBO
