@@ -251,7 +251,7 @@ def test_bad_config_is_a_value_error_naming_the_field(kw, needle):
         TrainConfig(**kw).validate()
 
 
-@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("task", sorted(set(TASKS) - {"select"}))    # select: tests/test_select.py
 @pytest.mark.parametrize("grad", ["hand", "autograd"])
 def test_float32_training_keeps_dtype_in_loss_and_gradients(task, grad):
     # the optimizers update in place, so checking the params alone could never fail: check the
