@@ -68,6 +68,12 @@ def bench(backend, dtype, sizes, tau, against, repeats, threads, parts, seed, js
         check_shapes = B.parse_sizes(sizes if sizes is not None else CHECKS_SIZES)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--sizes") from None
+    timed = (shapes if "gumbel" in parts else []) + (check_shapes if "checks" in parts else [])
+    if timed and be.name == "numpy":                       # about 10 arrays of R×K live while one size is timed
+        from minigumbel.memory import check_fits
+        rows, cols = max(timed, key=lambda s: s[0] * s[1])
+        size = [("--sizes", rows * cols, 1, f"--sizes {rows}x{cols}")]
+        check_fits([(10 * rows * cols * (4 if dtype == "float32" else 8), size)], "timing that size")
     # progress lines only on a terminal: a log file or a pipe gets the results alone
     say = (lambda msg: None) if (quiet or not stderr_is_terminal()) else (lambda msg: click.echo(msg, err=True))
     result = {"environment": B.environment(be),
@@ -146,8 +152,9 @@ def _print(result: dict) -> None:
                        f"{peak}, {100 * bw['fraction_of_copy']:.0f}% of a measured device copy "
                        f"({bw['copy_GBps']:.0f} GB/s)")
     if result.get("checks"):
+        what = "thread CPU time" if result["config"]["backend"] == "numpy" else "wall time"
         click.echo(f"\nInput checks: each public function (checked) vs its private variant (unchecked), "
-                   f"{result['config']['dtype']}, τ={result['config']['tau']:g}")
+                   f"{result['config']['dtype']}, τ={result['config']['tau']:g}, {what}")
         lines = [[f"{r['shape'][0]}x{r['shape'][1]}", r["function"], *_ms(r["checked"]), *_ms(r["unchecked"]),
                   f"{r['ratio']:.3f}"] for r in result["checks"]]
         click.echo(table(lines, ["size", "function", "checked ms", "min–max", "unchecked ms", "min–max",

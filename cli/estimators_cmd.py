@@ -121,7 +121,7 @@ def _print(result, problem, k, seed, samples, backend):
 
 
 LAB_NOTE = ("bias = ‖mean estimate − exact‖ ± its s.e. = sqrt(variance / samples); n.d.: not detected (within 3 s.e. "
-            "of 0;\nsmaller biases are possible). variance = Σ_k Var[ĝ_k] and MSE = E‖ĝ − ∇‖² = bias² + variance, "
+            "of 0; a smaller bias is possible).\nvariance = Σ_k Var[ĝ_k] and MSE = E‖ĝ − ∇‖² = bias² + variance, "
             "both of one estimate.")
 
 
@@ -187,7 +187,7 @@ def _print_vae(r, samples):
              *lab_cells(row, norm[(row["seed"], row["step"])], digits=3)] for row in r["rows"]]
     click.echo(table(body, ["seed", "step", "estimator", "τ", "bias/‖∇‖ ± s.e.", "variance/‖∇‖²", "MSE/‖∇‖²",
                             "cos(mean, exact)", "‖mean‖/‖∇‖"]))
-    click.echo("\n" + LAB_NOTE + " Bias and its s.e. are relative to ‖∇‖, variance and MSE to ‖∇‖².")
+    click.echo("\n" + LAB_NOTE + "\nBias and its s.e. are relative to ‖∇‖ (per seed and step), variance and MSE to ‖∇‖².")
     for run in r["runs"]:
         click.echo(f"seed {run['seed']}: ‖∇‖ per step: " + ", ".join(f"{s}: {n:.3f}" for s, n in zip(r["steps"], run["exact_norm"]))
                    + "; mean E[−log p(x|z)] per image: " + ", ".join(f"{v:.2f}" for v in run["recon"]))

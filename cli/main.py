@@ -111,8 +111,12 @@ class LazyGroup(click.Group):
     def invoke(self, ctx):
         # Library errors caused by the user's input become one 'Error:' line and exit 2.
         from minigumbel.backend import BackendUnavailable
+        args = [*getattr(ctx, "_protected_args", ()), *ctx.args]      # the command and its options
         try:
             return super().invoke(ctx)
+        except MemoryError:                   # (CuPy's OutOfMemoryError too) the sizes asked for too much
+            click.echo(f"Error: {_out_of_memory(args)}", err=True)
+            sys.exit(2)
         except KeyboardInterrupt as exc:      # Ctrl-C, SIGTERM: commands that can say more catch it first
             _interrupt_exit(exc)
         except BrokenPipeError:               # `minigumbel ... | head`: the reader left; not an error
@@ -127,6 +131,24 @@ class LazyGroup(click.Group):
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
+
+
+# options whose values set how much memory a command allocates
+SIZE_OPTIONS = ("--batch-size", "--hidden", "--n-items", "--eval-size", "--gr-k", "-L", "--latents", "-K",
+                "--classes", "--samples", "--sizes", "--seeds", "--workers", "--images", "--k", "-n", "--n")
+
+
+def _out_of_memory(args) -> str:
+    """The one line for a MemoryError: which size options were given (the front-door checks of
+    minigumbel.memory refuse what certainly cannot fit; this is what came close)."""
+    given = []
+    for i, arg in enumerate(args):
+        name, eq, value = arg.partition("=")
+        if name in SIZE_OPTIONS:
+            value = value if eq else (args[i + 1] if i + 1 < len(args) else "")
+            given.append(f"{name} {value}")
+    sizes = f"the sizes given ({', '.join(given)}) need" if given else "the default sizes need"
+    return f"out of memory: {sizes} more memory than this machine has; make them smaller"
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -69,11 +69,13 @@ def plot(figure, out, fmt, run_json, size, dpi, steps, samples, n_seeds, problem
     temperature  Gumbel-Softmax samples for π = (0.1, 0.2, 0.3, 0.4) at τ = 0.1, 0.5, 1, 10
     leakage      soft vs hard held-out loss on the bottleneck task: softmax, gumbel, st-gumbel
                  (the runs of `minigumbel compare`: 10 seeds x 1500 steps, about 15 s)
-    estimators   bias and variance of each gradient estimator vs τ (quadratic problem; --problem)
+    estimators   bias (± s.e.), cosine, variance and MSE of each gradient estimator vs τ
+                 (quadratic problem; --problem)
     schedules    the temperature schedules over training steps
     training     the curves of a run saved by `minigumbel train --json run.json` (--from)
-    vae-gradients  cosine and bias of each estimator vs the exact VAE gradient along training
-                 (--from the file of `minigumbel estimators --problem vae --json PATH`)
+    vae-gradients  cosine, bias, variance and MSE of each estimator vs the exact VAE gradient
+                 along training, every training run (--from the file of `minigumbel
+                 estimators --problem vae --seeds N --json PATH`)
     vae          the categorical VAE on the 8x8 digits, trained by every estimator: test -ELBO
                  curves, reconstructions from hard and soft codes, prior samples (7 runs of
                  3000 steps: a few minutes on 2 cores; needs the 'data' extra)
@@ -109,6 +111,9 @@ def plot(figure, out, fmt, run_json, size, dpi, steps, samples, n_seeds, problem
             raise click.BadParameter(f"{opt} applies to the {' and '.join(SIZE_OPTIONS[opt])} figures only",
                                      param_hint=opt)
     kw = {KWARG.get((opt, figure), opt[2:]): v for opt, v in given.items() if v is not None}
+    if figure == "temperature" and samples is not None:     # the noise and ~5 arrays like it: (samples, 4)
+        from minigumbel.memory import check_fits
+        check_fits([(6 * samples * len(figures.PROBS) * 8, [("--samples", samples, 20_000)])], "the temperature figure")
     if problem is not None:
         if figure != "estimators":
             raise click.BadParameter("--problem applies to the estimators figure only", param_hint="--problem")

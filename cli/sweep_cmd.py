@@ -132,11 +132,28 @@ def _run(ctx, command, kw, preset):
         raise click.BadParameter("applies with --scheduler only", param_hint="--scheduler-timeout")
     fields = set(TrainConfig.__dataclass_fields__)
     base = {k: v for k, v in kw.items() if k in fields}
-    seeds = list(range(kw["seed"], kw["seed"] + kw["seeds"]))
+    from minigumbel.memory import available_bytes, check_fits, grid_terms, train_terms
+    from minigumbel.sweep import default_workers
+    n_cells = math.prod(len(v) for v in grid.values())
+    available = available_bytes()
+    # every run's config and record stay in memory until the table: count them before building any
+    check_fits(grid_terms(n_cells * kw["seeds"], n_cells, kw["seeds"]), "the sweep's configs and records", available)
+    workers = kw["workers"] or default_workers()
+    if kw["scheduler"] is None and workers > default_workers():
+        if not kw["quiet"]:
+            click.echo(f"--workers {workers} is more than the {default_workers()} CPUs this process may use; "
+                       f"running {default_workers()} worker processes", err=True)
+        workers = default_workers()
+    seeds = range(kw["seed"], kw["seed"] + kw["seeds"])
     try:
         configs = expand(base, grid, seeds, ctx.meta.get("minigumbel.task_defaults"))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--grid" if grid else "--estimator") from None
+    seeds = list(seeds)
+    if kw["scheduler"] is None and available is not None:     # each local worker runs one config at a time
+        for c in configs[::kw["seeds"]]:                         # one per cell: the seed changes no size
+            check_fits(train_terms(c), f"one run on each of {workers} workers" if workers > 1 else "one run",
+                       available // max(1, min(workers, len(configs))))
     from minigumbel.backend import get_backend
     # a missing backend fails before the progress bar (on a Dask cluster the workers' own matters)
     for name in grid.get("backend", [kw["backend"]]) if kw["scheduler"] is None else []:
@@ -147,8 +164,6 @@ def _run(ctx, command, kw, preset):
         for data in grid.get("data", [kw["data"]]):
             for folder in grid.get("data_dir", [kw["data_dir"]]) if data == "mnist" else [None]:
                 load_dataset(data, folder)
-    from minigumbel.sweep import default_workers
-    workers = kw["workers"] or default_workers()
     cells = " × ".join(f"{len(v)} {k}" for k, v in grid.items())
     label = f"{command}: {cells + ' × ' if cells else ''}{len(seeds)} seeds"
     with progress(length=len(configs), label=label, quiet=kw["quiet"],

@@ -204,6 +204,8 @@ def train(quiet, json_out, **kw):
     check_estimator_options([kw["estimator"]])
     _distinct_outputs(None if json_out == "-" else json_out, kw["checkpoint"], kw["resume"])
     config = TrainConfig(**kw)
+    from minigumbel.memory import check_fits, train_terms
+    check_fits(train_terms(config), "one training run")      # sizes that cannot fit: before allocating
     run = prepare(config)                 # every input error is raised here, before the progress bar
     interrupted = None
     with progress(length=config.steps, label=f"{config.task}/{config.estimator}", quiet=quiet,

@@ -39,11 +39,12 @@ def summarize(seconds: list[float]) -> dict:
             "max_ms": 1e3 * max(seconds), "runs": len(seconds)}
 
 
-def round_robin(cases: dict, repeats: int, warmup: int = 2, sync=None) -> dict:
+def round_robin(cases: dict, repeats: int, warmup: int = 2, sync=None, clock=time.perf_counter) -> dict:
     """Time each callable in ``cases`` ``repeats`` times, interleaved, the starting case rotating
     round by round (so no case always runs after the same one, whose cache traces it would
-    inherit); ``sync()`` runs before each clock read (GPU work is asynchronous). Returns
-    name -> summary."""
+    inherit); ``sync()`` runs before each clock read (GPU work is asynchronous). ``clock``:
+    wall time by default; ``time.thread_time`` for single-threaded host work on a shared machine
+    (the time other processes hold the CPU is then not counted). Returns name -> summary."""
     sync = sync or (lambda: None)
     for fn in cases.values():
         for _ in range(warmup):
@@ -55,10 +56,10 @@ def round_robin(cases: dict, repeats: int, warmup: int = 2, sync=None) -> dict:
         for name in names[r % len(names):] + names[:r % len(names)]:   # rotate: no fixed neighbour
             fn = cases[name]
             sync()
-            t0 = time.perf_counter()
+            t0 = clock()
             fn()
             sync()
-            times[name].append(time.perf_counter() - t0)
+            times[name].append(clock() - t0)
     return {name: summarize(ts) for name, ts in times.items()}
 
 
@@ -305,11 +306,15 @@ def checks_cases(backend, shape, dtype="float32", tau=1.0, seed=0) -> dict:
 
 def bench_checks(backend, sizes=CHECKS_SIZES, dtype="float32", tau=1.0, repeats=20, seed=0, progress=None):
     """Part (c): the cost of the front-door checks, one row per size and function: the checked
-    public call and the unchecked private one timed round-robin, and their ratio."""
+    public call and the unchecked private one timed round-robin, and their ratio. On NumPy both are
+    single-threaded, so they are timed by the thread's CPU time (a neighbour's load does not enter);
+    on CuPy by wall time after a device synchronize."""
+    clock = time.thread_time if backend.name == "numpy" else time.perf_counter
     rows = []
     for shape in sizes:
         for name, (checked, unchecked) in checks_cases(backend, shape, dtype, tau, seed).items():
-            res = round_robin({"checked": checked, "unchecked": unchecked}, repeats, sync=backend.synchronize)
+            res = round_robin({"checked": checked, "unchecked": unchecked}, repeats, sync=backend.synchronize,
+                              clock=clock)
             rows.append({"shape": list(shape), "function": name, **res,
                          "ratio": res["checked"]["median_ms"] / res["unchecked"]["median_ms"]})
         if progress:

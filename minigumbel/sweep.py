@@ -122,10 +122,16 @@ def expand(base: dict, grid: dict, seeds, task_defaults=None) -> list[dict]:
             for option, owner in ESTIMATOR_OPTIONS.items():
                 if cell["estimator"] != owner and option not in grid:
                     cell[option] = None
+        # a cell is validated once: its runs differ only in the seed (a non-negative integer)
+        proto = None
         for seed in seeds:
-            c = TrainConfig(**{**cell, "seed": int(seed)})
-            c.validate()
-            configs.append(c.to_dict())
+            if proto is None:
+                c = TrainConfig(**{**cell, "seed": int(seed)})
+                c.validate()
+                proto = c.to_dict()
+            elif isinstance(seed, bool) or int(seed) != seed or seed < 0:
+                raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+            configs.append({**proto, "seed": int(seed)})
     return configs
 
 
@@ -528,8 +534,12 @@ def _on_dask(configs, address, timeout):
                 yield fut.result()
             except Exception as exc:          # noqa: BLE001 - run_one catches the run's own errors: this
                 # is the cluster's (KilledWorker: the task's workers died, e.g. out of memory)
+                try:
+                    why = f": {exc}"
+                except Exception:                    # noqa: BLE001 - some of Dask's errors cannot print
+                    why = ""
                 record = _died(config_of[fut.key], None)
-                record["error"] = f"WorkerDied: {type(exc).__name__} on the Dask cluster: {exc}"
+                record["error"] = f"WorkerDied: {type(exc).__name__} on the Dask cluster{why}"
                 yield record
     finally:
         client.close()

@@ -2,10 +2,12 @@
 # Regenerate the committed figures under docs/figures/ (each deterministic given its seed).
 #
 #   scripts/make_figures.sh          # fast: temperature, leakage, estimators, estimators_cubic,
-#                                    #   schedules, training (about 40 s on 2 CPU cores)
-#   scripts/make_figures.sh --all    # also the VAE figures: vae_gradients_2x8, vae_gradients_4x4
-#                                    #   (5 VAE training runs each, plus every estimator at 5
-#                                    #   checkpoints) and vae (7 VAE runs of 3000 steps): about 15 min more
+#                                    #   schedules, training: about 40 s of CPU (measured: 40 s user,
+#                                    #   4.5 min wall on a 2-core machine shared with other jobs)
+#   scripts/make_figures.sh --all    # also vae_gradients_2x8 and vae_gradients_4x4 (5 VAE training
+#                                    #   runs each plus every estimator at 5 checkpoints: 120 s of CPU
+#                                    #   each) and vae (7 VAE runs of 3000 steps: 177 s of CPU);
+#                                    #   about 7 min of CPU more (23-25 min wall each on the loaded machine)
 #
 # Needs the plot extra (pip install -e '.[plot]'); --all also the data extra (scikit-learn's digits).
 # Each step prints the figure it wrote and how long it took.

@@ -116,7 +116,7 @@ def test_the_cli_stops_with_one_error_line_naming_the_file_and_the_same_command_
     assert str(out) in line and "No space left on device" in line and "run the same command again" in line
     monkeypatch.undo()
     assert len(_lines(out)) == 1
-    again = run("sweep", *CLI_TINY, "--out", str(out), "--json")
+    again = run("sweep", *CLI_TINY, "--out", str(out), "--json", "-")
     assert again.exit_code == 0, again.output
     assert "1 of 4 runs were already there, 3 ran now" in again.stderr
     assert len(_lines(out)) == 4
@@ -346,3 +346,97 @@ def test_plot_from_an_edited_gradients_file_is_one_error_line_naming_the_file(tm
     with pytest.raises(ValueError) as info:
         figures.figure_data("vae-gradients", run=bad)
     assert str(bad) in str(info.value) and needle in str(info.value), str(info.value)
+
+
+# ----------------------------------------------------------------------------- memory
+
+HUGE = [  # (command line, the option the Error line must name first): each asks for 100s of GB or more
+    (["train", "--batch-size", "1000000000"], "--batch-size 1000000000"),
+    (["train", "--hidden", "10000000"], "--hidden 10000000"),
+    (["train", "--n-items", "100000000"], "--n-items 100000000"),
+    (["train", "--eval-size", "1000000000"], "--eval-size 1000000000"),
+    (["train", "--estimator", "gumbel-rao", "--gr-k", "100000000"], "--gr-k 100000000"),
+    (["train", "--task", "vae", "-L", "100000", "-K", "1000"], "-L 100000"),
+    (["train", "--task", "vae", "-K", "10000000"], "-K 10000000"),
+    (["train", "--task", "vae", "--samples", "100000000"], "--samples 100000000"),
+    (["sweep", "--batch-size", "1000000000", "--seeds", "2"], "--batch-size 1000000000"),
+    (["compare", "--hidden", "10000000", "--seeds", "2"], "--hidden 10000000"),
+    (["sweep", "--seeds", "100000000"], "--seeds 100000000"),
+    (["sweep", "--seeds", "1000000", "--grid", "lr=0.1,0.2,0.3", "--grid", "tau=1,2,3,4,5,6,7,8,9"],
+     "--seeds 1000000 (with a --grid of 27 cells)"),
+    (["bench", "--sizes", "1000000x1000000"], "--sizes 1000000x1000000"),
+    (["plot", "temperature", "--samples", "100000000000"], "--samples 100000000000"),
+]
+
+
+@pytest.mark.parametrize("args,named", HUGE, ids=[" ".join(a) for a, _ in HUGE])
+def test_sizes_that_cannot_fit_are_refused_up_front_naming_the_option(args, named, tmp_path):
+    if args[0] == "plot":
+        pytest.importorskip("matplotlib")
+        args = args + ["--out", str(tmp_path / "t.png")]
+    line = _one_error_line(run(*args))
+    assert line.startswith(f"Error: {named}") and " needs about " in line and "B of memory" in line, line
+    assert "is available: make it smaller" in line
+
+
+def test_the_estimate_names_the_factor_furthest_above_its_default(monkeypatch):
+    from minigumbel import memory
+    from minigumbel.memory import check_fits, train_terms
+    from minigumbel.train import TrainConfig
+    terms = train_terms(TrainConfig(task="argmax", n_items=10**6, hidden=64))
+    with pytest.raises(ValueError, match=r"^--n-items 1000000 \(with --eval-size 1000, --hidden 64\) needs about"):
+        check_fits(terms, available=10**9)
+    monkeypatch.setattr(memory, "available_bytes", lambda: None)
+    assert check_fits(terms) > 10**9                                  # memory unknown: no refusal
+    assert check_fits(train_terms(TrainConfig(task="vae")), available=10**9) < 10**9   # the defaults fit
+
+
+def test_a_memory_error_anywhere_is_one_error_line_naming_the_sizes_given(monkeypatch):
+    import minigumbel.train as train_mod
+
+    def exhausted(config):
+        raise MemoryError()
+    monkeypatch.setattr(train_mod, "prepare", exhausted)
+    line = _one_error_line(run("train", "--batch-size", "5000", "--hidden=600", "--steps", "3"))
+    assert line == ("Error: out of memory: the sizes given (--batch-size 5000, --hidden 600) need more memory "
+                    "than this machine has; make them smaller")
+    line = _one_error_line(run("train", "--steps", "3"))
+    assert "out of memory: the default sizes need more memory" in line
+
+
+def test_more_workers_than_cpus_run_as_many_as_there_are_cpus(monkeypatch):
+    monkeypatch.setattr(sweep, "default_workers", lambda: 1)
+    r = run("sweep", *CLI_GRID, "--workers", "24")
+    assert r.exit_code == 0, r.output
+    assert "--workers 24 is more than the 1 CPUs this process may use; running 1 worker processes" in r.stderr
+
+
+def test_a_dask_task_whose_workers_died_is_a_failed_run_and_the_rest_are_kept(monkeypatch, reference):
+    from types import SimpleNamespace
+    distributed = pytest.importorskip("distributed", reason="the 'cluster' extra (dask distributed)")
+    configs = _configs()
+    doomed = sweep.run_key(configs[2])
+
+    class Future:                        # what Client.map returns, as far as the sweep uses it
+        def __init__(self, config):
+            self.key, self.config = sweep.run_key(config), config
+
+        def result(self):
+            if self.key == doomed:        # the scheduler gave up on the task: its workers kept dying
+                raise distributed.KilledWorker(f"run_one-{self.key}", SimpleNamespace(address="tcp://127.0.0.1:1"), 3)
+            return sweep.run_one(self.config)
+
+    class Client:
+        def map(self, fn, items, pure):
+            return [Future(c) for c in items]
+
+        def close(self):
+            pass
+    monkeypatch.setattr(sweep, "connect_dask", lambda address, timeout: Client())
+    monkeypatch.setattr(distributed, "as_completed", lambda futures: iter(futures))
+    records, info = sweep.run_grid(configs, scheduler="tcp://127.0.0.1:1")
+    assert info["ran"] == 4
+    failed = [r for r in records if r["error"]]
+    assert [r["key"] for r in failed] == [doomed] and failed[0]["error"].startswith("WorkerDied: KilledWorker")
+    assert {r["key"]: r["metrics"] for r in records if not r["error"]} == \
+        {k: m for k, m in reference.items() if k != doomed}
