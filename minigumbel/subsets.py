@@ -85,7 +85,7 @@ def gumbel_topk(logits, g, k, axis=-1):
     n = broadcast_shapes(("logits", _value(logits).shape), ("g", _value(g).shape))[axis]
     if k > n:
         raise ValueError(f"k = {k} is larger than the number of items ({n}) along axis {axis}")
-    _check_enough_unmasked(logits, k, axis)
+    _check_enough_unmasked(logits + 0.0 * _value(g), k, axis)       # θ may broadcast along the items' axis
     return _gumbel_topk(logits, g, k, axis)
 
 
@@ -133,7 +133,7 @@ def _pl_terms(logits, order):
     n, k = _value(logits).shape[-1], _value(order).shape[-1]
     E = _value(order)[..., :, None] == xp.arange(n).reshape((1,) * _value(order).ndim + (n,))
     chosen = xp.any(E, axis=-2)
-    wide = xp.expand_dims(logits, -2) + xp.zeros(E.shape)           # (..., k, n): autograd's where
+    wide = xp.expand_dims(logits, -2) + xp.zeros(E.shape, dtype=_value(logits).dtype)   # (..., k, n): autograd's where
     th_o = xp.sum(xp.where(E, wide, 0.0), axis=-1)                   # does not unbroadcast; (..., k)
     # the items never chosen: their logsumexp starts the suffix (−inf when none is left)
     rest = xp.where(chosen, -xp.inf, logits)

@@ -55,6 +55,16 @@ def test_pl_log_prob_is_computed_in_log_space():
     assert np.all(np.isfinite(d))
 
 
+def test_pl_log_prob_and_vjp_keep_float32():
+    # float32 in, float32 out (the module's dtype rule), also for θ broadcast against the orders
+    theta = np.array([0.1, 0.5, -1.0, 2.0], np.float32)
+    orders = np.array([[1, 2], [3, 0]])
+    lp = S.plackett_luce_log_prob(theta, orders)
+    d = S.plackett_luce_log_prob_vjp(np.ones(2, np.float32), theta, orders)
+    assert lp.dtype == np.float32 and d.dtype == np.float32, (lp.dtype, d.dtype)
+    np.testing.assert_allclose(lp, S.plackett_luce_log_prob(theta.astype(np.float64), orders), rtol=1e-6)
+
+
 N_DRAWS = 120_000
 
 
@@ -111,6 +121,8 @@ def test_gumbel_topk_order_axis_and_broadcast():
     assert np.all(np.diff(np.take_along_axis(keys, idx, -1), axis=-1) < 0)   # decreasing keys
     np.testing.assert_array_equal(S.gumbel_topk(theta[:, None], g.T, 3, axis=0), idx.T)
     np.testing.assert_array_equal(S.gumbel_topk(theta, g, 6), np.argsort(-keys, axis=-1))
+    # θ of length 1 on the items' axis broadcasts against g's 6 items: 6 unmasked items, not 1
+    np.testing.assert_array_equal(S.gumbel_topk(np.zeros(1), g, 3), np.argsort(-g, axis=-1)[:, :3])
 
 
 def test_k_hot():
