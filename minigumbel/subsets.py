@@ -212,6 +212,9 @@ def plackett_luce_log_prob_vjp(dlp, logits, order, axis=-1):
     logits, order = _pl_align(logits, order, axis)
     _check_order(order, _value(logits).shape[-1], -1)
     check_values(None, (dlp, "dlp", "finite"))
+    lead = _value(logits).shape[:-1]                                       # the shape of log P
+    if broadcast_shapes(("dlp", _value(dlp).shape), ("log P", lead)) != lead:
+        raise ValueError(f"dlp has shape {_value(dlp).shape}; it must broadcast to the shape of log P, {lead}")
     return namespace(logits).moveaxis(_plackett_luce_log_prob_vjp(dlp, logits, order), -1, axis)
 
 

@@ -200,6 +200,11 @@ def test_bad_input_is_a_value_error_naming_it():
         S.plackett_luce_log_prob(theta, [0, 1, 2, 3, 0])
     with pytest.raises(ValueError, match="NaN"):
         S.plackett_luce_log_prob([0.0, math.nan], [0])
+    # dlp must broadcast to the shape of log P, here (3,): a ValueError naming dlp, not NumPy's message
+    with pytest.raises(ValueError, match=r"dlp has shape \(2,\).*log P has shape \(3,\)"):
+        S.plackett_luce_log_prob_vjp(np.ones(2), theta, [[0, 1], [1, 2], [2, 3]])
+    with pytest.raises(ValueError, match=r"dlp has shape \(2, 3\); it must broadcast to the shape of log P, \(3,\)"):
+        S.plackett_luce_log_prob_vjp(np.ones((2, 3)), theta, [[0, 1], [1, 2], [2, 3]])
 
 
 # ----------------------------------------------------------------------------- relaxed top-k
