@@ -219,8 +219,9 @@ class ResultsFile:
                 self.records[rec["key"]] = rec
                 good += len(line) + 1
                 continue
-            final = last or (i == len(lines) - 2 and not lines[-1])
-            if final and _HEAD.startswith(line[:len(_HEAD)]):   # a record's start, cut by a kill mid-write
+            # only the bytes after the last newline can be a write cut by a kill (a record's newline is
+            # its last byte); a whole line that is not a record was changed by something else
+            if last and _HEAD.startswith(line[:len(_HEAD)]):    # a record's start, cut by a kill mid-write
                 self.torn = 1
                 os.ftruncate(self._fd, good)
                 break

@@ -118,6 +118,21 @@ def test_a_bad_line_before_the_last_is_an_error(tmp_path):
         sweep.run_grid(_configs(seeds=(0,)), out=out)
 
 
+def test_a_bad_last_line_that_is_whole_is_an_error_not_cut(tmp_path):
+    """A kill mid-write leaves a last line without its newline; a whole last line (newline
+    included) that is not a record was changed by something else: an error, never cut away."""
+    out = tmp_path / "runs.jsonl"
+    sweep.run_grid(_configs(seeds=(0,)), out=out)
+    lines = out.read_text().splitlines(keepends=True)
+    edited = json.loads(lines[-1])
+    edited["metrics"] = "x"
+    text = "".join(lines[:-1]) + json.dumps(edited, separators=(",", ":")) + "\n"
+    out.write_text(text)
+    with pytest.raises(ValueError, match=f"line {len(lines)} is not a sweep record .*metrics"):
+        sweep.run_grid(_configs(seeds=(0,)), out=out)
+    assert out.read_text() == text                             # nothing cut
+
+
 def test_a_file_that_is_not_a_results_file_is_never_cut(tmp_path):
     out = tmp_path / "notes.txt"
     out.write_text("my notes, no newline at the end")
