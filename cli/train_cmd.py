@@ -80,7 +80,7 @@ def training_options(task, steps, tau, anneal):
         click.option("--data-dir", default=None, metavar="DIR",
                      help="vae --data mnist: folder with train-images-idx3-ubyte and t10k-images-idx3-ubyte (.gz ok)."),
         click.option("--dataset", type=click.Choice(SELECT_DATASETS), default=None,
-                     help="select: L2X's synthetic data (Chen et al. 2018, Sec. 4.1) [xor]."),
+                     help="select: L2X's synthetic data (Chen et al. 2018, Sec. 4.1). [default: xor]"),
         click.option("--grad", type=click.Choice(GRADS), default="hand", show_default=True,
                      help="Gradient source: hand-derived backward passes or autograd (NumPy only)."),
         click.option("--dtype", type=click.Choice(DTYPES), default="float64", show_default=True,

@@ -2,9 +2,10 @@
 # Regenerate the committed figures under docs/figures/ (each deterministic given its seed).
 #
 #   scripts/make_figures.sh          # fast: temperature, leakage, estimators, estimators_cubic,
-#                                    #   schedules, training, orders, sort_matrices: about 60 s of CPU
-#                                    #   (measured: 40 s user for the first six, 4.5 min wall on a 2-core
-#                                    #   machine shared with other jobs; orders 14 s, sort_matrices 6 s)
+#                                    #   schedules, training, orders, sort_matrices, subset-estimators:
+#                                    #   about 65 s of CPU (measured: 40 s user for the first six, 4.5 min
+#                                    #   wall on a 2-core machine shared with other jobs; orders 14 s,
+#                                    #   sort_matrices 6 s, subset-estimators 5 s)
 #   scripts/make_figures.sh --all    # also vae_gradients_2x8 and vae_gradients_4x4 (5 VAE training
 #                                    #   runs each plus every estimator at 5 checkpoints: 120 s of CPU
 #                                    #   each) and vae (7 VAE runs of 3000 steps: 177 s of CPU);
@@ -44,6 +45,7 @@ training() {
 step training.png training
 step orders.png minigumbel plot orders --seed 0 --out "$out/orders.png" --quiet                 # docs/orders.md
 step sort_matrices.png minigumbel plot sort-matrices --seed 0 --out "$out/sort_matrices.png" --quiet
+step subset-estimators.png minigumbel plot subset-estimators --seed 0 --out "$out/subset-estimators.png" --quiet  # docs/subsets.md
 if [ "$all" = 1 ]; then
     vae_gradients() {                     # L latents, K classes: 5 training runs (seeds 0-4)
         minigumbel estimators --problem vae --latents "$1" --classes "$2" --tau 0.5,1 --seeds 5 --seed 0 \
