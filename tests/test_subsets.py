@@ -321,7 +321,7 @@ def test_xie_ermon_subset_distribution_within_tv_0016(tau):
     # Xie & Ermon (2019), Sec. 4.1: weights [.1, .2, .3, .4], k = 2; the subset read from the relaxed
     # sample (its top 2 entries) is within total variation 0.016 of the exact distribution of
     # unordered pairs. N = 100,000 draws, fixed seed: sampling alone adds E[TV] ≈ ½ Σ_S √(2/π)·SE_S
-    # ≈ 0.002 (SE_S = √(p(1 − p)/N) ≤ 0.0016), far below 0.016, so the test measures the relaxation.
+    # ≈ 0.0026 (SE_S = √(p(1 − p)/N) ≤ 0.0016), far below 0.016, so the test measures the relaxation.
     w = np.array([0.1, 0.2, 0.3, 0.4])
     pairs = list(itertools.combinations(range(4), 2))
     exact = np.array([pl_prob_by_formula(w, (a, b)) + pl_prob_by_formula(w, (b, a)) for a, b in pairs])
