@@ -373,6 +373,9 @@ def test_plackett_luce_distribution():
         d.sample(np.random.default_rng(0), k=4)
     with pytest.raises(ValueError, match="NaN"):
         PlackettLuce([0.0, np.nan])
+    # validate_args=False skips the value checks, not the array_like conversion
+    fast = PlackettLuce(theta, validate_args=False)
+    np.testing.assert_allclose(fast.log_prob([[2, 0], [3, 1]]), lp, rtol=1e-15)
 
 
 # ----------------------------------------------------------------------------- backends
