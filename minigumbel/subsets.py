@@ -48,6 +48,10 @@ def _check_k(k, name="k") -> int:
 def _check_enough_unmasked(logits, k, axis):
     """k ≤ the number of unmasked entries in every row (one device→host transfer)."""
     raw = _value(logits)
+    if raw.size == 0:                                                   # no rows: only k ≤ n to check
+        if k > raw.shape[axis]:
+            raise ValueError(f"k = {k} is larger than the number of items ({raw.shape[axis]}) along axis {axis}")
+        return
     xp = namespace(raw)
     fewest = int(to_numpy(xp.min(xp.sum(raw != -xp.inf, axis=axis))))
     if k > fewest:
@@ -177,6 +181,8 @@ def _pl_align(logits, order, axis):
     ax_o = axis if ov.ndim >= -axis else -1
     logits, order = xp.moveaxis(logits, axis, -1), xp.moveaxis(order, ax_o, -1)
     n, k = _value(logits).shape[-1], _value(order).shape[-1]
+    if k == 0:
+        raise ValueError("order has 0 items along its axis: a prefix names at least one item")
     if k > n:
         raise ValueError(f"order has {k} items along its axis but logits have only {n}")
     lead = broadcast_shapes(("logits (without the items' axis)", _value(logits).shape[:-1]),

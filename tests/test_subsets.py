@@ -207,6 +207,21 @@ def test_bad_input_is_a_value_error_naming_it():
         S.plackett_luce_log_prob_vjp(np.ones((2, 3)), theta, [[0, 1], [1, 2], [2, 3]])
 
 
+def test_empty_batches_and_empty_orders():
+    # a batch of 0 rows gives 0 results, as gumbel_max and softmax do; an empty prefix is refused clearly
+    th = np.zeros((0, 4))
+    assert S.gumbel_topk(th, th, 2).shape == (0, 2)
+    assert S.relaxed_topk(th, th, 2, 0.5).shape == (0, 4)
+    assert S.relaxed_topk(th, th, 2, 0.5, hard=True).shape == (0, 4)
+    assert S.relaxed_topk_vjp(th, th, th, 2, 0.5).shape == (0, 4)
+    with pytest.raises(ValueError, match="larger than the number of items"):
+        S.relaxed_topk(th, th, 5, 0.5)
+    with pytest.raises(ValueError, match="order has 0 items along its axis"):
+        S.plackett_luce_log_prob(np.zeros(4), np.array([], int))
+    with pytest.raises(ValueError, match="order has 0 items along its axis"):
+        S.plackett_luce_log_prob_vjp(1.0, np.zeros(4), np.array([], int))
+
+
 # ----------------------------------------------------------------------------- relaxed top-k
 
 TAUS = (0.1, 0.5, 1.0, 5.0)
