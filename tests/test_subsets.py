@@ -121,6 +121,11 @@ def test_gumbel_topk_order_axis_and_broadcast():
     assert np.all(np.diff(np.take_along_axis(keys, idx, -1), axis=-1) < 0)   # decreasing keys
     np.testing.assert_array_equal(S.gumbel_topk(theta[:, None], g.T, 3, axis=0), idx.T)
     np.testing.assert_array_equal(S.gumbel_topk(theta, g, 6), np.argsort(-keys, axis=-1))
+    # ties (probability 0 with Gumbel noise, but g = 0 is allowed) go to the lower index, as documented
+    keys = np.random.default_rng(1).integers(0, 4, size=(20, 150)).astype(float)
+    want = np.argsort(-keys, axis=-1, kind="stable")
+    for k in (1, 7, 75, 149, 150):
+        np.testing.assert_array_equal(S.gumbel_topk(keys, np.zeros_like(keys), k), want[:, :k])
     # θ of length 1 on the items' axis broadcasts against g's 6 items: 6 unmasked items, not 1
     np.testing.assert_array_equal(S.gumbel_topk(np.zeros(1), g, 3), np.argsort(-g, axis=-1)[:, :3])
 
