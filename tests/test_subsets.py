@@ -395,6 +395,8 @@ def test_plackett_luce_distribution():
         d.sample(np.random.default_rng(0), k=4)
     with pytest.raises(ValueError, match="NaN"):
         PlackettLuce([0.0, np.nan])
+    # a batch of 0 rows: 0 samples (k = None: the whole order of the n items)
+    assert PlackettLuce(np.zeros((0, 4))).sample(np.random.default_rng(0)).shape == (0, 4)
     # validate_args=False skips the value checks, not the array_like conversion
     fast = PlackettLuce(theta, validate_args=False)
     np.testing.assert_allclose(fast.log_prob([[2, 0], [3, 1]]), lp, rtol=1e-15)
