@@ -2,7 +2,8 @@
 # Regenerate the committed figures under docs/figures/ (each deterministic given its seed).
 #
 #   scripts/make_figures.sh          # fast: temperature, leakage, estimators, estimators_cubic,
-#                                    #   schedules, training: about 40 s of CPU (measured: 40 s user,
+#                                    #   schedules, training, orders, sort_matrices (the last two not
+#                                    #   in the timing below): about 40 s of CPU (measured: 40 s user,
 #                                    #   4.5 min wall on a 2-core machine shared with other jobs)
 #   scripts/make_figures.sh --all    # also vae_gradients_2x8 and vae_gradients_4x4 (5 VAE training
 #                                    #   runs each plus every estimator at 5 checkpoints: 120 s of CPU
@@ -40,6 +41,8 @@ training() {
     minigumbel plot training --from "$tmp/run.json" --out "$out/training.png" --quiet
 }
 step training.png training
+step orders.png minigumbel plot orders --seed 0 --out "$out/orders.png" --quiet            # docs/orders.md: 6 rules x 6 τ
+step sort_matrices.png minigumbel plot sort-matrices --seed 0 --out "$out/sort_matrices.png" --quiet   # one sort run
 if [ "$all" = 1 ]; then
     vae_gradients() {                     # L latents, K classes: 5 training runs (seeds 0-4)
         minigumbel estimators --problem vae --latents "$1" --classes "$2" --tau 0.5,1 --seeds 5 --seed 0 \
