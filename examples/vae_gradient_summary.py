@@ -30,7 +30,7 @@ import numpy as np
 
 def summarize(result, from_step=500, focus="reinmax"):
     """{τ: {"rows": [(estimator, {quantity: (median, min, max)}, detected, cells)], "ratio": {other:
-    (median, min, max)}, "mse_rank": {estimator: [ranks]}}} from an ``estimators --problem vae --json`` result."""
+    (median, min, max)}, "mse_rank": {estimator: [ranks]}}} from an ``estimators --problem vae --json PATH`` result."""
     norm = {(run["seed"], s): n for run in result["runs"] for s, n in zip(result["steps"], run["exact_norm"])}
     cells = {}                                           # (τ, estimator) -> {(seed, step): row}
     for row in result["rows"]:

@@ -16,6 +16,7 @@ A run that raises is recorded with its error (``"error"``) and never stops the g
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import hashlib
@@ -188,7 +189,7 @@ class ResultsFile:
     def __init__(self, path):
         self.path = os.fspath(path)
         self.records, self.torn = {}, 0
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o666)   # less the umask
         try:
             self._lock()
             self._read()
@@ -219,8 +220,9 @@ class ResultsFile:
                 self.records[rec["key"]] = rec
                 good += len(line) + 1
                 continue
-            final = last or (i == len(lines) - 2 and not lines[-1])
-            if final and _HEAD.startswith(line[:len(_HEAD)]):   # a record's start, cut by a kill mid-write
+            # only the bytes after the last newline can be a write cut by a kill (a record's newline is
+            # its last byte); a whole line that is not a record was changed by something else
+            if last and _HEAD.startswith(line[:len(_HEAD)]):    # a record's start, cut by a kill mid-write
                 self.torn = 1
                 os.ftruncate(self._fd, good)
                 break
@@ -261,13 +263,22 @@ class ResultsFile:
         if failed:
             for k in failed:
                 del self.records[k]
-            tmp = f"{self.path}.tmp{os.getpid()}"
-            with open(tmp, "w") as fh:
-                for r in self.records.values():
-                    fh.write(_line(r))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
+            target = os.path.realpath(self.path)          # a symbolic link stays one: its file is replaced
+            tmp = f"{target}.tmp{os.getpid()}"
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w") as fh:
+                    os.fchmod(fh.fileno(), os.fstat(self._fd).st_mode & 0o7777)   # the file's own mode
+                    for r in self.records.values():
+                        fh.write(_line(r))
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, target)
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise ResultsFileError(f"cannot rewrite {self.path} without its failed runs "
+                                       f"({exc.strerror or exc}); the file is unchanged") from None
             os.close(self._fd)
             self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
             self._lock()
