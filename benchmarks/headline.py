@@ -27,7 +27,7 @@ def main() -> None:
     if a.backend == "cupy":
         libs = [lib for lib in libs if lib == "torch"]
     args = ["bench", "--backend", a.backend, "--parts", "gumbel", "--sizes", a.size, "--tau", a.tau,
-            "--repeats", a.repeats, "--json"] + (["--against", ",".join(libs)] if libs else [])
+            "--repeats", a.repeats, "--json", "-"] + (["--against", ",".join(libs)] if libs else [])
     print("command: minigumbel " + " ".join(args))
     per_target: dict[str, list[float]] = {}
     for i in range(a.runs):

@@ -1,6 +1,8 @@
 """Options and output helpers shared by the commands (one definition, one behaviour)."""
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import os
@@ -26,8 +28,43 @@ def seed_option(f):
                         help="Seed of the random Generator (same seed, same numbers).")(f)
 
 
-def json_flag(f):
-    return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of a table.")(f)
+STDOUT = "-"
+
+
+def json_option(f):
+    return click.option("--json", "json_out", type=JsonPath(writable=True), default=None, metavar="PATH",
+                        help="Write the result as JSON to PATH; '-' writes it to standard output and the "
+                             "table to standard error.")(f)
+
+
+def _is_stdout(path) -> bool:
+    """``-``, or a path naming the file standard output already writes to (``--json /dev/stdout``)."""
+    if path == STDOUT:
+        return True
+    try:
+        a, b = os.stat(path), os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def human_output(json_out):
+    """Where the human-readable text goes: standard output, or standard error when the JSON does
+    (a context manager; click.echo follows sys.stdout)."""
+    if json_out is not None and _is_stdout(json_out):
+        return contextlib.redirect_stdout(sys.stderr)
+    return contextlib.nullcontext()
+
+
+def emit_json(json_out, obj, indent=2) -> None:
+    """Write ``obj`` as standard JSON to ``json_out`` (``-`` or the file standard output is: to
+    standard output, never by reopening it, which would truncate a redirect); None: nothing."""
+    if json_out is None:
+        return
+    if _is_stdout(json_out):
+        click.echo(json.dumps(_strict(obj), indent=indent, allow_nan=False))
+        return
+    write_json(json_out, obj, indent=indent)
 
 
 def quiet_option(f):
@@ -128,9 +165,17 @@ def table(rows: list[list], headers: list[str]) -> str:
     return "\n".join(lines)
 
 
+def stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 def progress(iterable=None, length=None, label="", quiet=False, **kw):
-    """click.progressbar on stderr, or a silent pass-through when quiet / not a terminal."""
-    if quiet:
+    """click.progressbar on stderr, or a silent pass-through when quiet or when stderr is not a
+    terminal (a log file gets no progress labels)."""
+    if quiet or not stderr_is_terminal():
         return _Silent(iterable if iterable is not None else range(length))
     return click.progressbar(iterable, length=length, label=label, file=sys.stderr, **kw)
 
@@ -175,3 +220,16 @@ class FilePath(click.Path):
         if why:
             self.fail(f"cannot write {os.fspath(value)}: {why}", param, ctx)
         return value
+
+
+class JsonPath(FilePath):
+    """``--json PATH``: a file to write (checked as an output before any computing), or ``-`` for
+    standard output. A value that looks like an option (``--json -q``) is refused: --json takes a path."""
+
+    def convert(self, value, param, ctx):
+        if value == STDOUT:
+            return STDOUT
+        if isinstance(value, str) and value.startswith("-"):
+            self.fail(f"expected a file path, or - for standard output, got {value!r} (an option?); "
+                      f"a file whose name starts with '-' is ./{value}", param, ctx)
+        return super().convert(value, param, ctx)

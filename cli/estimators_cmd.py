@@ -11,41 +11,44 @@ import click
 from minigumbel.lab import PROBLEMS, plan
 from minigumbel.lab import table as table_of
 
-from .common import backend_option, choice_list, echo_json, float_list, json_flag, progress, quiet_option, seed_option, table
+from .common import backend_option, choice_list, emit_json, float_list, human_output, json_option, progress, quiet_option, seed_option, table
 
 DEFAULT_ESTIMATORS = "reinforce,st,st-gumbel,gumbel-rao,reinmax,softmax,gumbel,gst-1.0,gst-p,decoupled"
 
 
 @click.command()
-@click.option("--problem", type=click.Choice(PROBLEMS + ("vae",)), default="quadratic", show_default=True,
-              help="The function f of the one-hot sample, or vae (see the help text above).")
+@click.option("--problem", type=click.Choice(PROBLEMS + ("vae", "order", "subset")), default="quadratic", show_default=True,
+              help="The function f of the one-hot sample, vae, order (a permutation) or subset (k items; see above).")
 @click.option("--k", "k", type=click.IntRange(min=2, max=1000), default=5, show_default=True,
               help="Number of categories K.")
 @click.option("--tau", "taus", default="0.1,0.5,1,2", show_default=True, help="Comma-separated temperatures τ, each in [1e-4, 1e4].")
 @click.option("--samples", type=click.IntRange(min=2), default=None,
               help="Gradient estimates drawn per estimator and τ  [default: 10000; vae: 200].")
-@click.option("--estimators", "names", default=DEFAULT_ESTIMATORS, show_default=True,
-              help="Comma-separated estimators (see minigumbel.estimators.ESTIMATORS).")
+@click.option("--estimators", "names", default=DEFAULT_ESTIMATORS,
+              help="Comma-separated estimators (see minigumbel.estimators.ESTIMATORS). "
+                   f"[default: {DEFAULT_ESTIMATORS.replace(',', ', ')}]")     # spaces: wrapped between names
 @click.option("--gr-k", "gr_k", default="1,10,100", show_default=True,
               help="Comma-separated numbers of conditional Gumbel samples for gumbel-rao and "
                    "gumbel-rao-total (one row each; vae: one value, default 10).")
 @click.option("--baseline", type=click.Choice(["loo", "none"]), default="loo", show_default=True,
               help="REINFORCE's baseline: leave-one-out over each batch of estimates, or none (row label "
                    "reinforce(loo) or reinforce(b=0)).")
-@click.option("--latents", type=click.IntRange(min=1), default=None, help="vae: latents L [2].")
+@click.option("--choose", type=click.IntRange(min=1), default=None,
+              help="subset: the number k of items chosen out of --k [2]; k <= 4, --k <= 8.")
+@click.option("--latents", type=click.IntRange(min=1), default=None, help="vae: latents L. [default: 2]")
 @click.option("--classes", type=click.IntRange(min=2), default=None, help="vae: classes K [8]; K^L <= 4096.")
-@click.option("--steps", type=click.IntRange(min=1), default=None, help="vae: training steps [2000].")
-@click.option("--every", type=click.IntRange(min=1), default=None, help="vae: measure every this many steps [500].")
-@click.option("--images", type=click.IntRange(min=1), default=None, help="vae: test images measured on [32].")
-@click.option("--train-estimator", default=None, help="vae: the estimator that trains the model [st-gumbel].")
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="vae: training steps. [default: 2000]")
+@click.option("--every", type=click.IntRange(min=1), default=None, help="vae: measure every this many steps. [default: 500]")
+@click.option("--images", type=click.IntRange(min=1), default=None, help="vae: test images measured on. [default: 32]")
+@click.option("--train-estimator", default=None, help="vae: the estimator that trains the model. [default: st-gumbel]")
 @click.option("--seeds", "n_seeds", type=click.IntRange(min=1), default=None,
-              help="vae: training runs, with seeds --seed, --seed+1, … [1].")
+              help="vae: training runs, with seeds --seed, --seed+1, …. [default: 1]")
 @seed_option
 @backend_option
-@json_flag
+@json_option
 @quiet_option
-def estimators(problem, k, taus, samples, names, gr_k, baseline, latents, classes, steps, every, images, train_estimator,
-               n_seeds, seed, backend, as_json, quiet):
+def estimators(problem, k, taus, samples, names, gr_k, baseline, choose, latents, classes, steps, every, images,
+               train_estimator, n_seeds, seed, backend, json_out, quiet):
     """Bias norm (± its Monte-Carlo standard error), per-sample variance, mean squared error
     (MSE = bias² + variance), cosine of the mean estimate to the exact gradient, and time per
     estimate, for each estimator × τ. Estimates are summed as they are drawn (memory does not
@@ -59,12 +62,19 @@ def estimators(problem, k, taus, samples, names, gr_k, baseline, latents, classe
     ReinMax is computed at every τ; its authors recommend τ ≥ 1 (it is second-order, and exact for
     quadratic f, at τ = 1).
 
+    --problem order: ∇θ E_{o~PL(θ)}[f(o)] for a Plackett-Luce order of --k ≤ 6 items, exact by
+    enumerating the k! orders (f: the sorting loss; docs/orders.md), for reinforce-pl, neuralsort,
+    stochastic-neuralsort, gumbel-sinkhorn, st-gumbel-sinkhorn, sinkhorn (20 Sinkhorn rounds).
+
     --problem vae: train the digits VAE (L latents of K classes) with --train-estimator and, every
     --every steps, compare each estimator with the exact gradient of the expected reconstruction wrt
     the encoder logits on --images test images (all K^L codes enumerated). Rows per checkpoint step;
     bias is shown relative to ‖∇‖.
+
+    --problem subset: k = --choose items out of n = --k without replacement (Plackett-Luce), f the
+    payload error ‖Pᵀz − Σ_T P‖² of a target set T; the exact gradient enumerates every ordered
+    prefix. Estimators (default all): reinforce-pl, relaxed-topk, st-topk, l2x, soft-topk.
     """
-    import numpy as np
     from minigumbel.backend import get_backend
     from minigumbel.estimators import ESTIMATORS, check_k
 
@@ -75,6 +85,14 @@ def estimators(problem, k, taus, samples, names, gr_k, baseline, latents, classe
             check_tau(t)
     except ValueError as exc:
         raise click.BadParameter(str(exc).replace("tau must", "each temperature must"), param_hint="--tau") from None
+    if problem == "order":
+        return _order(k, tau_list, samples or 10_000, names, seed, backend, json_out, quiet)
+    if problem == "subset":
+        return _subset(k, choose, tau_list, names, samples or 10_000, seed, backend, json_out, quiet, baseline,
+                       {"--latents": latents, "--classes": classes, "--steps": steps, "--every": every,
+                        "--images": images, "--train-estimator": train_estimator, "--seeds": n_seeds})
+    if choose is not None:
+        raise click.BadParameter("--choose applies to --problem subset only", param_hint="--choose")
     chosen = choice_list(names, "--estimators", list(ESTIMATORS))
     try:
         ks = [check_k(int(v)) for v in gr_k.split(",")]     # an empty item is an error too
@@ -88,7 +106,7 @@ def estimators(problem, k, taus, samples, names, gr_k, baseline, latents, classe
     if problem == "vae":
         if click.get_current_context().get_parameter_source("k").name in ("COMMANDLINE", "ENVIRONMENT"):
             raise click.BadParameter("--k does not apply to --problem vae (its categories: --classes)", param_hint="--k")
-        return _vae(chosen, tau_list, ks, samples or 200, seed, backend, as_json, quiet, baseline,
+        return _vae(chosen, tau_list, ks, samples or 200, seed, backend, json_out, quiet, baseline,
                     **{key: v for key, v in vae_opts.items() if v is not None})
     given = [f"--{key.replace('_', '-')}" for key, v in vae_opts.items() if v is not None]
     if given:
@@ -99,11 +117,15 @@ def estimators(problem, k, taus, samples, names, gr_k, baseline, latents, classe
     cells, _ = plan(chosen, tau_list, ks)
     with progress(length=len(cells) * samples, label="estimating", quiet=quiet) as bar:
         result = table_of(problem, k, seed, chosen, tau_list, samples, be, ks, bar.update, baseline)
-    if as_json:
-        echo_json(result)
-        return
+    emit_json(json_out, result)
+    with human_output(json_out):
+        _print(result, problem, k, seed, samples, be.name)
+
+
+def _print(result, problem, k, seed, samples, backend):
+    import numpy as np
     rows, exact = result["rows"], np.array(result["exact_grad"])
-    click.echo(f"problem {problem}, K = {k}, seed {seed}, {samples} estimates per row, backend {be.name}")
+    click.echo(f"problem {problem}, K = {k}, seed {seed}, {samples} estimates per row, backend {backend}")
     click.echo(f"logits θ      = [{', '.join(f'{v:+.3f}' for v in result['logits'])}]")
     click.echo(f"exact ∇θ E[f] = [{', '.join(f'{v:+.3f}' for v in exact)}]   (‖∇‖ = {np.linalg.norm(exact):.4f})\n")
     click.echo(lab_table(rows))
@@ -133,7 +155,7 @@ def lab_table(rows):
     return table(body, ["estimator", "τ", *LAB_HEADERS, "µs/estimate"])
 
 
-def _vae(names, taus, ks, samples, seed, backend, as_json, quiet, baseline, **kw):
+def _vae(names, taus, ks, samples, seed, backend, json_out, quiet, baseline, **kw):
     """`--problem vae`: the gradient quality of each estimator along a VAE's training (lab_vae)."""
     from minigumbel.lab_vae import gradient_quality
     from minigumbel.train import TRAIN_ESTIMATORS
@@ -161,9 +183,12 @@ def _vae(names, taus, ks, samples, seed, backend, as_json, quiet, baseline, **kw
                                  baseline=baseline, tick=bar.update, **kw)
     except ValueError as exc:              # K^L too large, data missing: one Error line
         raise click.BadParameter(str(exc), param_hint="--problem vae") from None
-    if as_json:
-        echo_json(r)
-        return
+    emit_json(json_out, r)
+    with human_output(json_out):
+        _print_vae(r, samples)
+
+
+def _print_vae(r, samples):
     seeds = r["seeds"]
     which = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}–{seeds[-1]}"
     click.echo(f"vae: L = {r['latents']} latents × K = {r['classes']} classes ({r['codes']} codes enumerated), "
@@ -174,7 +199,75 @@ def _vae(names, taus, ks, samples, seed, backend, as_json, quiet, baseline, **kw
              *lab_cells(row, norm[(row["seed"], row["step"])], digits=3)] for row in r["rows"]]
     click.echo(table(body, ["seed", "step", "estimator", "τ", "bias/‖∇‖ ± s.e.", "variance/‖∇‖²", "MSE/‖∇‖²",
                             "cos(mean, exact)", "‖mean‖/‖∇‖"]))
-    click.echo("\n" + LAB_NOTE + " Bias and its s.e. are relative to ‖∇‖, variance and MSE to ‖∇‖².")
+    click.echo("\n" + LAB_NOTE + "\nBias and its s.e. are relative to ‖∇‖ (per seed and step), variance and MSE to ‖∇‖².")
     for run in r["runs"]:
         click.echo(f"seed {run['seed']}: ‖∇‖ per step: " + ", ".join(f"{s}: {n:.3f}" for s, n in zip(r["steps"], run["exact_norm"]))
                    + "; mean E[−log p(x|z)] per image: " + ", ".join(f"{v:.2f}" for v in run["recon"]))
+
+
+def _order(k, taus, samples, names, seed, backend, json_out, quiet):
+    """`--problem order`: estimators of the gradient of an expectation over Plackett-Luce orders (lab_order)."""
+    import numpy as np
+    from minigumbel.lab_order import MAX_N, ORDER_LAB_ESTIMATORS, order_table
+    ctx = click.get_current_context()
+    for key in ("latents", "classes", "steps", "every", "images", "train_estimator", "gr_k", "n_seeds", "baseline"):
+        if ctx.get_parameter_source(key).name in ("COMMANDLINE", "ENVIRONMENT"):
+            raise click.BadParameter("does not apply to --problem order", param_hint="--" + key.replace("_", "-"))
+    if backend not in ("numpy", "auto"):
+        raise click.BadParameter("--problem order runs on numpy only", param_hint="--backend")
+    if not 2 <= k <= MAX_N:
+        raise click.BadParameter(f"--problem order enumerates the k! orders: k must be in [2, {MAX_N}], got {k}",
+                                 param_hint="--k")
+    given = ctx.get_parameter_source("names").name in ("COMMANDLINE", "ENVIRONMENT")
+    chosen = choice_list(names, "--estimators", list(ORDER_LAB_ESTIMATORS)) if given else list(ORDER_LAB_ESTIMATORS)
+    with progress(length=len(chosen) * len(taus) * samples, label="estimating", quiet=quiet) as bar:
+        result = order_table(k, seed, chosen, taus, samples, tick=bar.update)
+    emit_json(json_out, result)
+    with human_output(json_out):
+        exact = np.array(result["exact_grad"])
+        click.echo(f"problem order, n = {k} items ({k}! orders enumerated), seed {seed}, "
+                   f"{samples} estimates per row, {result['n_iters']} Sinkhorn rounds")
+        click.echo(f"logits θ      = [{', '.join(f'{v:+.3f}' for v in result['logits'])}]")
+        click.echo(f"values x      = [{', '.join(f'{v:.3f}' for v in result['values'])}]")
+        click.echo(f"exact ∇θ E[f] = [{', '.join(f'{v:+.4f}' for v in exact)}]   (‖∇‖ = {np.linalg.norm(exact):.4f})\n")
+        click.echo(lab_table(result["rows"]))
+        click.echo("\nf(o) = mean_r ((Q_o x)_r − sort_desc(x)_r)². " + LAB_NOTE + " Only µs/estimate depends on "
+                   "the machine.")
+
+
+def _subset(n, choose, taus, names, samples, seed, backend, json_out, quiet, baseline, others):
+    """`--problem subset`: the subset estimators against the exact gradient (minigumbel.lab_subset)."""
+    from minigumbel.backend import get_backend
+    from minigumbel.lab_subset import SUBSET_ESTIMATOR_NAMES, check_sizes, subset_table
+
+    given = [opt for opt, v in others.items() if v is not None]
+    ctx = click.get_current_context()
+    if ctx.get_parameter_source("gr_k").name in ("COMMANDLINE", "ENVIRONMENT"):
+        given.insert(0, "--gr-k")
+    if given:
+        raise click.BadParameter(f"{given[0]} does not apply to --problem subset", param_hint=given[0])
+    k = choose or 2
+    try:
+        check_sizes(n, k)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--k/--choose") from None
+    default = ctx.get_parameter_source("names").name == "DEFAULT"
+    chosen = list(SUBSET_ESTIMATOR_NAMES) if default else choice_list(names, "--estimators", list(SUBSET_ESTIMATOR_NAMES))
+    be = get_backend(backend)
+    with progress(length=len(chosen) * len(taus) * samples, label="estimating", quiet=quiet) as bar:
+        result = subset_table(n, k, seed, chosen, taus, samples, be, bar.update, baseline)
+    emit_json(json_out, result)
+    with human_output(json_out):
+        _subset_text(result, n, k, seed, samples, be.name)
+
+
+def _subset_text(result, n, k, seed, samples, backend_name):
+    import numpy as np
+    exact = np.array(result["exact_grad"])
+    click.echo(f"problem subset, k = {k} of n = {n} items ({result['orders']} ordered prefixes enumerated), "
+               f"seed {seed}, {samples} estimates per row, backend {backend_name}")
+    click.echo(f"logits θ      = [{', '.join(f'{v:+.3f}' for v in result['logits'])}]; target set "
+               f"{{{', '.join(map(str, result['target']))}}}; E[f] = {result['expected_f']:.4f}")
+    click.echo(f"exact ∇θ E[f] = [{', '.join(f'{v:+.3f}' for v in exact)}]   (‖∇‖ = {np.linalg.norm(exact):.4f})\n")
+    click.echo(lab_table(result["rows"]))
+    click.echo("\n" + LAB_NOTE + " Only µs/estimate depends on the machine.")

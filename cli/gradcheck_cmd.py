@@ -6,11 +6,11 @@ import sys
 
 import click
 
-from .common import echo_json, json_flag, table
+from .common import emit_json, human_output, json_option, table
 
 # modules that expose GRADCHECK_CASES: callables returning a GradCheck or a list of them
 CASE_MODULES = ("minigumbel.gradcheck", "minigumbel.nn", "minigumbel.losses", "minigumbel.estimators",
-                "minigumbel.tasks", "minigumbel.tasks.vae")
+                "minigumbel.tasks", "minigumbel.tasks.vae", "minigumbel.permutations")
 
 
 def collect():
@@ -37,8 +37,8 @@ def negative_control():
 
 
 @click.command()
-@json_flag
-def gradcheck(as_json):
+@json_option
+def gradcheck(json_out):
     """Check every hand-derived backward rule against autograd and central finite differences.
 
     One row per rule (the max error over its variants: several τ, both axes of a 2-D input,
@@ -61,9 +61,8 @@ def gradcheck(as_json):
                      f"{rec['abs_vs_fd']:.1e}", f"{rec['rel_vs_fd']:.1e}", "ok" if rec["ok"] else "FAIL"])
     rejected = negative_control()
     ok = all(r["ok"] for r in out) and rejected
-    if as_json:
-        echo_json({"rules": out, "negative_control_rejected": rejected, "ok": ok})
-    else:
+    emit_json(json_out, {"rules": out, "negative_control_rejected": rejected, "ok": ok})
+    with human_output(json_out):
         click.echo(table(rows, ["rule", "variants", "abs vs autograd", "rel vs autograd",
                                 "abs vs FD", "rel vs FD", "status"]))
         click.echo(f"\nnegative control (softmax VJP with τ off by 1%): "

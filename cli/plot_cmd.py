@@ -13,9 +13,11 @@ from minigumbel.lab import PROBLEMS
 
 from .common import FilePath, backend_option, quiet_option, seed_option
 
-FIGURES = ("temperature", "leakage", "estimators", "schedules", "training", "vae", "vae-gradients")
+FIGURES = ("temperature", "leakage", "estimators", "schedules", "training", "vae", "vae-gradients", "orders",
+           "sort-matrices", "subset-estimators")
 # the size options and the figures they apply to; KWARG: the data function's argument where it differs
-SIZE_OPTIONS = {"--steps": ("leakage", "schedules", "vae"), "--samples": ("temperature", "estimators"),
+SIZE_OPTIONS = {"--steps": ("leakage", "schedules", "vae", "sort-matrices"),
+                "--samples": ("temperature", "estimators", "orders", "subset-estimators"),
                 "--seeds": ("leakage",)}
 KWARG = {("--samples", "temperature"): "n_samples", ("--seeds", "leakage"): "n_seeds"}
 
@@ -36,7 +38,7 @@ def _size(ctx, param, value):
 
 
 @click.command()
-@click.argument("figure", type=click.Choice(FIGURES))
+@click.argument("figure", type=click.Choice(FIGURES), metavar="FIGURE")
 @click.option("--out", type=FilePath(writable=True), default=None,
               help="Output file (PNG or SVG)  [default: FIGURE.png, or FIGURE.svg with --format svg, in the "
                    "current folder].")
@@ -44,17 +46,17 @@ def _size(ctx, param, value):
               help="Image format [default: from the --out suffix, else png].")
 @click.option("--from", "run_json", type=click.Path(exists=True, dir_okay=False),
               help="training: the file written by `minigumbel train --json PATH`; vae-gradients: the "
-                   "output of `minigumbel estimators --problem vae --json`.")
+                   "file written by `minigumbel estimators --problem vae --json PATH`.")
 @click.option("--size", callback=_size, default=None, metavar="WxH",
               help="Image size in pixels, e.g. 1200x800 [default: per figure].")
 @click.option("--dpi", type=click.IntRange(min=50, max=600), default=100, show_default=True,
               help="Dots per inch (text scale; --size stays the pixel size).")
 @click.option("--steps", type=click.IntRange(min=1), default=None,
-              help="leakage: training steps per run [1500]; schedules: steps shown [3000]; vae: steps per run [3000].")
+              help="Training steps per run (leakage, vae) or steps shown (schedules). [default: leakage 1500; schedules 3000; vae 3000]")
 @click.option("--samples", type=click.IntRange(min=2), default=None,
-              help="temperature: samples per τ [20000]; estimators: estimates per point [10000].")
+              help="Samples per τ (temperature) or estimates per point (estimators). [default: temperature 20000; estimators 10000]")
 @click.option("--seeds", "n_seeds", type=click.IntRange(min=1), default=None,
-              help="leakage: number of runs per estimator, seeds --seed, --seed+1, … [10].")
+              help="leakage: number of runs per estimator, seeds --seed, --seed+1, …. [default: 10]")
 @click.option("--problem", type=click.Choice(PROBLEMS), default=None,
               help="estimators: the lab problem [quadratic]; cubic shows ST-Gumbel's bias as τ → 0.")
 @seed_option
@@ -68,14 +70,22 @@ def plot(figure, out, fmt, run_json, size, dpi, steps, samples, n_seeds, problem
     temperature  Gumbel-Softmax samples for π = (0.1, 0.2, 0.3, 0.4) at τ = 0.1, 0.5, 1, 10
     leakage      soft vs hard held-out loss on the bottleneck task: softmax, gumbel, st-gumbel
                  (the runs of `minigumbel compare`: 10 seeds x 1500 steps, about 15 s)
-    estimators   bias and variance of each gradient estimator vs τ (quadratic problem; --problem)
+    estimators   bias (± s.e.), cosine, variance and MSE of each gradient estimator vs τ
+                 (quadratic problem; --problem)
     schedules    the temperature schedules over training steps
     training     the curves of a run saved by `minigumbel train --json run.json` (--from)
-    vae-gradients  cosine and bias of each estimator vs the exact VAE gradient along training
-                 (--from the output of `minigumbel estimators --problem vae --json`)
+    vae-gradients  cosine, bias, variance and MSE of each estimator vs the exact VAE gradient
+                 along training, every training run (--from the file of `minigumbel
+                 estimators --problem vae --seeds N --json PATH`)
+    subset-estimators  bias and variance of the estimators for k = 3 of n = 8 items vs τ
+                 (reinforce-pl, relaxed-topk, st-topk, l2x, soft-topk; `minigumbel estimators --problem subset`)
     vae          the categorical VAE on the 8x8 digits, trained by every estimator: test -ELBO
                  curves, reconstructions from hard and soft codes, prior samples (7 runs of
                  3000 steps: a few minutes on 2 cores; needs the 'data' extra)
+    orders       bias, variance, MSE, cosine of the order estimators vs τ (n = 5 items; the
+                 numbers of `minigumbel estimators --problem order`)
+    sort-matrices  soft vs hard permutation matrices of a sort-task run (gumbel-sinkhorn, N = 8)
+                 at steps 0, 20, 100, 500
     """
     try:
         import matplotlib  # noqa: F401  (only to fail early, before any computing)
@@ -95,7 +105,7 @@ def plot(figure, out, fmt, run_json, size, dpi, steps, samples, n_seeds, problem
                                  "(written by `minigumbel train --json run.json`)", param_hint="--from")
     if figure == "vae-gradients" and run_json is None:
         raise click.BadParameter("the vae-gradients figure needs --from FILE (written by "
-                                 "`minigumbel estimators --problem vae --json > FILE`)", param_hint="--from")
+                                 "`minigumbel estimators --problem vae --json FILE`)", param_hint="--from")
     if figure not in ("training", "vae-gradients") and run_json is not None:
         raise click.BadParameter("--from applies to the training and vae-gradients figures only", param_hint="--from")
     given = {"--steps": steps, "--samples": samples, "--seeds": n_seeds}
@@ -104,6 +114,9 @@ def plot(figure, out, fmt, run_json, size, dpi, steps, samples, n_seeds, problem
             raise click.BadParameter(f"{opt} applies to the {' and '.join(SIZE_OPTIONS[opt])} figures only",
                                      param_hint=opt)
     kw = {KWARG.get((opt, figure), opt[2:]): v for opt, v in given.items() if v is not None}
+    if figure == "temperature" and samples is not None:     # the noise and ~5 arrays like it: (samples, 4)
+        from minigumbel.memory import check_fits
+        check_fits([(6 * samples * len(figures.PROBS) * 8, [("--samples", samples, 20_000)])], "the temperature figure")
     if problem is not None:
         if figure != "estimators":
             raise click.BadParameter("--problem applies to the estimators figure only", param_hint="--problem")
@@ -120,6 +133,10 @@ def plot(figure, out, fmt, run_json, size, dpi, steps, samples, n_seeds, problem
         data = _leakage_with_progress(seed, backend, quiet, {"n_seeds": 10, **kw})
     elif figure == "vae":
         data = _vae_with_progress(seed, backend, quiet, kw)
+    elif figure in ("orders", "sort-matrices"):
+        from minigumbel import figures_orders
+        fn = figures_orders.orders_data if figure == "orders" else figures_orders.sort_matrices_data
+        data = fn(seed=seed, **kw)
     else:
         data = figures.figure_data(figure, seed=seed, backend=backend, **kw)
     plotting.draw(figure, data, out, fmt=fmt, size=size, dpi=dpi)

@@ -5,7 +5,7 @@ import math
 
 import click
 
-from .common import TAU, backend_option, echo_json, float_list, json_flag, progress, quiet_option, seed_option, table
+from .common import TAU, backend_option, emit_json, float_list, human_output, json_option, progress, quiet_option, seed_option, table
 
 CHUNK = 1 << 18   # draws per batch: bounded memory for any -n
 
@@ -15,12 +15,13 @@ CHUNK = 1 << 18   # draws per batch: bounded memory for any -n
 @click.option("--tau", type=TAU, default=0.5, show_default=True, help="Temperature τ of the relaxed samples, 1e-4 ≤ τ ≤ 1e4.")
 @click.option("-n", "--n", "n", type=click.IntRange(min=1), default=100_000, show_default=True,
               help="Number of samples.")
-@click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float64", show_default=True)
+@click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float64", show_default=True,
+              help="Floating-point type of the logits and the samples.")
 @seed_option
 @backend_option
-@json_flag
+@json_option
 @quiet_option
-def sample(logits, tau, n, dtype, seed, backend, as_json, quiet):
+def sample(logits, tau, n, dtype, seed, backend, json_out, quiet):
     """Draw N Gumbel-max samples and N Gumbel-Softmax samples from one set of logits.
 
     Prints, per category: π = softmax(θ); the frequency of argmax(θ + g) with its standard
@@ -59,13 +60,17 @@ def sample(logits, tau, n, dtype, seed, backend, as_json, quiet):
     se = np.sqrt(probs * (1 - probs) / n)
     ymean = be.to_numpy(ysum) / n
     stat, df, p = chisquare(counts, probs)
-    if as_json:
-        echo_json({"logits": theta, "tau": tau, "n": n, "seed": seed, "backend": be.name, "dtype": dtype,
-                   "probs": probs.tolist(), "gumbel_max_freq": freq.tolist(), "freq_se": se.tolist(),
-                   "relaxed_mean": ymean.tolist(), "chi2": stat, "df": df, "p_value": p})
-        return
+    emit_json(json_out, {"logits": theta, "tau": tau, "n": n, "seed": seed, "backend": be.name, "dtype": dtype,
+                         "probs": probs.tolist(), "gumbel_max_freq": freq.tolist(), "freq_se": se.tolist(),
+                         "relaxed_mean": ymean.tolist(), "chi2": stat, "df": df, "p_value": p})
+    with human_output(json_out):
+        _print(theta, probs, freq, se, ymean, tau, stat, df, p, n, seed, be.name)
+
+
+def _print(theta, probs, freq, se, ymean, tau, stat, df, p, n, seed, backend):
+    k = len(theta)
     rows = [[i, f"{theta[i]:g}", f"{probs[i]:.5f}", f"{freq[i]:.5f} ± {se[i]:.5f}", f"{ymean[i]:.5f}"]
             for i in range(k)]
     click.echo(table(rows, ["k", "logit", "softmax π", "Gumbel-max freq ± s.e.", f"mean relaxed y (τ={tau:g})"]))
-    click.echo(f"\nchi-square vs π: {stat:.2f} on {df} df, p = {p:.3g}  ({n} samples, seed {seed}, {be.name})")
+    click.echo(f"\nchi-square vs π: {stat:.2f} on {df} df, p = {p:.3g}  ({n} samples, seed {seed}, {backend})")
     click.echo("argmax(θ + g) is an exact sample of Cat(π); the relaxed mean approaches π only as τ → 0.")

@@ -9,13 +9,13 @@ import math
 
 import click
 
-from .common import FilePath, choice_list, echo_json, json_flag, progress, table
+from .common import FilePath, choice_list, emit_json, human_output, json_option, progress, table
 from .train_cmd import check_estimator_options, check_task_options, training_options
 
 
 def _estimators():
-    from minigumbel.train import TRAIN_ESTIMATORS        # the library's list, read at run time
-    return TRAIN_ESTIMATORS
+    from .train_cmd import ALL_ESTIMATORS                # the library's lists, read at run time
+    return ALL_ESTIMATORS
 
 
 def grid_options(f):
@@ -39,7 +39,7 @@ def grid_options(f):
         click.option("--retry-failed", is_flag=True, help="Run again the runs recorded with an error in --out."),
         click.option("--metrics", default=None, metavar="M1,M2",
                      help="Columns of the table [default: every metric the runs return]."),
-        json_flag,
+        json_option,
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -47,8 +47,9 @@ def grid_options(f):
 
 
 @click.command()
-@click.option("--estimator", default="gumbel", show_default=True,
-              help="Estimator of every run (or vary it: --grid estimator=softmax,gumbel).")
+@click.option("--estimator", default=None,
+              help="Estimator of every run (or vary it: --grid estimator=softmax,gumbel).  [default: gumbel; "
+                   "sort: gumbel-sinkhorn]")
 @training_options(task="argmax", steps=1000, tau=1.0, anneal="constant")
 @grid_options
 @click.pass_context
@@ -69,18 +70,22 @@ def sweep(ctx, **kw):
 
 @click.command()
 @click.option("--estimators", default="softmax,gumbel,st-gumbel", show_default=True,
-              help="Comma-separated estimators (see `minigumbel train --help`).")
+              help="Comma-separated estimators (see `minigumbel train --help`; --task select: all five "
+                   "subset estimators by default).")
 @training_options(task="bottleneck", steps=1500, tau=2.0, anneal="linear")
 @grid_options
 @click.pass_context
 def compare(ctx, estimators, **kw):
     """Each estimator over seeds: soft-train loss next to hard-eval loss (a preset of `sweep`).
 
-    "soft" is the loss of the estimator's own training-time pointer (softmax weights, a Gumbel-
-    Softmax sample, ...) and "hard" the loss of the one-hot argmax pointer, both on the same
+    "soft" is the loss of the estimator's own training-time pointer (softmax weights, a
+    Gumbel-Softmax sample, ...) and "hard" the loss of the one-hot argmax pointer, both on the same
     held-out set. Deterministic softmax can pass information through the soft weights that the
     hard pointer cannot carry (ratio >> 1); Gumbel noise at a low enough τ prevents it (ratio ≈ 1).
     """
+    if kw["task"] == "select" and ctx.get_parameter_source("estimators").name == "DEFAULT":
+        from minigumbel.train import SELECT_ESTIMATORS
+        estimators = ",".join(SELECT_ESTIMATORS)
     names = choice_list(estimators, "--estimators", _estimators())
     _run(ctx, "compare", {**kw, "estimator": names[0]}, {"estimator": names})
 
@@ -131,17 +136,38 @@ def _run(ctx, command, kw, preset):
         raise click.BadParameter("applies with --scheduler only", param_hint="--scheduler-timeout")
     fields = set(TrainConfig.__dataclass_fields__)
     base = {k: v for k, v in kw.items() if k in fields}
-    seeds = list(range(kw["seed"], kw["seed"] + kw["seeds"]))
+    from minigumbel.memory import available_bytes, check_fits, grid_terms, train_terms
+    from minigumbel.sweep import default_workers
+    n_cells = math.prod(len(v) for v in grid.values())
+    available = available_bytes()
+    # every run's config and record stay in memory until the table: count them before building any
+    check_fits(grid_terms(n_cells * kw["seeds"], n_cells, kw["seeds"]), "the sweep's configs and records", available)
+    workers = kw["workers"] or default_workers()
+    if kw["scheduler"] is None and workers > default_workers():
+        if not kw["quiet"]:
+            click.echo(f"--workers {workers} is more than the {default_workers()} CPUs this process may use; "
+                       f"running {default_workers()} worker processes", err=True)
+        workers = default_workers()
+    seeds = range(kw["seed"], kw["seed"] + kw["seeds"])
     try:
         configs = expand(base, grid, seeds, ctx.meta.get("minigumbel.task_defaults"))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--grid" if grid else "--estimator") from None
+    seeds = list(seeds)
+    if kw["scheduler"] is None and available is not None:     # each local worker runs one config at a time
+        for c in configs[::kw["seeds"]]:                         # one per cell: the seed changes no size
+            check_fits(train_terms(c), f"one run on each of {workers} workers" if workers > 1 else "one run",
+                       available // max(1, min(workers, len(configs))))
     from minigumbel.backend import get_backend
     # a missing backend fails before the progress bar (on a Dask cluster the workers' own matters)
     for name in grid.get("backend", [kw["backend"]]) if kw["scheduler"] is None else []:
         get_backend(name)
-    from minigumbel.sweep import default_workers
-    workers = kw["workers"] or default_workers()
+    # so does a data set the vae runs cannot load (scikit-learn missing, no MNIST files), as in train
+    if "vae" in grid.get("task", [kw["task"]]) and kw["scheduler"] is None:
+        from minigumbel.data import load_dataset
+        for data in grid.get("data", [kw["data"]]):
+            for folder in grid.get("data_dir", [kw["data_dir"]]) if data == "mnist" else [None]:
+                load_dataset(data, folder)
     cells = " × ".join(f"{len(v)} {k}" for k, v in grid.items())
     label = f"{command}: {cells + ' × ' if cells else ''}{len(seeds)} seeds"
     with progress(length=len(configs), label=label, quiet=kw["quiet"],
@@ -153,14 +179,46 @@ def _run(ctx, command, kw, preset):
                 started.append(1)
                 bar.update(done_before)
             bar.update(1, record)
-        records, info = run_grid(configs, out=kw["out"], workers=workers, scheduler=kw["scheduler"],
-                                 on_result=on_result, retry_failed=kw["retry_failed"],
-                                 scheduler_timeout=kw["scheduler_timeout"])
+        counts = {"ran": 0}
+
+        def count(record, done_before):
+            counts["ran"] += 1
+            on_result(record, done_before)
+        try:
+            records, info = run_grid(configs, out=kw["out"], workers=workers, scheduler=kw["scheduler"],
+                                     on_result=count, retry_failed=kw["retry_failed"],
+                                     scheduler_timeout=kw["scheduler_timeout"])
+        except KeyboardInterrupt as exc:
+            interrupted = exc
+        else:
+            interrupted = None
+    if interrupted is not None:       # Ctrl-C or SIGTERM: the workers are stopped, the file closed
+        _interrupted(kw["out"], configs, counts, interrupted)
     if not kw["quiet"] and kw["out"]:
         click.echo(f"{kw['out']}: {info['done_before']} of {len(configs)} runs were already there, "
                    f"{info['ran']} ran now" + (", a torn last line was cut and its run redone" if info["torn"] else "")
                    + (f", {info['retried']} failed runs retried" if info["retried"] else ""), err=True)
     _report(command, kw, grid, seeds, records, TASKS)
+
+
+def _interrupted(out, configs, counts, exc):
+    """One line saying what was kept, then exit 128 + the signal (130 SIGINT, 143 SIGTERM)."""
+    import sys
+    ran, total = counts["ran"], len(configs)
+    if out:
+        from minigumbel.sweep import ResultsFile, run_key
+        try:                              # what the file holds now (a record may land just before the stop)
+            store = ResultsFile(out)
+            held = len({run_key(c) for c in configs} & set(store.records))
+            store.close()
+            what = f"{out} holds {held} of {total} runs"
+        except (OSError, ValueError) as err:
+            what = f"{out} could not be read back ({err})"
+        line = f"interrupted; {what}; run the same command again to run the rest"
+    else:
+        line = f"interrupted after {ran} of {total} runs; nothing was kept (--out FILE keeps finished runs)"
+    click.echo(line, err=True)
+    sys.exit(128 + getattr(exc, "signum", 2))
 
 
 def _describe(record, grid):
@@ -187,12 +245,15 @@ def _report(command, kw, grid, seeds, records, tasks):
         names = [n for n in preset if n in names]
     base = {k: v for k, v in records[0]["config"].items()       # what every run shares (tasks may differ)
             if k not in grid and k != "seed" and all(r["config"].get(k) == v for r in records)}
-    if kw["as_json"]:
-        target = targets.get(kw["task"]) if "task" not in grid else None
-        echo_json({"command": command, "task": kw["task"], "seeds": seeds, "grid": grid, "config": base,
-                   "target": target.to_dict() if target else None, "out": kw["out"], "metrics": names,
-                   "results": rows})
-        return
+    target = targets.get(kw["task"]) if "task" not in grid else None
+    emit_json(kw["json_out"], {"command": command, "task": kw["task"], "seeds": seeds, "grid": grid, "config": base,
+                               "target": target.to_dict() if target else None, "out": kw["out"], "metrics": names,
+                               "results": rows})
+    with human_output(kw["json_out"]):
+        _print_report(command, kw, grid, seeds, records, tasks, rows, names, names_of_tasks, texts, preset)
+
+
+def _print_report(command, kw, grid, seeds, records, tasks, rows, names, names_of_tasks, texts, preset):
     soft, hard = ("soft-train", "hard-eval") if command == "compare" else ("soft", "hard")
     loss_name = getattr(tasks[names_of_tasks[0]], "loss_name", "loss") if len(names_of_tasks) == 1 else "loss"
     labels = {"soft_loss": f"{soft} {loss_name}", "hard_loss": f"{hard} {loss_name}",

@@ -26,7 +26,7 @@ import numpy as np
 
 __all__ = ["summarize", "round_robin", "environment", "describe_environment", "gumbel_softmax_cases",
            "bench_gumbel_softmax", "run_other", "merge_other", "bench_train_step", "bench_startup",
-           "check_targets", "parse_sizes", "BackgroundLoad", "gpu_peak_bandwidth", "OTHER_LIBRARIES"]
+           "check_targets", "parse_sizes", "bench_checks", "checks_cases", "BackgroundLoad", "gpu_peak_bandwidth", "OTHER_LIBRARIES"]
 
 OTHER_LIBRARIES = ("torch", "jax")
 
@@ -39,11 +39,12 @@ def summarize(seconds: list[float]) -> dict:
             "max_ms": 1e3 * max(seconds), "runs": len(seconds)}
 
 
-def round_robin(cases: dict, repeats: int, warmup: int = 2, sync=None) -> dict:
+def round_robin(cases: dict, repeats: int, warmup: int = 2, sync=None, clock=time.perf_counter) -> dict:
     """Time each callable in ``cases`` ``repeats`` times, interleaved, the starting case rotating
     round by round (so no case always runs after the same one, whose cache traces it would
-    inherit); ``sync()`` runs before each clock read (GPU work is asynchronous). Returns
-    name -> summary."""
+    inherit); ``sync()`` runs before each clock read (GPU work is asynchronous). ``clock``:
+    wall time by default; ``time.thread_time`` for single-threaded host work on a shared machine
+    (the time other processes hold the CPU is then not counted). Returns name -> summary."""
     sync = sync or (lambda: None)
     for fn in cases.values():
         for _ in range(warmup):
@@ -55,10 +56,10 @@ def round_robin(cases: dict, repeats: int, warmup: int = 2, sync=None) -> dict:
         for name in names[r % len(names):] + names[:r % len(names)]:   # rotate: no fixed neighbour
             fn = cases[name]
             sync()
-            t0 = time.perf_counter()
+            t0 = clock()
             fn()
             sync()
-            times[name].append(time.perf_counter() - t0)
+            times[name].append(clock() - t0)
     return {name: summarize(ts) for name, ts in times.items()}
 
 
@@ -272,6 +273,55 @@ def bench_train_step(backend, dtype="float32", repeats=20, seed=0, libs=()) -> d
                        f"{base.optimizer} lr {base.lr:g}, {dtype}")}
 
 
+# ----------------------------------------------------------------------------- part (c): input checks
+
+CHECKS_SIZES = ((1024, 1024), (4096, 1024))      # ≥ 1M elements: where the 10% target applies
+CHECKS_LIMIT = 1.10
+
+
+def checks_cases(backend, shape, dtype="float32", tau=1.0, seed=0) -> dict:
+    """function -> (checked, unchecked) callables: each public function of minigumbel.functional
+    (its front door converts and scans every argument: minigumbel._inputs) and the private variant
+    that internal callers use. "masked" logits hold a −inf column (the scan takes extra passes)."""
+    from . import functional as F
+    xp = backend.xp
+    dt = np.dtype(dtype)
+    rng = backend.rng(seed)
+    x = rng.standard_normal(shape, dtype=dt)                    # (n, K) logits
+    g = F.sample_gumbel(rng, shape, dt)                         # (n, K) noise
+    y = F._softmax(x, tau)                                      # (n, K) on the simplex
+    dy = rng.standard_normal(shape, dtype=dt)                   # (n, K) upstream gradient
+    masked = x.copy()
+    masked[:, 0] = -xp.inf
+    return {
+        "softmax": (lambda: F.softmax(x, tau), lambda: F._softmax(x, tau)),
+        "log_softmax": (lambda: F.log_softmax(x, tau), lambda: F._log_softmax(x, tau)),
+        "gumbel_softmax": (lambda: F.gumbel_softmax(x, g, tau), lambda: F._gumbel_softmax(x, g, tau)),
+        "gumbel_softmax, masked logits": (lambda: F.gumbel_softmax(masked, g, tau),
+                                          lambda: F._gumbel_softmax(masked, g, tau)),
+        "gumbel_softmax_vjp": (lambda: F.gumbel_softmax_vjp(dy, y, tau), lambda: F._softmax_vjp(dy, y, tau)),
+        "concrete_log_prob": (lambda: F.concrete_log_prob(y, x, tau), lambda: F._concrete_log_prob(y, x, tau)),
+    }
+
+
+def bench_checks(backend, sizes=CHECKS_SIZES, dtype="float32", tau=1.0, repeats=20, seed=0, progress=None):
+    """Part (c): the cost of the front-door checks, one row per size and function: the checked
+    public call and the unchecked private one timed round-robin, and their ratio. On NumPy both are
+    single-threaded, so they are timed by the thread's CPU time (a neighbour's load does not enter);
+    on CuPy by wall time after a device synchronize."""
+    clock = time.thread_time if backend.name == "numpy" else time.perf_counter
+    rows = []
+    for shape in sizes:
+        for name, (checked, unchecked) in checks_cases(backend, shape, dtype, tau, seed).items():
+            res = round_robin({"checked": checked, "unchecked": unchecked}, repeats, sync=backend.synchronize,
+                              clock=clock)
+            rows.append({"shape": list(shape), "function": name, **res,
+                         "ratio": res["checked"]["median_ms"] / res["unchecked"]["median_ms"]})
+        if progress:
+            progress(shape)
+    return rows
+
+
 # ----------------------------------------------------------------------------- other libraries
 
 def run_other(library: str, sizes, dtype="float32", tau=1.0, repeats=20, device="cpu", timeout=600,
@@ -351,12 +401,24 @@ def check_targets(result: dict) -> list[dict]:
                 add("fused fwd+bwd bandwidth / device copy", bw.get("fraction_of_copy"), ">= 0.5",
                     lambda v: v >= 0.5)
             add("fused fwd+bwd / torch CUDA", _ratio(c, "fused", "torch"), "< 1", lambda v: v < 1)
+    big = [r for r in result.get("checks", []) if np.prod(r["shape"]) >= 1 << 20]
+    if big:
+        worst = max(big, key=lambda r: r["ratio"])
+        add(f"checked / unchecked, >= 1M elements (worst: {worst['function']} "
+            f"{worst['shape'][0]}x{worst['shape'][1]})", worst["ratio"], f"<= {CHECKS_LIMIT:.2f}",
+            lambda v: v <= CHECKS_LIMIT)
     ts = result.get("train_step", {}).get("cases", {})
     add("train step: autograd / hand", _ratio(ts, "autograd", "hand"), ">= 3", lambda v: v >= 3)
     add("train step: hand / torch CPU", _ratio(ts, "hand", "torch"), "<= 1.5", lambda v: v <= 1.5)
     vs = result.get("vae_step", {}).get("cases", {})
     for label in ("torch (1 thread)", "torch (default threads)"):
         add(f"vae step: hand / {label} CPU", _ratio(vs, "hand", label), "<= 1.5", lambda v: v <= 1.5)
+    for name, cases in (result.get("orders", {}).get("cases", {}) if cfg["backend"] == "numpy" else {}).items():
+        for label in ("torch (1 thread)", "torch (default threads)"):
+            add(f"{name} fwd+bwd: hand / {label} CPU", _ratio(cases, "hand", label), "<= 1.0", lambda v: v <= 1.0)
+    tk = result.get("topk", {}).get("cases", {})
+    for label in ("torch (1 thread)", "torch (default threads)"):
+        add(f"relaxed top-k fwd+bwd: fast / {label} CPU", _ratio(tk, "fast", label), "<= 1.0", lambda v: v <= 1.0)
     st = result.get("startup")
     if st:
         add("minigumbel --help wall time (s)", st["median_ms"] / 1e3, "<= 0.3", lambda v: v <= 0.3)

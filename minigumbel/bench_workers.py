@@ -134,6 +134,76 @@ def _torch_vae_worker(dtype, repeats, device, spec) -> dict:
             "threads": torch.get_num_threads(), "train": round_robin({"t": step}, repeats, sync=sync)["t"]}
 
 
+def _torch_orders_worker(dtype, repeats, device, spec) -> dict:
+    """Gumbel-Sinkhorn (log space, rows then columns) and NeuralSort fwd+bwd by PyTorch autograd
+    (minigumbel.bench_orders: the same sizes and the same arithmetic as the hand versions)."""
+    import torch
+    if spec.get("threads"):
+        torch.set_num_threads(int(spec["threads"]))
+    dev = torch.device("cuda" if device == "cuda" else "cpu")
+    tdt = getattr(torch, dtype)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else None
+    gen = torch.Generator(device=dev).manual_seed(0)
+    sk, ns = spec["sinkhorn"], spec["neuralsort"]
+    la = torch.randn(sk["lists"], sk["n"], sk["n"], dtype=tdt, device=dev, generator=gen).requires_grad_(True)
+    dP = torch.randn(la.shape, dtype=tdt, device=dev, generator=gen)
+    s = torch.randn(ns["lists"], ns["n"], dtype=tdt, device=dev, generator=gen).requires_grad_(True)
+    dQ = torch.randn(ns["lists"], ns["n"], ns["n"], dtype=tdt, device=dev, generator=gen)
+    tiny = torch.finfo(tdt).tiny
+
+    def gumbel_sinkhorn():
+        u = torch.rand(la.shape, dtype=tdt, device=dev, generator=gen).clamp_(tiny, 1.0)
+        x = (la - torch.log(-torch.log(u))) / sk["tau"]
+        for _ in range(sk["n_iters"]):
+            x = x - torch.logsumexp(x, dim=-1, keepdim=True)
+            x = x - torch.logsumexp(x, dim=-2, keepdim=True)
+        torch.exp(x).backward(dP)
+        la.grad = None
+
+    n = ns["n"]
+    c = (n + 1 - 2 * torch.arange(1, n + 1, device=dev)).to(tdt)
+
+    def neuralsort():
+        b = (s[:, :, None] - s[:, None, :]).abs().sum(-1)                          # (B, n): A_s 1
+        z = c[:, None] * s[:, None, :] - b[:, None, :]                              # (B, n, n)
+        torch.softmax(z / ns["tau"], dim=-1).backward(dQ)
+        s.grad = None
+
+    res = round_robin({"gumbel_sinkhorn": gumbel_sinkhorn, "neuralsort": neuralsort}, repeats, sync=sync)
+    return {"library": "torch", "version": torch.__version__, "device": str(dev),
+            "threads": torch.get_num_threads(), "orders": res}
+
+
+def _torch_topk_worker(dtype, repeats, device, spec) -> dict:
+    """Xie & Ermon's relaxed top-k forward + backward with PyTorch autograd (minigumbel.bench_subsets)."""
+    import torch
+    if spec.get("threads"):
+        torch.set_num_threads(int(spec["threads"]))
+    dev = torch.device("cuda" if device == "cuda" else "cpu")
+    tdt = getattr(torch, dtype)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else None
+    gen = torch.Generator(device=dev).manual_seed(0)
+    shape, k, tau = (spec["rows"], spec["items"]), spec["k"], spec["tau"]
+    x = torch.randn(*shape, dtype=tdt, device=dev, generator=gen).requires_grad_(True)
+    dy = torch.randn(*shape, dtype=tdt, device=dev, generator=gen)
+    u = torch.rand(*shape, dtype=tdt, device=dev, generator=gen).clamp_min(torch.finfo(tdt).tiny)
+    g = -torch.log(-torch.log(u))
+    tiny = torch.finfo(tdt).tiny
+
+    def step():
+        r, y = x + g, 0.0
+        for j in range(k):
+            a = torch.softmax(r / tau, dim=-1)
+            y = y + a
+            if j < k - 1:
+                r = r + torch.log((1.0 - a).clamp_min(tiny))
+        y.backward(dy)
+        x.grad = None
+
+    return {"library": "torch", "version": torch.__version__, "device": str(dev),
+            "threads": torch.get_num_threads(), "train": round_robin({"t": step}, repeats, sync=sync)["t"]}
+
+
 def _main(argv=None) -> None:
     """Subprocess entry: ``python -m minigumbel.bench torch|jax --sizes ... ``; prints JSON."""
     import argparse
@@ -144,13 +214,14 @@ def _main(argv=None) -> None:
     p.add_argument("--tau", type=float, default=1.0)
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    p.add_argument("--what", default="gumbel", choices=["gumbel", "train", "vae"])
+    p.add_argument("--what", default="gumbel", choices=["gumbel", "train", "vae", "orders", "topk"])
     p.add_argument("--spec", default="{}", help="JSON sizes of the training step (--what train)")
     a = p.parse_args(argv)
-    if a.what in ("train", "vae"):
+    if a.what in ("train", "vae", "orders", "topk"):
         if a.library != "torch":
             raise SystemExit(f"--what {a.what}: only torch")
-        worker = _torch_train_worker if a.what == "train" else _torch_vae_worker
+        worker = {"train": _torch_train_worker, "vae": _torch_vae_worker, "orders": _torch_orders_worker,
+                  "topk": _torch_topk_worker}[a.what]
         print(json.dumps(worker(a.dtype, a.repeats, a.device, json.loads(a.spec))))
         return
     worker = _torch_worker if a.library == "torch" else _jax_worker

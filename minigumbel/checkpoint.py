@@ -354,6 +354,11 @@ def _check_meta(path, meta):
               and len(set(hist["metrics"])) == len(hist["metrics"]))
     if not ok:
         raise _bad(path, f"history is malformed, got {hist!r:.200}")
+    if meta["version"] == 2 and hist["evals"] > meta["step"] + 1:
+        # evaluations are at distinct steps 0..step: the members' sizes follow from this, so a
+        # file claiming more is refused before any of them is inflated
+        raise _bad(path, f"its history claims {hist['evals']} evaluations at step {meta['step']} "
+                         f"(at most one per step, step 0 included: {meta['step'] + 1})")
 
 
 def _expected(meta):

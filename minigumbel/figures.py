@@ -19,6 +19,9 @@ deterministic given its ``seed``.
 - ``vae-gradients``: cosine, relative bias, variance and MSE of each estimator against the exact
   gradient of the digits VAE's expected reconstruction, at checkpoints along several training runs (``minigumbel estimators
   --problem vae --json``; minigumbel.lab_vae).
+- ``subset-estimators``: bias and variance of the estimators for k items (reinforce-pl, relaxed-topk,
+  st-topk, l2x, soft-topk) vs τ on the subset problem of minigumbel.lab_subset (``minigumbel
+  estimators --problem subset``).
 - ``vae``: the categorical VAE on the 8 × 8 digits (minigumbel.tasks.vae) trained by every estimator:
   test −ELBO curves, test digits beside their reconstructions from hard and soft codes, prior samples.
 """
@@ -30,13 +33,14 @@ import os
 import numpy as np
 
 from .backend import get_backend, to_numpy
+from ._json import MAYBE_NUMBER, NUMBER
 from .functional import check_tau, gumbel_softmax, sample_gumbel
 
 __all__ = ["FIGURES", "PROBS", "TAUS", "LEAKAGE_ESTIMATORS", "LEAKAGE_CONFIG", "LAB_ESTIMATORS", "temperature_data",
            "leakage_data", "estimators_data", "schedules_data", "training_data", "vae_data", "VAE_RUNS",
-           "vae_gradients_data", "figure_data"]
+           "vae_gradients_data", "subset_estimators_data", "figure_data"]
 
-FIGURES = ("temperature", "leakage", "estimators", "schedules", "training", "vae", "vae-gradients")
+FIGURES = ("temperature", "leakage", "estimators", "schedules", "training", "vae", "vae-gradients", "subset-estimators")
 PROBS = (0.1, 0.2, 0.3, 0.4)
 TAUS = (0.1, 0.5, 1.0, 10.0)
 LEAKAGE_ESTIMATORS = ("softmax", "gumbel", "st-gumbel")
@@ -158,6 +162,19 @@ def _lab_table(seed, taus, samples, names, problem, k, gr_k, backend):
     return table(problem, k, seed, names, taus, samples, get_backend(backend), (gr_k,))
 
 
+def subset_estimators_data(seed=0, taus=LAB_TAUS, samples=10_000, n=8, k=3, backend="numpy", table=None):
+    """:func:`estimators_data` for the subset problem: the numbers of ``minigumbel estimators
+    --problem subset --k N --choose K --tau TAUS --samples SAMPLES --seed SEED`` (or its parsed
+    ``--json`` output as ``table``)."""
+    if table is None:
+        from .lab_subset import SUBSET_ESTIMATOR_NAMES, subset_table
+        _count(samples, "samples", 2)
+        taus = [float(check_tau(t)) for t in taus]
+        table = subset_table(n, k, seed, SUBSET_ESTIMATOR_NAMES, taus, samples, get_backend(backend))
+    data = estimators_data(table={**table, "k": table["k"]})
+    return {**data, "n": table["n"]}
+
+
 # ----------------------------------------------------------------------------- schedules
 
 def schedules_data(steps=3000, tau0=2.0, tau_min=0.5, rate=1e-3, every=100, names=None):
@@ -181,30 +198,46 @@ def schedules_data(steps=3000, tau0=2.0, tau_min=0.5, rate=1e-3, every=100, name
 
 def _json(obj):
     """``obj`` itself, or the JSON in the file it names (ValueError naming the file if it is not JSON)."""
-    if not isinstance(obj, (str, os.PathLike)):
-        return obj
-    with open(obj, encoding="utf-8") as fh:
-        try:
-            return json.load(fh)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:   # e.g. a checkpoint .npz
-            raise ValueError(f"{os.fspath(obj)} is not JSON ({exc})") from None
+    from ._json import load
+    return load(obj) if isinstance(obj, (str, os.PathLike)) else obj
+
+
+def _checked(doc, schema, name):
+    """``doc`` when it fits ``schema`` (minigumbel._json), else ValueError "NAME: where: what is wrong"."""
+    from ._json import check
+    try:
+        return check(doc, schema, "")
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+
+
+# what the training figure reads of a ``minigumbel train --json`` file (minigumbel._json schema)
+TRAIN_RUN_SCHEMA = {"loss": [NUMBER], "tau": [NUMBER], "eval": [{"step": int, "soft_loss": NUMBER, "hard_loss": NUMBER,
+                                                                 "accuracy?": NUMBER}],
+                    "config?": {"task?": str, "estimator?": str, "tau?": NUMBER, "anneal?": str, "steps?": int,
+                                "seed?": int}}
 
 
 def training_data(run):
     """The curves of a ``minigumbel train --json run.json`` run (a path or the parsed dict).
 
     Returns {"config", "step" (S,) 1…S, "loss" (S,), "tau" (S,), "eval_step" (E,), "soft_loss" (E,),
-    "hard_loss" (E,), "accuracy" (E,) or None, "loss_name"}.
+    "hard_loss" (E,), "accuracy" (E,) or None, "loss_name"}. A file that is not such a run is a
+    ValueError naming the file and what in it is wrong.
     """
+    name = os.fspath(run) if isinstance(run, (str, os.PathLike)) else "run"
     run = _json(run)
-    hist = run.get("history", run) if isinstance(run, dict) else None
-    if not isinstance(hist, dict) or not all(k in hist for k in ("loss", "tau", "eval")):
-        raise ValueError("run: expected the JSON written by `minigumbel train --json PATH` "
+    hist = run.get("history", run) if isinstance(run, dict) else run
+    if isinstance(hist, dict) and not all(k in hist for k in ("loss", "tau", "eval")):
+        raise ValueError(f"{name}: expected the JSON written by `minigumbel train --json PATH` "
                          "(keys 'loss', 'tau' and 'eval')")
+    if isinstance(hist, dict) and isinstance(hist.get("config"), dict) and hist["config"].get("task") == "vae":
+        raise ValueError(f"{name}: the training figure draws pointer-task runs; this is a vae run "
+                         "(`minigumbel plot vae` draws the VAE)")
+    hist = _checked(hist, TRAIN_RUN_SCHEMA, name)
     loss, tau, evals = np.array(hist["loss"], float), np.array(hist["tau"], float), hist["eval"]
-    if loss.shape != tau.shape or not evals:
-        raise ValueError(f"run: 'loss' ({loss.size}) and 'tau' ({tau.size}) must have one entry per step, "
-                         "and 'eval' at least one")
+    if loss.shape != tau.shape:
+        raise ValueError(f"{name}: 'loss' ({loss.size}) and 'tau' ({tau.size}) must have one entry per step")
     col = lambda key: np.array([e[key] for e in evals], float)             # noqa: E731
     config = hist.get("config", {})
     return {"config": config, "step": np.arange(1, loss.size + 1), "loss": loss, "tau": tau,
@@ -220,7 +253,7 @@ _LOSS_NAMES = {"argmax": "regret", "query": "payload MSE", "bottleneck": "recons
 # ----------------------------------------------------------------------------- vae gradients
 
 def vae_gradients_data(result):
-    """Series per (estimator, τ) from ``minigumbel estimators --problem vae --json`` (a path or the
+    """Series per (estimator, τ) from ``minigumbel estimators --problem vae --json PATH`` (a path or the
     parsed dict): {"meta": the run's settings, "seeds" (S,), "steps" (C,), "exact_norm" (S, C),
     "series": {(estimator, τ): {"cosine", "rel_bias" (bias norm / ‖∇‖), "rel_se", "rel_variance"
     (variance / ‖∇‖²), "rel_mse" (MSE / ‖∇‖²), "norm_ratio"}: arrays (S, C), one row per training
@@ -228,7 +261,7 @@ def vae_gradients_data(result):
     result = _json(result)
     keys = ("rows", "steps", "runs", "seeds", "codes")
     if not isinstance(result, dict) or not all(k in result for k in keys):
-        raise ValueError("expected the JSON written by `minigumbel estimators --problem vae --json` "
+        raise ValueError("expected the JSON written by `minigumbel estimators --problem vae --json PATH` "
                          f"(keys {', '.join(keys)})")
     seeds, steps = list(result["seeds"]), list(result["steps"])
     norm = {(run["seed"], s): n for run in result["runs"] for s, n in zip(steps, run["exact_norm"])}
@@ -318,7 +351,35 @@ def figure_data(name, seed=0, backend="numpy", run=None, **kw):
     if name == "training":
         return training_data(run)
     if name == "vae-gradients":
-        return vae_gradients_data(run)
+        return vae_gradients_data(_vae_gradients_file(run))
     if name == "vae":
         return vae_data(seed=seed, backend=backend, **kw)
+    if name == "subset-estimators":
+        return subset_estimators_data(seed=seed, backend=backend, **kw)
     raise ValueError(f"unknown figure {name!r}; choose one of {', '.join(FIGURES)}")
+
+
+# what the vae-gradients figure reads of ``minigumbel estimators --problem vae --json`` (minigumbel._json)
+VAE_GRADIENTS_SCHEMA = {
+    "codes": int, "seeds": [int], "steps": [int], "runs": [{"seed": int, "exact_norm": [NUMBER]}],
+    "rows": [{"seed": int, "step": int, "estimator": str, "tau": NUMBER, "cosine": MAYBE_NUMBER,
+              "bias_norm": NUMBER, "bias_se": NUMBER, "variance": NUMBER, "mse": NUMBER,
+              "norm_ratio": MAYBE_NUMBER}]}
+
+
+def _vae_gradients_file(result):
+    """The gradients document checked: its schema, then that rows, runs, seeds and steps agree."""
+    name = os.fspath(result) if isinstance(result, (str, os.PathLike)) else "result"
+    doc = _checked(_json(result), VAE_GRADIENTS_SCHEMA, name)
+    steps, seeds = doc["steps"], doc["seeds"]
+    for i, r in enumerate(doc["runs"]):
+        if r["seed"] not in seeds or len(r["exact_norm"]) != len(steps):
+            raise ValueError(f"{name}: runs[{i}] must be for one of the seeds, with one exact_norm entry per step")
+        for j, n in enumerate(r["exact_norm"]):
+            if n <= 0:
+                raise ValueError(f"{name}: runs[{i}].exact_norm[{j}] must be positive, got {n!r}")
+    for i, row in enumerate(doc["rows"]):
+        for what, value, known in (("step", row["step"], steps), ("seed", row["seed"], seeds)):
+            if value not in known:
+                raise ValueError(f"{name}: rows[{i}] is for {what} {value}, which is not in {what}s")
+    return doc

@@ -114,7 +114,7 @@ def _activation(name):
 # ----------------------------------------------------------------------------- MLP
 
 _TANH_GAIN = 5.0 / 3.0
-INITS = ("he", "torch")
+INITS = ("he", "torch", "glorot")
 
 
 def init_mlp(rng, sizes, dtype=np.float64, prefix="", activation="relu", init="he"):
@@ -129,6 +129,8 @@ def init_mlp(rng, sizes, dtype=np.float64, prefix="", activation="relu", init="h
     ``init="torch"``: PyTorch's default for ``nn.Linear``, weights and biases both uniform on
     ±1/√fan_in whatever the activation (std 1/√(3·fan_in): √6 ≈ 2.4 times smaller than He's
     weights), drawn weights first, then biases, layer by layer.
+    ``init="glorot"``: Glorot & Bengio (2010)'s uniform weights on ±√(6/(fan_in + fan_out)) with zero
+    biases (TensorFlow's default for dense layers).
     ``rng`` is an explicit NumPy or CuPy Generator; the arrays are created on its device.
     Keys are f"{prefix}W{i}" (fan_in, fan_out) and f"{prefix}b{i}" (fan_out,).
     """
@@ -146,6 +148,10 @@ def init_mlp(rng, sizes, dtype=np.float64, prefix="", activation="relu", init="h
             bound = 1.0 / np.sqrt(fan_in)
             W = rng.uniform(-bound, bound, (fan_in, fan_out)).astype(dtype, copy=False)
             b = rng.uniform(-bound, bound, (fan_out,)).astype(dtype, copy=False)
+        elif init == "glorot":
+            bound = np.sqrt(6.0 / (fan_in + fan_out))
+            W = rng.uniform(-bound, bound, (fan_in, fan_out)).astype(dtype, copy=False)
+            b = namespace(W).zeros(fan_out, dtype=dtype)
         else:
             W = rng.standard_normal((fan_in, fan_out), dtype=dtype)
             W *= np.sqrt(2.0 / fan_in) if activation == "relu" else _TANH_GAIN * np.sqrt(2.0 / (fan_in + fan_out))

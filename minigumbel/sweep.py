@@ -16,6 +16,7 @@ A run that raises is recorded with its error (``"error"``) and never stops the g
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import hashlib
@@ -122,10 +123,16 @@ def expand(base: dict, grid: dict, seeds, task_defaults=None) -> list[dict]:
             for option, owner in ESTIMATOR_OPTIONS.items():
                 if cell["estimator"] != owner and option not in grid:
                     cell[option] = None
+        # a cell is validated once: its runs differ only in the seed (a non-negative integer)
+        proto = None
         for seed in seeds:
-            c = TrainConfig(**{**cell, "seed": int(seed)})
-            c.validate()
-            configs.append(c.to_dict())
+            if proto is None:
+                c = TrainConfig(**{**cell, "seed": int(seed)})
+                c.validate()
+                proto = c.to_dict()
+            elif isinstance(seed, bool) or int(seed) != seed or seed < 0:
+                raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+            configs.append({**proto, "seed": int(seed)})
     return configs
 
 
@@ -182,7 +189,7 @@ class ResultsFile:
     def __init__(self, path):
         self.path = os.fspath(path)
         self.records, self.torn = {}, 0
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o666)   # less the umask
         try:
             self._lock()
             self._read()
@@ -213,8 +220,9 @@ class ResultsFile:
                 self.records[rec["key"]] = rec
                 good += len(line) + 1
                 continue
-            final = last or (i == len(lines) - 2 and not lines[-1])
-            if final and _HEAD.startswith(line[:len(_HEAD)]):   # a record's start, cut by a kill mid-write
+            # only the bytes after the last newline can be a write cut by a kill (a record's newline is
+            # its last byte); a whole line that is not a record was changed by something else
+            if last and _HEAD.startswith(line[:len(_HEAD)]):    # a record's start, cut by a kill mid-write
                 self.torn = 1
                 os.ftruncate(self._fd, good)
                 break
@@ -255,13 +263,22 @@ class ResultsFile:
         if failed:
             for k in failed:
                 del self.records[k]
-            tmp = f"{self.path}.tmp{os.getpid()}"
-            with open(tmp, "w") as fh:
-                for r in self.records.values():
-                    fh.write(_line(r))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
+            target = os.path.realpath(self.path)          # a symbolic link stays one: its file is replaced
+            tmp = f"{target}.tmp{os.getpid()}"
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w") as fh:
+                    os.fchmod(fh.fileno(), os.fstat(self._fd).st_mode & 0o7777)   # the file's own mode
+                    for r in self.records.values():
+                        fh.write(_line(r))
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, target)
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise ResultsFileError(f"cannot rewrite {self.path} without its failed runs "
+                                       f"({exc.strerror or exc}); the file is unchanged") from None
             os.close(self._fd)
             self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
             self._lock()
@@ -289,14 +306,38 @@ def _line(record: dict) -> str:
 
 
 def _parse(line: bytes):
-    """(record, None) for a valid record line, else (None, why)."""
+    """(record, None) for a valid record line, else (None, why). Valid: a JSON object with "key" (the
+    hash of its "config", an object), and either "metrics" ({name: number}) and "error" null, or
+    "error" (a string) and "metrics" null; "seconds", when given, a number or null."""
+    from ._json import NON_FINITE, check, is_number
     try:
         rec = json.loads(line)
+    except RecursionError:
+        return None, "nested too deeply"
     except ValueError:
         return None, "not JSON"
-    if not isinstance(rec, dict) or not isinstance(rec.get("config"), dict) or "key" not in rec:
-        return None, "no config and key"
-    if run_key(rec["config"]) != rec["key"]:
+    try:
+        check(rec, {"key": str, "config": dict}, "the record")
+        metrics, error = rec.get("metrics"), rec.get("error")
+        if error is None:
+            check(metrics, dict, "its metrics (a run without an error)")
+            for name, value in metrics.items():
+                if "/" in name or not (is_number(value, finite=False) or value in NON_FINITE):
+                    raise ValueError(f"metric {name[:40]!r} must be a name without '/' and a number "
+                                     f"(or \"inf\", \"-inf\", \"nan\"), got {json.dumps(value)[:40]}")
+        else:
+            check(error, str, "its error")
+            if metrics is not None:
+                raise ValueError("a failed run has metrics")
+        seconds = rec.get("seconds")
+        if seconds is not None and not is_number(seconds):
+            raise ValueError(f"its seconds must be a number, got {json.dumps(seconds)[:40]}")
+        key = run_key(rec["config"])
+    except ValueError as exc:
+        return None, str(exc)
+    except (RecursionError, TypeError):                        # a config json.dumps cannot write back
+        return None, "its config is not a run's config"
+    if key != rec["key"]:
         return None, "its key does not match its config"
     return rec, None
 
@@ -504,8 +545,12 @@ def _on_dask(configs, address, timeout):
                 yield fut.result()
             except Exception as exc:          # noqa: BLE001 - run_one catches the run's own errors: this
                 # is the cluster's (KilledWorker: the task's workers died, e.g. out of memory)
+                try:
+                    why = f": {exc}"
+                except Exception:                    # noqa: BLE001 - some of Dask's errors cannot print
+                    why = ""
                 record = _died(config_of[fut.key], None)
-                record["error"] = f"WorkerDied: {type(exc).__name__} on the Dask cluster: {exc}"
+                record["error"] = f"WorkerDied: {type(exc).__name__} on the Dask cluster{why}"
                 yield record
     finally:
         client.close()

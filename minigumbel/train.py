@@ -17,6 +17,7 @@ Generator), so the two differ only in hard vs relaxed pointing. Checkpoints: see
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -27,19 +28,23 @@ import numpy as np
 
 from .backend import BACKENDS, get_backend, to_numpy
 from .checkpoint import CheckpointError, CheckpointLock, load_checkpoint, save_checkpoint
-from .estimators import ESTIMATORS, RunningMean, loo_baseline
+from .estimators import ESTIMATORS, SUBSET_ESTIMATORS, RunningMean, loo_baseline
 from .functional import _value, check_tau
 from .nn import INITS
 from .optim import OPTIMIZERS, make_optimizer
 from .schedules import SCHEDULES, make_schedule
 from .data import DATASETS
-from .tasks import TASKS, make_task
+from .tasks import SELECT_DATASETS, TASKS, make_task
+from .tasks.sort import SORT_ESTIMATORS, SORT_ORDER_ESTIMATORS
 
-__all__ = ["TrainConfig", "TASK_DEFAULTS", "train", "prepare", "run_training", "evaluate", "TRAIN_ESTIMATORS", "BASELINES", "NonFiniteLoss",
+__all__ = ["TrainConfig", "TASK_DEFAULTS", "train", "prepare", "run_training", "evaluate", "TRAIN_ESTIMATORS",
+           "SELECT_ESTIMATORS", "BASELINES", "NonFiniteLoss",
            "CheckpointError", "Run"]
 
 TRAIN_ESTIMATORS = ("softmax", "gumbel", "st-gumbel", "st", "reinforce", "gumbel-rao", "reinmax", "gst-1.0", "gst-p",
                     "decoupled", "gumbel-rao-total")
+# the select task chooses k features: the subset estimators (minigumbel.estimators.subset)
+SELECT_ESTIMATORS = tuple(SUBSET_ESTIMATORS)
 BASELINES = ("none", "loo", "running")
 GRADS = ("hand", "autograd")
 DTYPES = ("float32", "float64")
@@ -47,14 +52,20 @@ DTYPES = ("float32", "float64")
 # `steps` only with the constant and exp schedules, whose τ path does not depend on the run's length)
 # fields added after checkpoints and results files were first written, with the value every run had
 # before (a record or checkpoint without the field means this value)
-ADDED_FIELDS = {"init": "he"}
+ADDED_FIELDS = {"init": "he", "sinkhorn_iters": 20, "dataset": None}
 RESUME_MAY_DIFFER = ("steps", "grad", "eval_every", "checkpoint", "checkpoint_every", "resume", "log_every")
 
 
 # the reference setup of the categorical VAE (Jang et al. 2017 on the 8x8 digits; issue 13): Adam lr 1e-3,
 # batch 100, 3000 steps, τ = max(0.5, exp(−3·10⁻⁴ t)) updated every step. TrainConfig.for_task uses it.
 TASK_DEFAULTS = {"vae": dict(steps=3000, batch_size=100, lr=1e-3, tau=1.0, anneal="exp", tau_min=0.5,
-                             anneal_rate=3e-4, anneal_every=1)}
+                             anneal_rate=3e-4, anneal_every=1),
+                 # Mena et al. 2018's sorting experiment (minigumbel.tasks.sort): Adam lr 0.1, batch 10 lists,
+                 # 500 steps, τ = 1, 5 noise samples per list, leave-one-out baseline for reinforce-pl
+                 "sort": dict(estimator="gumbel-sinkhorn", steps=500, batch_size=10, lr=0.1, tau=1.0,
+                              anneal="constant", samples=5, baseline="loo", init="torch"),
+                 # L2X feature selection (minigumbel.tasks.select): a subset estimator
+                 "select": dict(estimator="relaxed-topk")}
 
 
 class NonFiniteLoss(ValueError):
@@ -77,7 +88,7 @@ class TrainConfig:
     lr: float = 1e-2
     optimizer: str = "adam"
     hidden: int = 32
-    init: str = "he"                # initial weights (nn.init_mlp): he | torch (PyTorch's nn.Linear default)
+    init: str = "he"                # initial weights (nn.init_mlp): he | torch (PyTorch's nn.Linear default) | glorot
     n_items: int = 10
     seed: int = 0                   # initial parameters, batches and estimator noise
     world_seed: int = 0             # the task's data distribution and its held-out set
@@ -98,6 +109,10 @@ class TrainConfig:
     samples: int = 1                # codes per image (reinforce's loo baseline: over an image's codes)
     data: str = "digits"            # digits (scikit-learn) | mnist (IDX files in data_dir)
     data_dir: str | None = None
+    # the sort task (minigumbel.tasks.sort); samples = noise samples per list there
+    sinkhorn_iters: int = 20        # Sinkhorn rounds (Mena et al.'s released code: 10)
+    # the select task (minigumbel.tasks.select): L2X's synthetic data; n_items is 10 there
+    dataset: str | None = None      # xor | orange | additive | switch (None: xor)
 
     @classmethod
     def for_task(cls, task, **kw) -> "TrainConfig":
@@ -107,7 +122,23 @@ class TrainConfig:
     def validate(self) -> None:
         """Raise ValueError naming the first bad field."""
         _choice(self.task, "task", TASKS)
-        _choice(self.estimator, "estimator", TRAIN_ESTIMATORS)
+        if self.task == "select":
+            if self.estimator not in SELECT_ESTIMATORS:
+                raise ValueError(f"estimator {self.estimator!r} does not choose k items; the select task takes "
+                                 f"one of {', '.join(SELECT_ESTIMATORS)}")
+            if self.dataset is not None:
+                _choice(self.dataset, "dataset", SELECT_DATASETS)
+        elif self.task == "sort" or self.estimator in SORT_ESTIMATORS:
+            if self.task != "sort" and self.estimator not in TRAIN_ESTIMATORS:
+                raise ValueError(f"estimator {self.estimator!r} trains the sort task only; the {self.task} task "
+                                 f"takes one of {', '.join(TRAIN_ESTIMATORS)}")
+            _choice(self.estimator, "estimator for the sort task", SORT_ESTIMATORS)
+        else:
+            if self.estimator in SELECT_ESTIMATORS:
+                raise ValueError(f"estimator {self.estimator!r} chooses k items: it applies to the select task only")
+            _choice(self.estimator, "estimator", TRAIN_ESTIMATORS)
+        if self.task != "select" and self.dataset is not None:
+            raise ValueError("dataset applies to the select task only")
         _choice(self.backend, "backend", BACKENDS)
         _choice(self.anneal, "anneal", SCHEDULES)
         _choice(self.optimizer, "optimizer", OPTIMIZERS)
@@ -133,15 +164,22 @@ class TrainConfig:
         _count(self.latents, "latents", 1)
         _count(self.classes, "classes", 2)
         _count(self.samples, "samples", 1)
+        _count(self.sinkhorn_iters, "sinkhorn_iters", 1)
         _count(self.seed, "seed", 0)
         _count(self.world_seed, "world_seed", 0)
         if self.checkpoint_every is not None:
             _count(self.checkpoint_every, "checkpoint_every", 1)
         if self.data_dir is not None and not (isinstance(self.data_dir, str) and os.path.isdir(self.data_dir)):
             raise ValueError(f"data_dir: {self.data_dir!r} is not a folder (it should hold the MNIST IDX files)")
-        if self.samples > 1 and self.task != "vae":
-            raise ValueError("samples > 1 (several codes per image) applies to the vae task only")
-        if self.baseline == "loo" and self.batch_size < 2 and self.samples < 2:
+        if self.samples > 1 and self.task not in ("vae", "sort"):
+            raise ValueError("samples > 1 applies to the vae task (codes per image) and the sort task "
+                             "(noise samples per list) only")
+        if self.task != "sort" and self.sinkhorn_iters != 20:
+            raise ValueError("sinkhorn_iters applies to the sort task only")
+        if self.task == "sort" and self.baseline == "loo" and self.estimator == "reinforce-pl" and self.samples < 2:
+            raise ValueError("baseline 'loo' for reinforce-pl on the sort task is over a list's noise samples: "
+                             "it needs samples >= 2")
+        if self.task != "sort" and self.baseline == "loo" and self.batch_size < 2 and self.samples < 2:
             raise ValueError("baseline 'loo' (leave-one-out over the batch) needs batch_size >= 2")
         if self.grad == "autograd" and self.backend == "cupy":
             raise ValueError("grad='autograd' works on the numpy backend only (autograd traces NumPy); "
@@ -196,6 +234,7 @@ def _count(value, name, low):
 
 class Run:
     """The live state of a run: task, estimator, parameters, optimizer, Generator, history."""
+    checkpoint_step = None      # the step the checkpoint file holds, as far as this run knows
 
     def __init__(self, config: TrainConfig):
         config.validate()
@@ -209,12 +248,27 @@ class Run:
             self.task = make_task("vae", latents=c.latents, classes=c.classes, samples=c.samples, data=c.data,
                                   data_dir=c.data_dir, dtype=c.dtype, backend=self.backend,
                                   world_seed=c.world_seed, seed=c.seed, init=c.init)
+        elif c.task == "sort":
+            self.task = make_task("sort", n_items=c.n_items, hidden=c.hidden, dtype=c.dtype, backend=self.backend,
+                                  world_seed=c.world_seed, estimator=c.estimator, init=c.init,
+                                  sinkhorn_iters=c.sinkhorn_iters)
+        elif c.task == "select":
+            self.task = make_task("select", dataset=c.dataset or "xor", hidden=c.hidden, dtype=c.dtype,
+                                  backend=self.backend, world_seed=c.world_seed, init=c.init)
         else:
             self.task = make_task(c.task, n_items=c.n_items, hidden=c.hidden, dtype=c.dtype,
                                   backend=self.backend, world_seed=c.world_seed, init=c.init)
-        self.est = ESTIMATORS[c.estimator]
-        self.options = ({"k": c.gr_k} if c.estimator in ("gumbel-rao", "gumbel-rao-total") else
-                        {"tau_forward": c.tau_forward} if c.estimator == "decoupled" else {})
+        if c.task == "sort":
+            self.est = SORT_ORDER_ESTIMATORS[c.estimator]
+            opts = {"samples": c.samples, "n_iters": c.sinkhorn_iters}
+            self.options = {k: v for k, v in opts.items() if k in self.est.options}
+        elif c.task == "select":
+            self.est = SUBSET_ESTIMATORS[c.estimator]
+            self.options = {"k": self.task.k}
+        else:
+            self.est = ESTIMATORS[c.estimator]
+            self.options = ({"k": c.gr_k} if c.estimator in ("gumbel-rao", "gumbel-rao-total") else
+                            {"tau_forward": c.tau_forward} if c.estimator == "decoupled" else {})
         self.schedule = c.schedule()
         self.params = self.task.init_params(np.random.default_rng([c.seed, 0]))
         self.optimizer = make_optimizer(c.optimizer, c.lr)
@@ -389,10 +443,11 @@ def evaluate(run: Run, tau: float) -> dict:
         return task.evaluate(run.params, est, tau, run.options, run.config.world_seed)
     logits, _ = task.scores(run.params, batch)
     noise = run.backend.rng([run.config.world_seed, 3])                # the same noise every time
-    draw = est.sample(logits, noise, tau, **run.options)
+    draw = est.sample(logits, noise, tau, **task.soft_options(est, run.options))
     soft, _ = task.readout(run.params, batch, draw.z)
     xp = run.backend.xp
-    metrics = {"soft_loss": xp.mean(soft), **task.hard_metrics(run.params, batch)}   # 0-d device arrays
+    metrics = {"soft_loss": xp.mean(soft), **task.soft_metrics(run.params, batch, draw.z),
+               **task.hard_metrics(run.params, batch)}                         # 0-d device arrays
     values = to_numpy(xp.stack([xp.asarray(v, dtype=xp.float64) for v in metrics.values()]))
     return dict(zip(metrics, values.tolist()))                         # the one host transfer
 
@@ -459,29 +514,41 @@ def _loop(run: Run, on_step) -> dict:
                                     f"(try a smaller lr than {c.lr}){kept}")
         hist["loss"].extend(values)
 
-    if not hist["eval"]:
-        hist["eval"].append({"step": 0, **evaluate(run, run.schedule(0))})
-    while run.step < c.steps:
-        loss, tau = run.train_step()
-        pending.append(loss)
-        hist["tau"].append(tau)
-        s = run.step
-        event = s % c.eval_every == 0 or s == c.steps
-        if event:
-            flush()
-            hist["eval"].append({"step": s, **evaluate(run, tau)})
-        if c.checkpoint and (s % ckpt_every == 0 or s == c.steps):
-            flush()
-            run.save(c.checkpoint)
-            last_ckpt = s
-        if on_step is not None and (event or s % c.log_every == 0):
-            flush()
-            record = {"step": s, "steps": c.steps, "loss": hist["loss"][-1], "tau": tau,
-                      "eval": hist["eval"][-1]}
-            if on_step(record) is False:
-                if c.checkpoint and last_ckpt != s:
-                    run.save(c.checkpoint)
-                break
+    run.checkpoint_step = last_ckpt
+    try:
+        if not hist["eval"]:
+            hist["eval"].append({"step": 0, **evaluate(run, run.schedule(0))})
+        while run.step < c.steps:
+            loss, tau = run.train_step()
+            pending.append(loss)
+            hist["tau"].append(tau)
+            s = run.step
+            event = s % c.eval_every == 0 or s == c.steps
+            if event:
+                flush()
+                hist["eval"].append({"step": s, **evaluate(run, tau)})
+            if c.checkpoint and (s % ckpt_every == 0 or s == c.steps):
+                flush()
+                run.save(c.checkpoint)
+                last_ckpt = run.checkpoint_step = s
+            if on_step is not None and (event or s % c.log_every == 0):
+                flush()
+                record = {"step": s, "steps": c.steps, "loss": hist["loss"][-1], "tau": tau,
+                          "eval": hist["eval"][-1]}
+                if on_step(record) is False:
+                    if c.checkpoint and last_ckpt != s:
+                        run.save(c.checkpoint)
+                    break
+    except KeyboardInterrupt:
+        # Ctrl-C or SIGTERM (the CLI raises KeyboardInterrupt for both): keep the losses read so far
+        # (unchecked: the run stops here anyway), cut the per-step lists to the steps that have
+        # both, and leave the step the checkpoint file holds on the run; the caller reports it
+        with contextlib.suppress(Exception):
+            hist["loss"].extend(to_numpy(run.backend.xp.stack(pending)).tolist() if pending else [])
+        n = min(len(hist["loss"]), len(hist["tau"]))
+        del hist["loss"][n:], hist["tau"][n:]
+        hist.update(steps_done=n, seconds=time.perf_counter() - start, interrupted=True)
+        raise
     flush()
     hist["final"] = hist["eval"][-1]
     # the vae: IW bound, train −ELBO, pixel baseline (once, at the end); nothing for the pointer tasks

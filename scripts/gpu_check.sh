@@ -152,7 +152,7 @@ SIZES=()
 [ "$BACKEND" = numpy ] && SIZES=(--sizes 64x16,1024x1024)
 log "bench (limit ${BENCH_S} s) ..."
 step bench "$BENCH_S" "$PY" -m minigumbel_cli.main bench --backend "$BACKEND" ${SIZES[@]+"${SIZES[@]}"} \
-  ${AGAINST[@]+"${AGAINST[@]}"} --repeats 20 --parts gumbel,train --save "$OUT/bench_$BACKEND.json" \
+  ${AGAINST[@]+"${AGAINST[@]}"} --repeats 20 --parts gumbel,train --json "$OUT/bench_$BACKEND.json" \
   > "$OUT/bench_$BACKEND.txt" 2> "$OUT/bench_$BACKEND.err"
 tee -a "$OUT/gpu_check.log" < "$OUT/bench_$BACKEND.txt"
 log "done in $(( $(date +%s) - START )) s"

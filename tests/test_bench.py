@@ -50,9 +50,9 @@ def test_check_targets_reads_ratios_of_one_run():
 
 
 def test_bench_json_small():
-    r = run("--sizes", "64x16,32x40", "--repeats", "2", "--parts", "gumbel", "--json", "--threads", "2")
+    r = run("--sizes", "64x16,32x40", "--repeats", "2", "--parts", "gumbel", "--json", "-", "--threads", "2")
     assert r.exit_code == 0, r.output
-    d = json.loads(r.output)
+    d = json.loads(r.stdout)
     assert [row["shape"] for row in d["gumbel_softmax"]] == [[64, 16], [32, 40]]
     cases = d["gumbel_softmax"][0]["cases"]
     assert {"fused", "fused-1t", "reference", "unavoidable"} <= set(cases)
@@ -62,7 +62,7 @@ def test_bench_json_small():
 
 def test_bench_train_and_startup_table(tmp_path):
     out = tmp_path / "b.json"
-    r = run("--parts", "train,startup", "--repeats", "2", "--save", str(out))
+    r = run("--parts", "train,startup", "--repeats", "2", "--json", str(out))
     assert r.exit_code == 0, r.output
     assert "One training step" in r.output and "--help" in r.output
     d = json.loads(out.read_text())
@@ -72,9 +72,9 @@ def test_bench_train_and_startup_table(tmp_path):
 
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="PyTorch not installed")
 def test_bench_against_torch_in_a_subprocess():
-    r = run("--sizes", "64x16", "--repeats", "2", "--parts", "gumbel", "--against", "torch", "--json")
+    r = run("--sizes", "64x16", "--repeats", "2", "--parts", "gumbel", "--against", "torch", "--json", "-")
     assert r.exit_code == 0, r.output
-    torch_case = json.loads(r.output)["gumbel_softmax"][0]["cases"]["torch"]
+    torch_case = json.loads(r.stdout)["gumbel_softmax"][0]["cases"]["torch"]
     assert "error" not in torch_case and torch_case["runs"] == 2
 
 
@@ -82,8 +82,8 @@ def test_bench_against_torch_in_a_subprocess():
     (["--sizes", "64"], "sizes"),
     (["--sizes", ""], "sizes"),
     (["--against", ""], "against"),
-    (["--save", ""], "save"),
-    (["--save", "/no/such/folder/x.json", "--parts", "startup"], "x.json"),
+    (["--json", ""], "json"),
+    (["--json", "/no/such/folder/x.json", "--parts", "startup"], "x.json"),
     (["--against", "tensorflow"], "against"),
     (["--parts", "gumbel,everything"], "parts"),
     (["--tau", "0"], "tau"),
@@ -99,3 +99,25 @@ def test_sizes_without_the_gumbel_part_is_refused_not_ignored():
     r = run("--parts", "train", "--sizes", "4x4", "--repeats", "1")
     lines = [ln for ln in r.output.splitlines() if ln.strip()]
     assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("Error:") and "--sizes" in lines[0], r.output
+
+
+def test_bench_checks_part_times_checked_against_unchecked_in_one_run():
+    """The checks part: every public function with its front-door checks and its private variant,
+    timed round-robin; the ratio and the 10% target (for >= 1M elements) are reported."""
+    r = run("--parts", "checks", "--sizes", "8x16", "--repeats", "2", "--json", "-")
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)["checks"]
+    names = {row["function"] for row in rows}
+    assert {"softmax", "gumbel_softmax", "gumbel_softmax, masked logits", "gumbel_softmax_vjp"} <= names
+    for row in rows:
+        assert row["shape"] == [8, 16] and row["checked"]["runs"] == 2 and row["unchecked"]["runs"] == 2
+        assert row["ratio"] == pytest.approx(row["checked"]["median_ms"] / row["unchecked"]["median_ms"])
+    assert "Input checks" in r.stderr and "checked / unchecked" in r.stderr        # the table: on stderr
+    # the target line applies to >= 1M elements only: not reported for 8x16
+    assert not [t for t in json.loads(r.stdout)["targets"] if t["name"].startswith("checked / unchecked")]
+    fake = {"config": {"dtype": "float32", "backend": "numpy"},
+            "checks": [{"shape": [1024, 1024], "function": "softmax", "ratio": 1.04},
+                       {"shape": [1024, 1024], "function": "gumbel_softmax", "ratio": 1.2},
+                       {"shape": [64, 16], "function": "softmax", "ratio": 3.0}]}      # small: not counted
+    (t,) = B.check_targets(fake)
+    assert t["value"] == 1.2 and not t["met"] and "gumbel_softmax 1024x1024" in t["name"]

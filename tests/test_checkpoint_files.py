@@ -265,6 +265,39 @@ def test_a_compression_bomb_is_refused_from_its_header_before_its_data_is_read(g
     assert peak < 20e6, f"{peak / 1e6:.0f} MB allocated reading the bomb"
 
 
+def test_an_evaluation_history_bomb_is_refused_before_its_data_is_read(good, tmp_path):
+    """The evaluation history's length comes from the metadata, not from the model: a checkpoint at
+    step 30 claiming 10^6 evaluations (8 MB per metric, compressed to ~8 KB each; 10^8 would be
+    800 MB each and gigabytes of Python objects) is refused from its metadata (at most one
+    evaluation per step, step 0 included), without inflating it."""
+    _, arrays, meta = good
+    evals = 1_000_000
+    meta = {**meta, "history": {**meta["history"], "evals": evals}}
+    bomb = tmp_path / "evals.npz"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
+        for k, v in {**arrays, "meta": np.array(json.dumps(meta))}.items():
+            if not k.startswith("history/eval/"):
+                zf.writestr(k + ".npy", _npy(v))
+        for k in [m for m in arrays if m.startswith("history/eval/")]:
+            with zf.open(k + ".npy", "w", force_zip64=True) as f:
+                header = {"descr": "<i8" if k.endswith("/step") else "<f8", "fortran_order": False,
+                          "shape": (evals,)}
+                np.lib.format.write_array_header_2_0(f, header)
+                chunk = bytes(2 ** 22)
+                for _ in range(evals * 8 // 2 ** 22):
+                    f.write(chunk)
+                f.write(bytes(evals * 8 % 2 ** 22))
+    assert bomb.stat().st_size < 1e6
+    tracemalloc.start()
+    try:
+        r = run("train", *FAST, "--steps", "40", "--resume", str(bomb))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    _one_error_line(r, str(bomb), "evaluations")
+    assert peak < 4e6, f"{peak / 1e6:.0f} MB allocated reading the bomb"
+
+
 def test_a_version_1_checkpoint_still_resumes_to_the_same_numbers(good, tmp_path):
     """Version 1 kept the history as JSON text in the metadata; such files still resume."""
     path, arrays, meta = good

@@ -32,9 +32,9 @@ def test_help_is_fast_and_imports_nothing_heavy():
 
 
 def test_sample_json_frequencies_within_sampling_error():
-    r = run("sample", "--logits", "1,2,3", "-n", "200000", "--seed", "1", "--json")
+    r = run("sample", "--logits", "1,2,3", "-n", "200000", "--seed", "1", "--json", "-")
     assert r.exit_code == 0, r.output
-    d = json.loads(r.output)
+    d = json.loads(r.stdout)
     for p, f, se in zip(d["probs"], d["gumbel_max_freq"], d["freq_se"]):
         assert abs(p - f) < 5 * se
     assert d["p_value"] > 1e-4
@@ -49,9 +49,9 @@ def test_sample_table_and_mask():
 
 
 def test_gradcheck_passes_and_reports_the_negative_control():
-    r = run("gradcheck", "--json")
+    r = run("gradcheck", "--json", "-")
     assert r.exit_code == 0, r.output
-    d = json.loads(r.output)
+    d = json.loads(r.stdout)
     assert d["ok"] and d["negative_control_rejected"]
     names = {x["rule"] for x in d["rules"]}
     assert {"softmax_vjp", "log_softmax_vjp", "gumbel_softmax_vjp", "concrete_log_prob_vjp (wrt y)"} <= names
@@ -92,13 +92,13 @@ def test_train_help_and_the_command_list_mention_the_vae_task():
 
 
 def test_readme_gradcheck_rule_count_is_the_commands():
-    # "Over its N rules (`minigumbel gradcheck --json`)" in the README: N must be what the command reports
+    # "Over its N rules (`minigumbel gradcheck --json -`)" in docs/guarantees.md: N must be what the command reports
     import json
     import os
     import re
     from click.testing import CliRunner
     from minigumbel_cli.main import main
-    readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md"), encoding="utf-8").read()
-    n = int(re.search(r"Over its (\d+) rules \(`minigumbel gradcheck --json`\)", readme).group(1))
-    r = CliRunner().invoke(main, ["gradcheck", "--json"])
-    assert r.exit_code == 0 and n == len(json.loads(r.output)["rules"])
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "docs", "guarantees.md"), encoding="utf-8").read()
+    n = int(re.search(r"Over its (\d+) rules \(`minigumbel gradcheck --json -`\)", readme).group(1))
+    r = CliRunner().invoke(main, ["gradcheck", "--json", "-"])
+    assert r.exit_code == 0 and n == len(json.loads(r.stdout)["rules"])

@@ -28,9 +28,9 @@ def test_sweep_table_has_a_row_per_cell_and_the_target_count():
 
 def test_sweep_json_matches_the_results_file_and_resumes(tmp_path):
     out = tmp_path / "runs.jsonl"
-    r = run("sweep", *TINY, "-q", "--json", "--out", str(out))
+    r = run("sweep", *TINY, "-q", "--json", "-", "--out", str(out))
     assert r.exit_code == 0, r.output
-    d = json.loads(r.output)
+    d = json.loads(r.stdout)
     assert d["grid"] == {"estimator": ["gumbel", "st"], "lr": [0.01, 0.1]} and d["seeds"] == [0, 1, 2]
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(records) == 12
@@ -41,7 +41,7 @@ def test_sweep_json_matches_the_results_file_and_resumes(tmp_path):
         recs = by_cell[(row["estimator"], row["lr"])]
         assert row["accuracy"]["values"] == [recs[s]["metrics"]["accuracy"] for s in (0, 1, 2)]
         assert row["reach"]["count"] == sum(recs[s]["metrics"]["accuracy"] >= 0.95 for s in (0, 1, 2))
-    again = run("sweep", *TINY, "--json", "--out", str(out))          # not quiet: the resume note on stderr
+    again = run("sweep", *TINY, "--json", "-", "--out", str(out))          # not quiet: the resume note on stderr
     assert again.exit_code == 0
     assert "12 of 12 runs were already there, 0 ran now" in again.stderr
     assert json.loads(again.stdout)["results"] == d["results"]
@@ -81,9 +81,9 @@ def test_a_failing_run_is_shown_and_the_rest_of_the_grid_completes(monkeypatch):
 
 def test_the_task_can_vary_and_each_cell_counts_against_its_own_target():
     r = run("sweep", "--grid", "task=argmax,bottleneck", "--steps", "20", "--eval-every", "20", "--eval-size", "40",
-            "--batch-size", "8", "--hidden", "8", "--n-items", "4", "--seeds", "2", "--workers", "1", "-q", "--json")
+            "--batch-size", "8", "--hidden", "8", "--n-items", "4", "--seeds", "2", "--workers", "1", "-q", "--json", "-")
     assert r.exit_code == 0, r.output
-    rows = {x["task"]: x for x in json.loads(r.output)["results"]}
+    rows = {x["task"]: x for x in json.loads(r.stdout)["results"]}
     assert rows["argmax"]["reach"]["text"] == "hard accuracy ≥ 0.95"
     assert rows["bottleneck"]["reach"]["text"].startswith("hard recon_mse within 0.01 of σ²")
     assert rows["bottleneck"]["accuracy"]["n"] == 0 and rows["argmax"]["accuracy"]["n"] == 2

@@ -36,7 +36,11 @@ def test_train_defaults_reach_95_percent(tmp_path):
     assert h["config"]["task"] == "argmax" and h["config"]["backend"] == "numpy"
 
 
-def test_train_progress_bar_goes_to_stderr():
+def test_train_progress_bar_goes_to_stderr_when_it_is_a_terminal(monkeypatch):
+    import minigumbel_cli.common as common
+    r = CliRunner().invoke(main, ["train", *FAST[:-1]])       # CliRunner's stderr: not a terminal
+    assert r.exit_code == 0 and r.stderr == "" and "argmax/gumbel" not in r.stdout
+    monkeypatch.setattr(common, "stderr_is_terminal", lambda: True)
     r = CliRunner().invoke(main, ["train", *FAST[:-1]])
     assert r.exit_code == 0
     assert "argmax/gumbel" in r.stderr and "argmax/gumbel" not in r.stdout
@@ -68,7 +72,7 @@ def test_headline_cupy_command_without_cupy_is_exit_2(no_cupy):
 
 
 @pytest.mark.parametrize("args,needle", [
-    (["--task", "sort"], "--task"), (["--estimator", "nope"], "--estimator"), (["--anneal", "step"], "--anneal"),
+    (["--task", "nosuch"], "--task"), (["--estimator", "nope"], "--estimator"), (["--anneal", "step"], "--anneal"),
     (["--steps", "0"], "--steps"), (["--batch-size", "0"], "--batch-size"), (["--lr", "0"], "--lr"),
     (["--lr", "-1"], "--lr"), (["--lr", "nan"], "lr"), (["--tau", "0"], "--tau"), (["--tau", "nan"], "tau"),
     (["--tau", "inf"], "tau"), (["--tau-min", "0"], "--tau-min"), (["--n-items", "1"], "--n-items"),
@@ -114,9 +118,9 @@ def test_compare_table_shows_soft_and_hard_side_by_side():
 
 
 def test_compare_json():
-    r = run("compare", *SMALL_COMPARE, "--task", "argmax", "--estimators", "softmax,reinforce", "--json")
+    r = run("compare", *SMALL_COMPARE, "--task", "argmax", "--estimators", "softmax,reinforce", "--json", "-")
     assert r.exit_code == 0, r.output
-    d = json.loads(r.output)
+    d = json.loads(r.stdout)
     assert d["seeds"] == [0, 1] and [x["estimator"] for x in d["results"]] == ["softmax", "reinforce"]
     assert d["target"]["metric"] == "accuracy" and d["grid"] == {"estimator": ["softmax", "reinforce"]}
     for x in d["results"]:
@@ -128,7 +132,7 @@ def test_compare_json():
 
 @pytest.mark.parametrize("args,needle", [
     (["--estimators", "softmax,nope"], "--estimators"), (["--estimators", ","], "--estimators"),
-    (["--seeds", "0"], "--seeds"), (["--task", "sort"], "--task"), (["--tau", "-1"], "--tau"),
+    (["--seeds", "0"], "--seeds"), (["--task", "nosuch"], "--task"), (["--tau", "-1"], "--tau"),
     (["--estimators", "decoupled", "--tau-forward", "-1"], "--tau-forward"),
     (["--grid", "estimator=st"], "--grid"),
     (["--grid", "tau=1", "--tau", "2"], "--tau"), (["--scheduler", "tcp://x:1", "--workers", "2"], "--scheduler"),
@@ -163,10 +167,10 @@ def test_an_option_no_task_of_the_run_reads_is_refused(command, args, needle):
 
 def test_an_option_one_task_or_estimator_of_a_grid_reads_is_accepted():
     r = run("sweep", "--grid", "task=argmax,vae", "--hidden", "4", "-L", "2", "--steps", "1", "--seeds", "1",
-            "--workers", "1", "-q", "--json")
+            "--workers", "1", "-q", "--json", "-")
     assert r.exit_code == 0, r.output
     r = run("sweep", "--grid", "estimator=gumbel,reinforce", "--baseline", "loo", "--steps", "1", "--seeds", "1",
-            "--workers", "1", "-q", "--json")
+            "--workers", "1", "-q", "--json", "-")
     assert r.exit_code == 0, r.output
 
 

@@ -312,13 +312,13 @@ def _cli(args):
 
 def test_cli_json_is_reproducible_with_the_seed_and_shows_the_known_facts():
     import json
-    args = ["--problem", "quadratic", "--tau", "0.5,1", "--samples", "4000", "--gr-k", "1,10", "--json", "-q"]
+    args = ["--problem", "quadratic", "--tau", "0.5,1", "--samples", "4000", "--gr-k", "1,10", "--json", "-", "-q"]
     first, again = _cli(args + ["--seed", "3"]), _cli(args + ["--seed", "3"])
     assert first.exit_code == 0, first.output
     strip = lambda out: [{k: v for k, v in r.items() if k != "time_us"} for r in json.loads(out)["rows"]]  # noqa: E731
-    assert strip(first.output) == strip(again.output)
-    assert strip(_cli(args + ["--seed", "4"]).output) != strip(first.output)
-    rows = {(r["estimator"], r["tau"]): r for r in json.loads(first.output)["rows"]}
+    assert strip(first.stdout) == strip(again.stdout)
+    assert strip(_cli(args + ["--seed", "4"]).stdout) != strip(first.stdout)
+    rows = {(r["estimator"], r["tau"]): r for r in json.loads(first.stdout)["rows"]}
     assert ("reinmax", 0.5) in rows                              # computed below τ = 1 too
     # ReinMax at τ = 1 is exact for a quadratic f: its bias is within 4 s.e. of 0; ST's is not.
     assert rows[("reinmax", 1.0)]["bias_norm"] < 4 * rows[("reinmax", 1.0)]["bias_se"]
@@ -326,9 +326,9 @@ def test_cli_json_is_reproducible_with_the_seed_and_shows_the_known_facts():
     assert rows[("gumbel-rao(k=10)", 1.0)]["variance"] < rows[("gumbel-rao(k=1)", 1.0)]["variance"]
     assert rows[("softmax", 1.0)]["variance"] == 0.0
     # a cell's numbers do not depend on which other estimators were asked for
-    one = _cli(["--problem", "quadratic", "--tau", "1", "--samples", "4000", "--estimators", "st", "--json",
+    one = _cli(["--problem", "quadratic", "--tau", "1", "--samples", "4000", "--estimators", "st", "--json", "-",
                 "-q", "--seed", "3"])
-    assert strip(one.output)[0] == {k: v for k, v in rows[("st", 1.0)].items() if k != "time_us"}
+    assert strip(one.stdout)[0] == {k: v for k, v in rows[("st", 1.0)].items() if k != "time_us"}
 
 
 @pytest.mark.parametrize("problem", ["linear", "cubic", "pointer"])
@@ -344,3 +344,68 @@ def test_cli_bad_input_exits_2_with_one_error_line(args):
     r = _cli(args + ["--samples", "10"] if "--samples" not in args else args)
     assert r.exit_code == 2, r.output
     assert "Error" in r.output and "Traceback" not in r.output
+
+
+def _kappa(pi):
+    """GST-p's gap −log(1 − π)/π in double precision from Python's log1p (accurate for tiny π)."""
+    import math
+    return -math.log1p(-pi) / pi
+
+
+@pytest.mark.parametrize("theta_d", [-15.0, -40.0, np.log(0.9e-5 / 2), np.log(1.1e-5 / 2)],
+                         ids=["pi1.5e-7", "pi2e-18", "pi0.9e-5", "pi1.1e-5"])
+def test_gst_p_shift_when_the_sampled_category_is_very_unlikely(theta_d):
+    """The branch of gst_shift for π_d < 1e-5 (the gap's series 1 + π/2 there): the sampled
+    category d = 1 is raised to max θ and the others pushed κ(π_d) below it, with κ from an
+    independent formula, on both sides of the branch point (π = 0.9e-5 and 1.1e-5). A wrong series
+    coefficient changes κ by ~π/2 (7e-8 at π = 1.5e-7, 4e-6 near the branch point): rtol 1e-10."""
+    theta = np.array([0.0, theta_d, 0.0])
+    d = np.array([0.0, 1.0, 0.0])
+    e = np.exp(theta - theta.max())
+    pi_d = e[1] / e.sum()
+    c = E.gst_shift(theta, d, "p")
+    k = _kappa(pi_d)
+    # the series' own error, π²/3, is below 4e-11 here (π < 1.1e-5): inside the tolerance
+    np.testing.assert_allclose(c, [-k, -theta_d, -k], rtol=1e-10, atol=0)
+    s = theta + c
+    assert np.argmax(s) == 1 and s[1] - np.max(np.delete(s, 1)) == pytest.approx(k, rel=1e-10)
+
+
+def test_gst_p_small_pi_branch_has_the_right_coefficient():
+    """Where the branch is taken the gap's deviation from 1 is tiny (π/2): test it directly, in
+    units of π, so a coefficient 1 or −1/2 instead of +1/2 is caught (they give 1.0 or −0.5 here)."""
+    for theta_d in (-13.0, -15.0, -18.0):
+        theta, d = np.array([0.0, theta_d]), np.array([0.0, 1.0])
+        pi_d = np.exp(theta_d) / (1.0 + np.exp(theta_d))
+        assert pi_d < 1e-5
+        k = -E.gst_shift(theta, d, "p")[0]
+        assert (k - 1.0) / pi_d == pytest.approx(0.5, abs=1e-3), ((k - 1.0) / pi_d, pi_d)
+
+
+def test_running_mean_after_several_updates_is_the_hand_computed_average():
+    """b_1 = m_1, b_t = ρ·b_{t−1} + (1 − ρ)·m_t with m_t the batch mean: four updates by hand
+    (swapping the two weights gives 8.4 instead of 3.6 at the second update)."""
+    rm = E.RunningMean(0.8)
+    batches = [np.array([1.0, 3.0]), np.array([10.0]), np.array([4.0, 4.0, 4.0]), np.array([-6.0, -6.0])]
+    want = [2.0, 0.8 * 2.0 + 0.2 * 10.0, None, None]
+    want[2] = 0.8 * want[1] + 0.2 * 4.0
+    want[3] = 0.8 * want[2] + 0.2 * -6.0
+    for batch, w in zip(batches, want):
+        assert float(rm.update(batch)) == pytest.approx(w, rel=1e-15)
+    assert [round(v, 12) for v in want] == [2.0, 3.6, 3.68, 1.744] and rm.count == 4
+
+
+def test_training_baseline_is_the_running_mean_of_earlier_steps_only():
+    """train's REINFORCE 'running' baseline: the value used at step t is the running mean of the
+    losses of steps 1..t−1 (0 at the first step), computed here by hand from the losses it saw."""
+    from minigumbel.train import Run, TrainConfig
+    run = Run(TrainConfig(estimator="reinforce", baseline="running", batch_size=4, hidden=4, n_items=3))
+    rho = run.running.decay
+    seen, used = [], []
+    for losses in ([3.0, 1.0, 2.0, 6.0], [0.0, 0.0, 4.0, 4.0], [9.0, 9.0, 9.0, 9.0], [1.0, 2.0, 3.0, 4.0]):
+        used.append(float(run._baseline(np.array(losses))))
+        seen.append(np.mean(losses))
+    hand = [0.0, seen[0]]
+    for m in seen[1:3]:
+        hand.append(rho * hand[-1] + (1 - rho) * m)
+    np.testing.assert_allclose(used, hand, rtol=1e-15)

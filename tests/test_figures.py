@@ -93,9 +93,9 @@ def test_estimators_data_is_the_lab_table_and_shows_the_tradeoff():
     taus = (0.1, 0.5, 1.0, 5.0)
     d = figures.estimators_data(seed=0, taus=taus, samples=2000)
     r = CliRunner().invoke(main, ["estimators", "--tau", "0.1,0.5,1,5", "--samples", "2000", "--gr-k", "10",
-                                  "--seed", "0", "--json", "--quiet"])
+                                  "--seed", "0", "--json", "-", "--quiet"])
     assert r.exit_code == 0, r.output
-    rows = {(row["estimator"], row["tau"]): row for row in json.loads(r.output)["rows"]}
+    rows = {(row["estimator"], row["tau"]): row for row in json.loads(r.stdout)["rows"]}
     s = d["series"]
     for name, series in s.items():                          # the very numbers of `minigumbel estimators`
         for i, t in enumerate(series["tau"]):
@@ -130,9 +130,9 @@ def test_leakage_softmax_soft_and_hard_losses_part_while_gumbel_ones_agree():
 
 def test_leakage_runs_are_those_of_minigumbel_compare():
     d = figures.leakage_data(seed=5, n_seeds=2, steps=40, eval_every=20)
-    r = CliRunner().invoke(main, ["compare", "--steps", "40", "--seeds", "2", "--seed", "5", "--json", "--quiet"])
+    r = CliRunner().invoke(main, ["compare", "--steps", "40", "--seeds", "2", "--seed", "5", "--json", "-", "--quiet"])
     assert r.exit_code == 0, r.output
-    table = json.loads(r.output)
+    table = json.loads(r.stdout)
     assert table["seeds"] == d["seeds"] == [5, 6]
     for row in table["results"]:
         run = d["runs"][row["estimator"]]
@@ -345,3 +345,21 @@ def test_plot_without_out_writes_figure_png_in_the_current_folder(tmp_path, monk
     assert png_size(tmp_path / "schedules.png") == (900, 550) and "wrote schedules.png" in r.output
     r = CliRunner().invoke(main, ["plot", "schedules", "--steps", "50", "--format", "svg", "-q"])
     assert r.exit_code == 0 and "<svg" in (tmp_path / "schedules.svg").read_text() and r.output == ""
+
+
+def test_make_figures_makes_every_committed_figure_and_refuses_unknown_arguments():
+    # every PNG under docs/figures/ is written by a `step NAME` line of the script (the fast part or
+    # --all), and the script names no figure that is not committed
+    import pathlib
+    import re
+    import subprocess
+    root = pathlib.Path(__file__).parent.parent
+    script = (root / "scripts" / "make_figures.sh").read_text()
+    made = set(re.findall(r"^\s*step (\S+\.png) ", script, flags=re.M))
+    committed = {p.name for p in (root / "docs" / "figures").glob("*.png")}
+    assert made == committed, (made ^ committed)
+    fast = script.split('if [ "$all" = 1 ]')[0]
+    assert {"vae.png", "vae_gradients_2x8.png", "vae_gradients_4x4.png"}.isdisjoint(
+        re.findall(r"^\s*step (\S+\.png) ", fast, flags=re.M))              # the VAE runs only with --all
+    r = subprocess.run(["bash", str(root / "scripts" / "make_figures.sh"), "--bad"], capture_output=True, text=True)
+    assert r.returncode == 2 and "usage" in r.stderr

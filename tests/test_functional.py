@@ -242,10 +242,11 @@ def test_sample_gumbel_rejects_integer_dtype():
 
 # ----------------------------------------------------------------------------- noise edge cases
 
-class StubGenerator:
+class StubGenerator(np.random.Generator):
     """A Generator that returns chosen uniform values: the worst cases for -log(-log u)."""
 
     def __init__(self, values):
+        super().__init__(np.random.PCG64(0))
         self.values = values
 
     def random(self, shape, dtype=np.float64):

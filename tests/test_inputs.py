@@ -365,6 +365,7 @@ def _entry_points(x, rng):
     }
 
 
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
 @pytest.mark.parametrize("make, message", [
     (lambda v: np.ma.masked_array(v, mask=[[False, True, False]]), r"is a masked array \(numpy\.ma\).*\.filled\("),
     (lambda v: np.ma.masked_array(v), r"is a masked array \(numpy\.ma\)"),          # even with nothing masked

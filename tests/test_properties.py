@@ -297,10 +297,12 @@ def _extreme_uniforms(dtype):
     return [0.0, float(fi.smallest_subnormal), float(fi.tiny), float(np.nextafter(dtype(1), dtype(0))), 0.5]
 
 
-class StubGenerator:
-    """Returns the chosen uniforms (cycled): 0.0, subnormals, the largest float below 1.0, ..."""
+class StubGenerator(np.random.Generator):
+    """Returns the chosen uniforms (cycled): 0.0, subnormals, the largest float below 1.0, ...
+    (a Generator subclass: the library accepts only Generator instances)."""
 
     def __init__(self, values):
+        super().__init__(np.random.PCG64(0))
         self.values = values
 
     def random(self, shape, dtype=np.float64):

@@ -48,6 +48,37 @@ def assert_gradient(grad, x, bound, what):
 @given(data=st.data())
 def test_estimator_sample_and_backward(backend, name, data):
     x, tau, seed, opts = data.draw(estimator_problems(name))
+    _sample_and_backward(backend, name, x, tau, seed, opts, data.draw(st.sampled_from([0.0, 0.5])))
+
+
+# The corners of the domain, each run for every estimator on every backend (the derandomized
+# profile's 25 drawn examples reach |θ| ≥ 1e15 about once in 12): huge logits of both signs,
+# huge spreads, −inf masks beside them, one category, float32 at the bound, both τ limits.
+EXTREMES = {
+    "1e30 spread": (np.array([[1e30, -1e30, 0.0], [-1e30, 1e30, 1e29]]), 1.0),
+    "1e15 ties": (np.array([[1e15, 1e15, -1e15, 1e15]]), 0.5),
+    "masks beside 1e30": (np.array([[-np.inf, 1e30, -np.inf, -1e30], [3.0, -np.inf, -np.inf, -np.inf]]), 2.0),
+    "one category": (np.array([[5.0], [-1e30]]), 1.0),
+    "float32 at the bound": (np.array([[1e30, -1e30, 0.0, 1e-30]], np.float32), 1.0),
+    "tau 1e-4, near ties": (np.array([[0.0, 1e-12, -1e-12, 1e-4]]), 1e-4),
+    "tau 1e4, 1e15 logits": (np.array([[1e15, -1e15, 0.0]]), 1e4),
+    "one certain category": (np.array([[0.0, -800.0, -900.0, -1e15]]), 1.0),
+}
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("case", list(EXTREMES))
+def test_estimator_sample_and_backward_at_the_extremes(backend, name, case):
+    x, tau = EXTREMES[case]
+    tau = max(tau, 1.0) if name == "reinmax" else tau           # ReinMax's domain: τ ≥ 1
+    opts = {"k": 3} if name in ("gumbel-rao", "gumbel-rao-total") else {}
+    if name == "decoupled":
+        opts = {"tau_forward": min(2 * tau, 1e4)}                 # inside the domain [1e-4, 1e4]
+    for seed in (0, 1, 2):
+        _sample_and_backward(backend, name, x, tau, seed, opts, 0.5)
+
+
+def _sample_and_backward(backend, name, x, tau, seed, opts, b):
     est = E.ESTIMATORS[name]
     X, = to_dev(backend, x)
     draw = est.sample(X, backend.rng(seed), tau, **opts)
@@ -68,7 +99,6 @@ def test_estimator_sample_and_backward(backend, name, data):
         bound = {"reinmax": 5 * m, "gumbel-rao-total": 4 * m / tau}.get(name, 2 * m / tau)
     elif est.needs == "f":
         f_d = upstream(seed, x.shape[:-1], x.dtype)
-        b = data.draw(st.sampled_from([0.0, 0.5]))
         grad, = host(backend, est.backward(draw, backend.asarray(f_d), b))
         bound = float(np.max(np.abs(f_d - b), initial=0.0))     # |(f − b)(d − π)| ≤ |f − b|
     else:

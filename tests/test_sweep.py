@@ -2,6 +2,7 @@
 local worker processes and Dask, and the robust per-cell summary."""
 import json
 import math
+import os
 
 import pytest
 
@@ -74,9 +75,14 @@ def test_resume_runs_only_what_is_missing(reference, tmp_path):
     records, info = sweep.run_grid(_configs(), out=out)
     assert info == {"done_before": 0, "ran": 8, "torn": 0, "retried": 0}
     lines = out.read_text().splitlines(keepends=True)
-    out.write_text("".join(lines[:3]))                         # as if stopped after 3 runs
-    again, info = sweep.run_grid(_configs(), out=out)
-    assert info["done_before"] == 3 and info["ran"] == 5
+    # two records missing from the middle (as after runs on several workers finishing out of order):
+    # a resume that counted the records and skipped that many configs would redo the last two instead
+    missing = [json.loads(lines[i])["key"] for i in (2, 5)]
+    out.write_text("".join(line for i, line in enumerate(lines) if i not in (2, 5)))
+    ran = []
+    again, info = sweep.run_grid(_configs(), out=out, on_result=lambda rec, before: ran.append(rec["key"]))
+    assert info["done_before"] == 6 and info["ran"] == 2
+    assert ran == missing                                      # exactly the missing runs, in grid order
     done = _lines(out)
     assert sorted(r["key"] for r in done) == sorted(reference)  # each run exactly once
     assert {r["key"]: r["metrics"] for r in done} == reference
@@ -113,12 +119,61 @@ def test_a_bad_line_before_the_last_is_an_error(tmp_path):
         sweep.run_grid(_configs(seeds=(0,)), out=out)
 
 
+def test_a_bad_last_line_that_is_whole_is_an_error_not_cut(tmp_path):
+    """A kill mid-write leaves a last line without its newline; a whole last line (newline
+    included) that is not a record was changed by something else: an error, never cut away."""
+    out = tmp_path / "runs.jsonl"
+    sweep.run_grid(_configs(seeds=(0,)), out=out)
+    lines = out.read_text().splitlines(keepends=True)
+    edited = json.loads(lines[-1])
+    edited["metrics"] = "x"
+    text = "".join(lines[:-1]) + json.dumps(edited, separators=(",", ":")) + "\n"
+    out.write_text(text)
+    with pytest.raises(ValueError, match=f"line {len(lines)} is not a sweep record .*metrics"):
+        sweep.run_grid(_configs(seeds=(0,)), out=out)
+    assert out.read_text() == text                             # nothing cut
+
+
 def test_a_file_that_is_not_a_results_file_is_never_cut(tmp_path):
     out = tmp_path / "notes.txt"
     out.write_text("my notes, no newline at the end")
     with pytest.raises(ValueError, match="line 1 is not a sweep record"):
         sweep.run_grid(_configs(seeds=(0,)), out=out)
     assert out.read_text() == "my notes, no newline at the end"
+
+
+@pytest.mark.parametrize("umask,mode", [(0o077, 0o600), (0o002, 0o664), (0o022, 0o644)])
+def test_the_results_file_follows_the_umask_also_when_failed_runs_are_retried(tmp_path, umask, mode):
+    """Mode 0o666 less the umask, like any file the process creates (a checkpoint, --json); rewriting
+    it without its failed runs keeps the mode it has."""
+    out = tmp_path / "runs.jsonl"
+    old = os.umask(umask)
+    try:
+        sweep.run_grid(_configs(seeds=(0,)), out=out)
+        assert out.stat().st_mode & 0o777 == mode
+        failed = _configs(seeds=(1,))[0]
+        with open(out, "a") as fh:                               # a failed run, for --retry-failed
+            fh.write(json.dumps({"key": sweep.run_key(failed), "config": failed, "metrics": None,
+                                 "error": "E: x"}) + "\n")
+        out.chmod(0o600)
+        _, info = sweep.run_grid(_configs(seeds=(0,)) + [failed], out=out, retry_failed=True)
+        assert info["retried"] == 1                              # the file was rewritten
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o600                  # a rewrite keeps the file's mode
+
+
+def test_retrying_failed_runs_writes_through_a_symbolic_link(tmp_path):
+    (tmp_path / "store").mkdir()
+    target, out = tmp_path / "store" / "runs.jsonl", tmp_path / "runs.jsonl"
+    out.symlink_to(target)
+    failed = _configs(seeds=(1,))[0]
+    target.write_text(json.dumps({"key": sweep.run_key(failed), "config": failed, "metrics": None,
+                                  "error": "E: x"}) + "\n")
+    _, info = sweep.run_grid([failed], out=out, retry_failed=True)
+    assert info["retried"] == 1 and out.is_symlink()
+    assert [json.loads(line)["error"] for line in target.read_text().splitlines()] == [None]
+    assert sorted(os.listdir(tmp_path / "store")) == ["runs.jsonl"]        # no temporary file left
 
 
 def test_two_sweeps_cannot_write_one_file(tmp_path):

@@ -129,7 +129,11 @@ def test_ctrl_c_stops_the_workers_at_once_and_the_same_command_completes(tmp_pat
     workers = _children(p.pid) or []
     os.killpg(p.pid, signal.SIGINT)                        # Ctrl-C reaches the whole process group
     _, err = p.communicate(timeout=30)
-    assert p.returncode == 1 and err.rstrip().endswith("Aborted!") and "Traceback" not in err, err
+    lines = err.strip().splitlines()
+    assert p.returncode == 130 and "Traceback" not in err and "Aborted!" not in err, err
+    assert lines[-1].startswith("interrupted; ") and lines[-1].endswith(
+        "run the same command again to run the rest"), err   # one line saying what the file holds
+    assert sum(line.startswith("interrupted") for line in lines) == 1, err
     assert _gone(workers), f"worker processes {workers} outlived Ctrl-C"
     stopped = _complete_records(out)
     assert 2 <= len(stopped) < 24

@@ -1,5 +1,6 @@
 """The categorical VAE task: hand == autograd for every estimator, finite differences, the bounds
 against an exact enumeration, the batch stream, learning, resume, CLI."""
+import importlib.util
 import itertools
 import json
 import math
@@ -13,7 +14,10 @@ from minigumbel.train import TRAIN_ESTIMATORS, Run, TrainConfig, train
 from minigumbel.tasks.vae import GRADCHECK_CASES, VAETask, _tiny_task, pixel_baseline_nll
 from minigumbel_cli.main import main
 
-pytest.importorskip("sklearn")          # the digits (the 'data' extra, part of the test extra)
+# the digits data set needs scikit-learn (the 'data' extra, part of the test extra); the tests on
+# the tiny in-memory task (_tiny_task: enumeration, bounds, batches, evaluation values) do not
+needs_digits = pytest.mark.skipif(importlib.util.find_spec("sklearn") is None,
+                                  reason="the digits data set needs scikit-learn (the 'data' extra)")
 
 SMALL = dict(batch_size=8, latents=3, classes=4)
 
@@ -41,6 +45,7 @@ def test_task_halves_three_way(case):
     assert r.ok, str(r)
 
 
+@needs_digits
 @pytest.mark.parametrize("extra", [{}, {"samples": 3}], ids=["S1", "S3"])
 @pytest.mark.parametrize("estimator", TRAIN_ESTIMATORS)
 def test_one_step_hand_gradients_equal_autograd(estimator, extra):
@@ -53,6 +58,7 @@ def test_one_step_hand_gradients_equal_autograd(estimator, extra):
     assert _rel(g_h, g_a) < 1e-12            # float64 round-off (observed ≤ 4e-16)
 
 
+@needs_digits
 def test_negative_control_a_wrong_kl_gradient_is_caught(monkeypatch):
     _, g_a = _step("autograd", estimator="gumbel", tau=1.3)
     right = VAETask.logits_loss_backward
@@ -61,6 +67,7 @@ def test_negative_control_a_wrong_kl_gradient_is_caught(monkeypatch):
     assert _rel(g_wrong, g_a) > 1e-5
 
 
+@needs_digits
 @pytest.mark.parametrize("estimator", ["softmax", "gumbel"])
 def test_one_step_gradient_matches_finite_differences(estimator):
     """Noise fixed, the -ELBO estimate is smooth in the parameters: check both ends of the model."""
@@ -136,6 +143,7 @@ def test_batches_walk_fresh_epoch_orders_and_seek_resumes():
     assert np.array_equal(other.batch(size=2)["x"], seen[6:8])
 
 
+@needs_digits
 def test_softmax_leaks_gumbel_beats_the_pixel_baseline():
     """200 steps of the reference setup: the seed question on real data. Deterministic softmax's
     soft code is far better than its hard code; gumbel's hard code beats the pixel baseline."""
@@ -146,6 +154,7 @@ def test_softmax_leaks_gumbel_beats_the_pixel_baseline():
     assert gum["test_iw_nll"] < gum["test_nelbo_hard"]
 
 
+@needs_digits
 def test_stop_and_resume_equals_uninterrupted_run(tmp_path):
     kw = dict(estimator="reinforce", baseline="running", steps=24, eval_every=8)
     full = train(_config(**kw))
@@ -155,6 +164,7 @@ def test_stop_and_resume_equals_uninterrupted_run(tmp_path):
     assert resumed["loss"] == full["loss"] and resumed["final"] == full["final"]
 
 
+@needs_digits
 def test_training_runs_on_every_backend(backend):
     hist = train(_config(backend=backend.name, steps=3, eval_every=3))
     assert np.isfinite(hist["final"]["test_nelbo_hard"])
@@ -169,6 +179,7 @@ def test_bad_config(kw, needle):
         TrainConfig(**kw).validate()
 
 
+@needs_digits
 def test_cli_train_json_and_compare_columns(tmp_path):
     out = tmp_path / "run.json"
     r = CliRunner().invoke(main, ["train", "--task", "vae", "--steps", "4", "--eval-every", "2", "-L", "2", "-K", "3",
@@ -185,6 +196,7 @@ def test_cli_train_json_and_compare_columns(tmp_path):
         assert col in r.output
 
 
+@needs_digits
 def test_figure_data_and_drawing(tmp_path):
     pytest.importorskip("matplotlib")
     from minigumbel import figures, plotting
@@ -201,10 +213,11 @@ def test_figure_data_and_drawing(tmp_path):
     assert out.stat().st_size > 1000
 
 
+@needs_digits
 def test_bench_vae_part_times_hand_and_autograd():
-    r = CliRunner().invoke(main, ["bench", "--parts", "vae", "--repeats", "2", "--json", "--dtype", "float64"])
+    r = CliRunner().invoke(main, ["bench", "--parts", "vae", "--repeats", "2", "--json", "-", "--dtype", "float64"])
     assert r.exit_code == 0, r.output
-    cases = json.loads(r.output)["vae_step"]["cases"]
+    cases = json.loads(r.stdout)["vae_step"]["cases"]
     assert set(cases) == {"hand", "autograd"} and all(c["median_ms"] > 0 for c in cases.values())
 
 
@@ -233,6 +246,72 @@ def test_reinforce_per_latent_score_function_is_unbiased_for_the_exact_gradient(
     assert np.all(np.abs(mean - exact) < 4 * se + 1e-12), np.max(np.abs(mean - exact) / se)
     # negative control: averaging the latents' scores instead of summing them halves the gradient
     assert np.max(np.abs(mean / 2 - exact) / se) > 10
+
+
+def _tiny_params(seed):
+    task = _tiny_task()
+    rng = np.random.default_rng(seed)
+    return task, {k: v + 0.3 * rng.standard_normal(v.shape) for k, v in task.init_params(rng).items()}
+
+
+def _bce(task, params, x, z):
+    """−log p(x | z) per image written out: Σ_d log(1 + e^a) − x_d a, a = decoder(z)."""
+    from minigumbel.nn import mlp_forward
+    a, _ = mlp_forward(params, z.reshape(z.shape[:-2] + (task.latents * task.classes,)), "dec.")
+    return np.sum(np.logaddexp(0.0, a) - x * a, axis=-1)
+
+
+def test_evaluate_values_match_an_independent_computation():
+    """evaluate's four numbers, recomputed here from the same seeded noise: EVAL_SAMPLES = 10 hard
+    codes d ~ q per image for the hard −ELBO, then 10 of the estimator's own codes for the soft one
+    (a planted evaluate that used 1 code per image passed every earlier test)."""
+    from minigumbel.functional import sample_gumbel
+    from minigumbel.estimators import ESTIMATORS
+    from minigumbel.tasks.vae import EVAL_SAMPLES
+    task, params = _tiny_params(3)
+    tau, seed = 0.7, 4
+    got = task.evaluate(params, ESTIMATORS["gumbel"], tau, {}, seed)
+    x, L, K = task.test_x, task.latents, task.classes
+    logits = task._encode(params, x)                                          # (B, L, K)
+    rng = np.random.default_rng([seed, 3])                                    # evaluate's own seed
+    g = sample_gumbel(rng, (EVAL_SAMPLES,) + logits.shape)                   # (10, B, L, K)
+    d = np.eye(K)[np.argmax(logits + g, axis=-1)]                             # one-hot codes d ~ q
+    q = np.exp(logits - logits.max(-1, keepdims=True))
+    q /= q.sum(-1, keepdims=True)
+    kl = np.sum(q * np.log(q), axis=(-2, -1)) + L * math.log(K)              # KL(q || uniform) per image
+    recon = _bce(task, params, x, d)                                          # (10, B)
+    g2 = sample_gumbel(rng, (EVAL_SAMPLES,) + logits.shape)                  # the next draws: soft codes
+    s = (logits + g2) / tau
+    z = np.exp(s - s.max(-1, keepdims=True))
+    z /= z.sum(-1, keepdims=True)
+    want = {"test_nelbo_hard": recon.mean() + kl.mean(), "test_recon_hard": recon.mean(), "kl": kl.mean(),
+            "test_nelbo_soft": _bce(task, params, x, z).mean() + kl.mean()}
+    for key, value in want.items():
+        assert got[key] == pytest.approx(value, rel=1e-12, abs=1e-12), (key, got[key], value)
+    assert got["hard_loss"] == got["test_nelbo_hard"] and got["soft_loss"] == got["test_nelbo_soft"]
+
+
+def test_iw_nll_counts_every_image_across_chunk_boundaries():
+    """A posterior q that is one-hot to 1e-26 makes the IW bound deterministic: every code drawn is d*,
+    so −log p̂(x) = −log p(x | d*) + L log K per image, exactly. 7 images in chunks of 1, 2, 3, 7 and
+    one chunk of all: each must give the mean over all 7 (dropping an image at a chunk boundary, or
+    counting one twice, changes it by ~1 nat here)."""
+    task, params = _tiny_params(6)
+    rng = np.random.default_rng(1)
+    x = (rng.random((7, task.test_x.shape[1])) < 0.4).astype(float)          # 7 distinct images
+    assert len({tuple(r) for r in x}) == 7
+    last = max(int(k[len("enc.W"):]) for k in params if k.startswith("enc.W"))
+    code = rng.integers(task.classes, size=task.latents)                     # d*: one class per latent
+    params[f"enc.W{last}"] = np.zeros_like(params[f"enc.W{last}"])
+    params[f"enc.b{last}"] = 60.0 * np.eye(task.classes)[code].reshape(-1)   # logits: 60 on d*, 0 elsewhere
+    d_star = np.eye(task.classes)[code]                                       # (L, K)
+    exact = np.mean(_bce(task, params, x, np.broadcast_to(d_star, (7,) + d_star.shape))
+                    + task.latents * math.log(task.classes))
+    per_image = _bce(task, params, x, np.broadcast_to(d_star, (7,) + d_star.shape))
+    assert np.ptp(per_image) > 0.5                                           # images differ: a drop shows
+    for chunk in (1, 2, 3, 7, None):
+        iw = float(task.iw_nll(params, x, np.random.default_rng(0), n_samples=5, chunk=chunk))
+        assert iw == pytest.approx(exact, rel=1e-12), (chunk, iw, exact)
 
 
 def test_init_torch_gives_other_weights_and_unknown_inits_are_refused():

@@ -18,8 +18,11 @@ One file per family; a reader finds an estimator by its name:
     straight_through.py  st, st-gumbel, reinmax, gst-1.0, gst-p, decoupled
     relaxed.py           softmax (no noise), gumbel (Gumbel-Softmax)
     gumbel_rao.py        gumbel-rao, gumbel-rao-total
+    order.py             for an order (a permutation): reinforce-pl, neuralsort, stochastic-neuralsort,
+                         gumbel-sinkhorn, st-gumbel-sinkhorn, sinkhorn (registry ORDER_ESTIMATORS)
     base.py              Draw, Estimator, argument checks
     registry.py          ESTIMATORS, estimate, estimate_samples, GRADCHECK_CASES
+    subset.py            k items: reinforce-pl, relaxed-topk, st-topk, l2x, soft-topk (SUBSET_ESTIMATORS)
 
 How a training loop uses an estimator ``est = ESTIMATORS[name]`` (the interface):
 
@@ -49,10 +52,12 @@ from __future__ import annotations
 
 from .base import Draw, Estimator, check_k, check_reinmax_tau
 from .gumbel_rao import conditional_gumbel, conditional_logits, gumbel_rao_backward, gumbel_rao_total_backward
+from .order import ORDER_ESTIMATORS, OrderDraw, get_order_estimator
 from .registry import ESTIMATORS, GRADCHECK_CASES, estimate, estimate_samples, get_estimator
 from .score_function import RunningMean, exact_grad, loo_baseline, reinforce_backward
 from .straight_through import (GAPS, check_gap, decoupled_sample, decoupled_st_gumbel_backward, gst_backward, gst_shift,
                                reinmax_backward, st_backward, st_gumbel_backward)
+from .subset import SUBSET_ESTIMATORS, SubsetDraw, estimate_subset_samples, get_subset_estimator
 
 __all__ = [
     "exact_grad", "reinforce_backward", "st_backward", "st_gumbel_backward", "conditional_gumbel",
@@ -60,5 +65,6 @@ __all__ = [
     "gst_backward", "decoupled_st_gumbel_backward", "decoupled_sample", "loo_baseline", "RunningMean", "Draw",
     "Estimator",
     "ESTIMATORS", "get_estimator", "estimate", "estimate_samples", "check_k", "check_reinmax_tau", "check_gap",
-    "GAPS", "GRADCHECK_CASES",
+    "GAPS", "GRADCHECK_CASES", "ORDER_ESTIMATORS", "OrderDraw", "get_order_estimator",
+    "SUBSET_ESTIMATORS", "SubsetDraw", "estimate_subset_samples", "get_subset_estimator",
 ]

@@ -127,6 +127,10 @@ class PointerTask:
         """Continue the batch stream after ``step`` batches (a resumed run); batches here are drawn
         from the run's Generator, whose state the checkpoint restores: nothing to do."""
 
+    def soft_options(self, est, options) -> dict:
+        """The estimator options of the held-out soft loss (train.evaluate); the training ones here."""
+        return options
+
     def final_metrics(self, params, seed) -> dict:
         """Costlier end-of-run metrics (the vae: its importance-weighted bound); none here."""
         return {}
@@ -134,6 +138,10 @@ class PointerTask:
     def threads_limit(self):
         """A context for the training loop (the vae: one BLAS thread); none here."""
         return contextlib.nullcontext()
+
+    def soft_metrics(self, params, batch, z) -> dict:
+        """Metrics of the training-time pointer ``z`` beside soft_loss (select: its accuracy); none here."""
+        return {}
 
     def hard_metrics(self, params, batch) -> dict:
         """Hard evaluation: point with one-hot(argmax logits). Values are 0-d device arrays."""

@@ -1,0 +1,257 @@
+"""Estimators for an order (minigumbel.estimators.order), the order lab (lab_order) and the sort task
+(minigumbel.tasks.sort): each rule three ways given its draw, hand == autograd for every estimator of the
+task, REINFORCE-PL unbiased against the enumerated gradient, the task's metrics, CuPy on the stand-in."""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from minigumbel.estimators.order import ORDER_ESTIMATORS
+from minigumbel.gradcheck import assert_three_way, finite_difference_vjp, three_way
+from minigumbel.lab_order import (ORDER_LAB_ESTIMATORS, exact_order_grad, make_order_problem, order_estimates,
+                                  order_table)
+from minigumbel.tasks.sort import SORT_ESTIMATORS, sort_metrics
+from minigumbel.subsets import plackett_luce_log_prob
+from minigumbel.functional import one_hot
+from minigumbel.train import Run, TrainConfig, train
+from minigumbel_cli.main import main
+
+
+def _draw(name, samples=3, tau=0.7, seed=0):
+    rng = np.random.default_rng(seed)
+    est = ORDER_ESTIMATORS[name]
+    if est.layout == "position-item":
+        logits = rng.normal(size=(2, 4))
+        draw = est.sample(logits, rng, tau, samples=samples)
+    else:
+        logits = rng.normal(size=(2, 4, 4))
+        draw = est.sample(logits, rng, tau, samples=samples, n_iters=6)
+    return est, logits, draw
+
+
+# ----------------------------------------------------------------------------- each rule, three ways
+
+@pytest.mark.parametrize("name", [n for n in ORDER_ESTIMATORS if ORDER_ESTIMATORS[n].needs == "dd"])
+def test_relaxed_rules_three_way_given_the_draw(name):
+    # hand backward vs autograd (through the surrogate: straight-through for st-gumbel-sinkhorn) vs
+    # central differences of the relaxed path, the draw's noise held fixed
+    est, logits, draw = _draw(name)
+    assert_three_way(name, lambda t: est.relaxed(t, draw), lambda d: est.backward(draw, d), logits,
+                     f_autograd=lambda t: est.surrogate(t, draw))
+
+
+def test_reinforce_pl_three_way_given_the_draw():
+    # the surrogate (f − b) log PL(o; s): its gradient is the rule; the draw (orders) held fixed
+    est, logits, draw = _draw("reinforce-pl")
+    f_d = np.random.default_rng(1).normal(size=draw.order.shape[:-1])          # (S, B)
+    b = 0.3
+    assert_three_way("reinforce-pl", lambda t: est.relaxed(t, draw, f_d, b),
+                     lambda d: est.backward(draw, d * (f_d - b)), logits)
+
+
+def test_reinforce_pl_rule_is_the_score_function_written_out():
+    est, logits, draw = _draw("reinforce-pl", samples=2)
+    f_d = np.array([[1.0, -2.0], [0.5, 3.0]])
+    got = est.backward(draw, f_d, 0.25)
+    want = np.zeros_like(logits)
+    for s_, b_ in itertools.product(range(2), range(2)):
+        g = finite_difference_vjp(lambda t: plackett_luce_log_prob(t, draw.order[s_, b_]), logits[b_], np.array(1.0))
+        want[b_] += (f_d[s_, b_] - 0.25) * g
+    assert np.allclose(got, want, atol=1e-8)
+
+
+def test_negative_control_wrong_order_rule_is_rejected():
+    est, logits, draw = _draw("stochastic-neuralsort")
+    from minigumbel.permutations import _neuralsort_vjp
+    wrong = lambda d: _neuralsort_vjp(d, logits + 0 * draw.g, draw.tau).sum(0)   # noqa: E731  (at s, not s + g)
+    r = three_way("stochastic-neuralsort, wrong", lambda t: est.relaxed(t, draw), wrong, logits)
+    assert not r.ok and r.rel_vs_fd > 1e-2
+
+
+def test_samples_axis_and_shapes():
+    for name in ORDER_ESTIMATORS:
+        est, logits, draw = _draw(name, samples=3)
+        stochastic = name not in ("neuralsort", "sinkhorn")
+        expect = ((3,) if stochastic else ()) + (2, 4, 4)
+        assert draw.z.shape == expect, name
+        if est.hard:
+            assert np.all(draw.z.sum(-1) == 1) and np.all(draw.z.sum(-2) == 1)      # permutation matrices
+
+
+# ----------------------------------------------------------------------------- the lab
+
+def test_exact_order_gradient_matches_finite_differences_of_the_enumeration():
+    theta, f, _ = make_order_problem(4, 3)
+    orders = np.array(list(itertools.permutations(range(4))))
+
+    def expected_f(t):
+        p = np.exp(plackett_luce_log_prob(np.broadcast_to(t, orders.shape), orders))
+        return np.sum(p * f(one_hot(orders, 4))[0])
+    fd = finite_difference_vjp(expected_f, theta, np.array(1.0))
+    assert np.allclose(exact_order_grad(theta, f), fd, atol=1e-9)
+
+
+def test_reinforce_pl_is_unbiased_and_neuralsort_is_not():
+    # 20,000 estimates, seed 0: REINFORCE-PL's mean is within 4 standard errors of the exact gradient
+    # (each coordinate); deterministic NeuralSort's error is a bias, many standard errors away (s.e. 0)
+    t = order_table(4, 0, ["reinforce-pl", "neuralsort"], [1.0], 20_000)
+    rf, ns = t["rows"]
+    assert rf["bias_norm"] < 4 * rf["bias_se"], rf
+    assert ns["variance"] == 0 and ns["bias_norm"] > 0.01, ns
+
+
+def test_st_gumbel_sinkhorn_hard_forward_is_plackett_luce():
+    # with the keys' noise (G = c gᵀ) matching(θ cᵀ + G) is the order of θ + g: its permutations are
+    # exactly Gumbel-sort's (same g), so the forward is an exact Plackett-Luce sample
+    theta, f, _ = make_order_problem(5, 1)
+    rng = np.random.default_rng(2)
+    est = ORDER_ESTIMATORS["st-gumbel-sinkhorn"]
+    c = 5 + 1 - 2 * np.arange(1, 6.0)
+    draw = est.sample(np.broadcast_to(theta[:, None] * c, (200, 5, 5)), rng, 1.0, key_weights=c)
+    keys = theta + draw.g[..., 0] / c[0]
+    order = np.argsort(-keys, axis=-1)
+    assert np.array_equal(np.swapaxes(draw.z, -1, -2), one_hot(order, 5))
+
+
+def test_order_estimates_shapes_and_cli(tmp_path):
+    theta, f, _ = make_order_problem(4, 0)
+    for name in ORDER_LAB_ESTIMATORS:
+        v, g = order_estimates(name, theta, f, np.random.default_rng(0), 0.5, 7)
+        assert v.shape == (7,) and g.shape == (7, 4) and np.all(np.isfinite(g)), name
+    r = CliRunner().invoke(main, ["estimators", "--problem", "order", "--k", "4", "--samples", "200",
+                                  "--tau", "0.5,1", "--json", "-", "--quiet"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    from minigumbel.lab import ROW_KEYS
+    assert {row["estimator"] for row in out["rows"]} == {"reinforce-pl(loo)", *ORDER_LAB_ESTIMATORS[1:]}
+    assert all(tuple(row) == ROW_KEYS for row in out["rows"])
+    r = CliRunner().invoke(main, ["estimators", "--problem", "order", "--k", "8"])
+    assert r.exit_code == 2 and "Error:" in r.output and "--k" in r.output
+
+
+# ----------------------------------------------------------------------------- the sort task
+
+SMALL = dict(n_items=4, hidden=5, batch_size=3, eval_size=20, eval_every=5, steps=5)
+
+
+def _step(grad, **kw):
+    run = Run(TrainConfig.for_task("sort", grad=grad, **{**SMALL, **kw}))
+    # nonzero hidden pre-activations away from ReLU's kink are guaranteed by U(±1) biases already
+    batch = run.task.batch(run.rng, run.config.batch_size)
+    return (run.hand_step if grad == "hand" else run.autograd_step)(batch, run.config.tau)
+
+
+@pytest.mark.parametrize("estimator", SORT_ESTIMATORS)
+def test_sort_task_hand_gradients_equal_autograd(estimator):
+    loss_h, g_h = _step("hand", estimator=estimator, tau=0.8)
+    loss_a, g_a = _step("autograd", estimator=estimator, tau=0.8)
+    assert loss_h == pytest.approx(float(loss_a), rel=1e-13)
+    scale = max(np.abs(v).max() for v in g_a.values())
+    assert max(np.abs(g_h[k] - g_a[k]).max() for k in g_a) < 1e-12 * scale
+
+
+def test_sort_task_negative_control(monkeypatch):
+    est = ORDER_ESTIMATORS["gumbel-sinkhorn"]
+    right = type(est).backward
+    _, g_a = _step("autograd", estimator="gumbel-sinkhorn")
+    monkeypatch.setattr(type(est), "backward", lambda self, draw, dz: 1.01 * right(self, draw, dz))
+    _, g_h = _step("hand", estimator="gumbel-sinkhorn")
+    assert max(np.abs(g_h[k] - g_a[k]).max() / np.abs(g_a[k]).max() for k in g_a) > 1e-3
+
+
+@pytest.mark.parametrize("layout", ["gumbel-sinkhorn", "neuralsort"])
+def test_sort_task_readout_three_way(layout):
+    run = Run(TrainConfig.for_task("sort", estimator=layout, **SMALL))
+    batch = run.task.batch(run.rng, 3)
+    z0 = np.random.default_rng(0).dirichlet(np.ones(4), size=(2, 3, 4))          # (S, B, N, N)
+    task = run.task
+    assert_three_way("sort readout", lambda z: task.readout(run.params, batch, z)[0],
+                     lambda d: task.readout_backward(d, task.readout(run.params, batch, z0)[1])[1], z0)
+
+
+def test_sort_metrics_by_hand():
+    true = np.array([[0, 1, 2, 3], [0, 1, 2, 3]])
+    pred = np.array([[0, 1, 2, 3], [1, 0, 2, 3]])       # one adjacent swap in the second list
+    wrong, any_wrong, tau = sort_metrics(np, pred, true)
+    assert wrong == pytest.approx(2 / 8) and any_wrong == pytest.approx(0.5)
+    assert tau == pytest.approx((1.0 + (5 - 1) / 6) / 2)     # Kendall τ = (C − D)/6 = 4/6 for one swap
+
+
+def test_sort_defaults_are_mena_et_al():
+    c = TrainConfig.for_task("sort")
+    assert (c.steps, c.batch_size, c.lr, c.tau, c.samples, c.sinkhorn_iters, c.init, c.dtype, c.eval_size) == \
+        (500, 10, 0.1, 1.0, 5, 20, "torch", "float64", 1000)
+    run = Run(TrainConfig.for_task("sort", n_items=7))
+    assert {k: v.shape for k, v in run.params.items()} == {"score.W0": (1, 32), "score.b0": (32,),
+                                                           "score.W1": (32, 7), "score.b1": (7,)}
+    assert all(np.abs(v).max() <= 1 / np.sqrt(w) for k, v in run.params.items()
+               for w in [1 if k.endswith("0") else 32])
+    assert np.abs(run.params["score.b0"]).max() > 0.5        # biases U(±1), not zero
+    g = Run(TrainConfig.for_task("sort", n_items=7, init="glorot"))
+    assert np.all(g.params["score.b1"] == 0) and np.abs(g.params["score.W1"]).max() <= np.sqrt(6 / 39)
+
+
+@pytest.mark.parametrize("estimator", SORT_ESTIMATORS)
+def test_sort_task_learns_n5(estimator):
+    h = train(TrainConfig.for_task("sort", estimator=estimator, n_items=5, steps=150, eval_every=150, eval_size=200))
+    assert h["final"]["kendall_tau"] > 0.9 and h["final"]["prop_wrong"] < 0.1, h["final"]
+
+
+def test_sort_cli_json_and_errors(tmp_path):
+    out = tmp_path / "h.json"
+    r = CliRunner().invoke(main, ["train", "--task", "sort", "--estimator", "neuralsort", "--n-items", "5", "--steps", "20",
+                                  "--eval-every", "20", "--eval-size", "50", "--json", str(out), "--quiet"])
+    assert r.exit_code == 0, r.output
+    final = json.loads(out.read_text())["final"]
+    assert {"prop_wrong", "prop_any_wrong", "kendall_tau"} <= set(final)
+    for args, what in ((["--task", "sort", "--estimator", "gumbel"], "sort"),
+                       (["--task", "argmax", "--estimator", "neuralsort"], "sort task only"),
+                       (["--task", "argmax", "--sinkhorn-iters", "10"], "sort only"),
+                       (["--task", "sort", "--estimator", "reinforce-pl", "--samples", "1"], "samples")):
+        r = CliRunner().invoke(main, ["train", *args])
+        assert r.exit_code == 2 and what in r.output and "Traceback" not in r.output, r.output
+
+
+def test_sort_checkpoint_resume_gives_the_same_numbers(tmp_path):
+    kw = dict(estimator="stochastic-neuralsort", **{**SMALL, "steps": 8, "eval_every": 4})
+    whole = train(TrainConfig.for_task("sort", **kw))
+    ck = str(tmp_path / "c.npz")
+    train(TrainConfig.for_task("sort", **{**kw, "steps": 4}, checkpoint=ck))
+    rest = train(TrainConfig.for_task("sort", **kw, checkpoint=ck, resume=ck))
+    assert rest["loss"] == whole["loss"] and rest["final"] == whole["final"]
+
+
+@pytest.mark.parametrize("estimator", SORT_ESTIMATORS)
+def test_sort_task_on_cupy_no_host_transfer_in_a_step(estimator, transfers, cupy_backend):
+    run = Run(TrainConfig.for_task("sort", estimator=estimator, backend="cupy", **SMALL))
+    run.train_step()                                 # warm up (first-use conversions)
+    with transfers() as n:
+        for _ in range(2):
+            run.train_step()
+    assert n() == 0
+    h = train(TrainConfig.for_task("sort", estimator=estimator, backend="cupy", **SMALL))
+    ref = train(dataclasses.replace(TrainConfig.for_task("sort", estimator=estimator, **SMALL)))
+    assert np.isfinite(h["final"]["kendall_tau"]) and set(h["final"]) == set(ref["final"])
+
+
+# ----------------------------------------------------------------------------- bench part
+
+@pytest.mark.slow
+def test_bench_orders_part_small(monkeypatch):
+    # the part at toy sizes: every case times, the kept bytes are what sinkhorn_backward_bytes says,
+    # and PyTorch's worker (its own process) computes the same two cases
+    import minigumbel.bench_orders as BO
+    from minigumbel.backend import get_backend
+    monkeypatch.setattr(BO, "ORDERS_SPEC", {"sinkhorn": {"lists": 2, "n": 5, "n_iters": 3, "tau": 1.0},
+                                            "neuralsort": {"lists": 3, "n": 6, "tau": 1.0}})
+    r = BO.bench_orders(get_backend("numpy"), "float64", repeats=1, libs=("torch",))
+    assert r["memory"]["kept_bytes"] == r["memory"]["predicted_bytes"] == 2 * 25 * 3 * 2 * 8
+    for name in ("gumbel_sinkhorn", "neuralsort"):
+        assert r["cases"][name]["hand"]["median_ms"] > 0
+        assert r["cases"][name]["torch (1 thread)"]["median_ms"] > 0, r["cases"][name]
+
