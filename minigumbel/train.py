@@ -184,7 +184,9 @@ class TrainConfig:
                              self.anneal_every)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The fields as plain Python values (a NumPy integer as an int): JSON for checkpoints and
+        sweep records."""
+        return {k: v.item() if isinstance(v, np.generic) else v for k, v in dataclasses.asdict(self).items()}
 
 
 def _no_checkpoints_on_cupy(config, resolved):

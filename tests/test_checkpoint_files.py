@@ -495,6 +495,17 @@ def test_a_save_keeps_the_temporary_file_of_a_live_writer(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["c.npz"]
 
 
+def test_numpy_integers_in_the_config_checkpoint_and_resume_like_python_ints(tmp_path):
+    """TrainConfig takes NumPy integers for its counts; the checkpoint (JSON metadata) must not
+    fail at its first save, after the steps before it were computed."""
+    ck = tmp_path / "c.npz"
+    kw = dict(steps=4, eval_every=np.int64(2), eval_size=20, batch_size=np.int32(8), seed=np.int64(1))
+    first = train(TrainConfig(**{**kw, "steps": np.int64(2)}, checkpoint=str(ck)))
+    assert load_checkpoint(ck)["config"]["seed"] == 1 and first["steps_done"] == 2
+    resumed = train(TrainConfig(**kw, resume=str(ck)))
+    assert resumed["loss"] == train(TrainConfig(**{k: int(v) for k, v in kw.items()}))["loss"]
+
+
 # ----------------------------------------------------------------------------- size of a late save
 
 def test_a_save_late_in_a_long_run_stores_the_history_as_floats(tmp_path):
