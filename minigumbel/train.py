@@ -133,7 +133,8 @@ class TrainConfig:
         for name in ("tau", "tau_min"):           # the documented τ domain, [1e-4, 1e4]
             v = getattr(self, name)
             if not isinstance(v, (int, float)):
-                raise ValueError(f"{name} must be a finite number in [1e-4, 1e4], got {v!r}")
+                raise ValueError(f"{name} must be a Python float or int in [1e-4, 1e4] (a config holds plain "
+                                 f"numbers), got {v!r}")
             check_tau(v, name=name)
         if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not (_finite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
@@ -175,7 +176,8 @@ class TrainConfig:
             if self.estimator != "decoupled":
                 raise ValueError("tau_forward applies to the decoupled estimator only")
             if not isinstance(self.tau_forward, (int, float)):
-                raise ValueError(f"tau_forward must be a finite number in [1e-4, 1e4], got {self.tau_forward!r}")
+                raise ValueError("tau_forward must be a Python float or int in [1e-4, 1e4] (a config holds plain "
+                                 f"numbers), got {self.tau_forward!r}")
             check_tau(self.tau_forward, name="tau_forward")
         self.schedule()
 
