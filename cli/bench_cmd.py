@@ -10,7 +10,7 @@ from .common import TAU, backend_option, choice_list, emit_json, human_output, j
 
 CPU_SIZES = "64x16,256x256,1024x1024,4096x1024"
 GPU_SIZES = CPU_SIZES + ",16384x1024,65536x1024"
-PARTS = ("gumbel", "train", "startup", "vae", "checks", "orders")
+PARTS = ("gumbel", "train", "startup", "vae", "checks", "orders", "topk")
 CHECKS_SIZES = "1024x1024,4096x1024"
 
 
@@ -36,7 +36,8 @@ def _ms(s: dict) -> tuple[str, str]:
               help="Which parts to run: gumbel (fwd+bwd), train (one training step), startup (--help), "
                    "vae (one step of the digits VAE: hand vs autograd vs PyTorch; needs the 'data' extra), "
                    "checks (each public function with its input checks vs without them), "
-                   "orders (Gumbel-Sinkhorn and NeuralSort fwd+bwd, hand vs PyTorch autograd).")
+                   "orders (Gumbel-Sinkhorn and NeuralSort fwd+bwd, hand vs PyTorch autograd), "
+                   "topk (relaxed top-k fwd+bwd, 1024x1000, k = 10: fast vs reference vs PyTorch).")
 @seed_option
 @json_option
 @quiet_option
@@ -124,6 +125,10 @@ def _measure(result, be, B, parts, shapes, check_shapes, dtype, tau, repeats, se
         from minigumbel.bench_orders import bench_orders
         say("timing Gumbel-Sinkhorn and NeuralSort fwd+bwd ...")
         result["orders"] = bench_orders(be, dtype, repeats, seed, libs)
+    if "topk" in parts:
+        from minigumbel.bench_subsets import bench_topk
+        say("timing the relaxed top-k fwd+bwd ...")
+        result["topk"] = bench_topk(be, dtype, repeats, seed, threads, libs)
     if "startup" in parts:
         say("timing minigumbel --help ...")
         result["startup"] = B.bench_startup(min(repeats, 10))
@@ -181,6 +186,14 @@ def _print(result: dict) -> None:
         m = orders["memory"]
         click.echo(f"Sinkhorn backward keeps {m['kept_bytes'] / 1e6:.2f} MB = {m['bytes_per_round'] / 1e6:.3f} MB per round "
                    f"({m['bytes_per_round_per_list']} bytes per list per round: 2 n² entries)")
+    tk = result.get("topk")
+    if tk:
+        click.echo(f"\nRelaxed top-k, {tk['config']}")
+        fast = next(iter(tk["cases"]))                    # fast (NumPy) or reference (CuPy)
+        base = tk["cases"][fast]["median_ms"]
+        lines = [[name, *_ms(s), f"{s['median_ms'] / base:.2f}"] if "error" not in s else [name, "FAILED", "-", "-"]
+                 for name, s in tk["cases"].items()]
+        click.echo(table(lines, ["case", "median ms", "min–max ms", f"× {fast}"]))
     st = result.get("startup")
     if st:
         click.echo(f"\n`{st['command']}`: median {st['median_ms']:.0f} ms (min {st['min_ms']:.0f}, "

@@ -17,8 +17,8 @@ DEFAULT_ESTIMATORS = "reinforce,st,st-gumbel,gumbel-rao,reinmax,softmax,gumbel,g
 
 
 @click.command()
-@click.option("--problem", type=click.Choice(PROBLEMS + ("vae", "order")), default="quadratic", show_default=True,
-              help="The function f of the one-hot sample, vae, or order (a permutation; see above).")
+@click.option("--problem", type=click.Choice(PROBLEMS + ("vae", "order", "subset")), default="quadratic", show_default=True,
+              help="The function f of the one-hot sample, vae, order (a permutation) or subset (k items; see above).")
 @click.option("--k", "k", type=click.IntRange(min=2, max=1000), default=5, show_default=True,
               help="Number of categories K.")
 @click.option("--tau", "taus", default="0.1,0.5,1,2", show_default=True, help="Comma-separated temperatures τ, each in [1e-4, 1e4].")
@@ -33,6 +33,8 @@ DEFAULT_ESTIMATORS = "reinforce,st,st-gumbel,gumbel-rao,reinmax,softmax,gumbel,g
 @click.option("--baseline", type=click.Choice(["loo", "none"]), default="loo", show_default=True,
               help="REINFORCE's baseline: leave-one-out over each batch of estimates, or none (row label "
                    "reinforce(loo) or reinforce(b=0)).")
+@click.option("--choose", type=click.IntRange(min=1), default=None,
+              help="subset: the number k of items chosen out of --k [2]; k <= 4, --k <= 8.")
 @click.option("--latents", type=click.IntRange(min=1), default=None, help="vae: latents L. [default: 2]")
 @click.option("--classes", type=click.IntRange(min=2), default=None, help="vae: classes K [8]; K^L <= 4096.")
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="vae: training steps. [default: 2000]")
@@ -45,8 +47,8 @@ DEFAULT_ESTIMATORS = "reinforce,st,st-gumbel,gumbel-rao,reinmax,softmax,gumbel,g
 @backend_option
 @json_option
 @quiet_option
-def estimators(problem, k, taus, samples, names, gr_k, baseline, latents, classes, steps, every, images, train_estimator,
-               n_seeds, seed, backend, json_out, quiet):
+def estimators(problem, k, taus, samples, names, gr_k, baseline, choose, latents, classes, steps, every, images,
+               train_estimator, n_seeds, seed, backend, json_out, quiet):
     """Bias norm (± its Monte-Carlo standard error), per-sample variance, mean squared error
     (MSE = bias² + variance), cosine of the mean estimate to the exact gradient, and time per
     estimate, for each estimator × τ. Estimates are summed as they are drawn (memory does not
@@ -68,6 +70,10 @@ def estimators(problem, k, taus, samples, names, gr_k, baseline, latents, classe
     --every steps, compare each estimator with the exact gradient of the expected reconstruction wrt
     the encoder logits on --images test images (all K^L codes enumerated). Rows per checkpoint step;
     bias is shown relative to ‖∇‖.
+
+    --problem subset: k = --choose items out of n = --k without replacement (Plackett-Luce), f the
+    payload error ‖Pᵀz − Σ_T P‖² of a target set T; the exact gradient enumerates every ordered
+    prefix. Estimators (default all): reinforce-pl, relaxed-topk, st-topk, l2x, soft-topk.
     """
     from minigumbel.backend import get_backend
     from minigumbel.estimators import ESTIMATORS, check_k
@@ -81,6 +87,12 @@ def estimators(problem, k, taus, samples, names, gr_k, baseline, latents, classe
         raise click.BadParameter(str(exc).replace("tau must", "each temperature must"), param_hint="--tau") from None
     if problem == "order":
         return _order(k, tau_list, samples or 10_000, names, seed, backend, json_out, quiet)
+    if problem == "subset":
+        return _subset(k, choose, tau_list, names, samples or 10_000, seed, backend, json_out, quiet, baseline,
+                       {"--latents": latents, "--classes": classes, "--steps": steps, "--every": every,
+                        "--images": images, "--train-estimator": train_estimator, "--seeds": n_seeds})
+    if choose is not None:
+        raise click.BadParameter("--choose applies to --problem subset only", param_hint="--choose")
     chosen = choice_list(names, "--estimators", list(ESTIMATORS))
     try:
         ks = [check_k(int(v)) for v in gr_k.split(",")]     # an empty item is an error too
@@ -187,7 +199,7 @@ def _print_vae(r, samples):
              *lab_cells(row, norm[(row["seed"], row["step"])], digits=3)] for row in r["rows"]]
     click.echo(table(body, ["seed", "step", "estimator", "τ", "bias/‖∇‖ ± s.e.", "variance/‖∇‖²", "MSE/‖∇‖²",
                             "cos(mean, exact)", "‖mean‖/‖∇‖"]))
-    click.echo("\n" + LAB_NOTE + " Bias and its s.e. are relative to ‖∇‖, variance and MSE to ‖∇‖².")
+    click.echo("\n" + LAB_NOTE + "\nBias and its s.e. are relative to ‖∇‖ (per seed and step), variance and MSE to ‖∇‖².")
     for run in r["runs"]:
         click.echo(f"seed {run['seed']}: ‖∇‖ per step: " + ", ".join(f"{s}: {n:.3f}" for s, n in zip(r["steps"], run["exact_norm"]))
                    + "; mean E[−log p(x|z)] per image: " + ", ".join(f"{v:.2f}" for v in run["recon"]))
@@ -221,3 +233,41 @@ def _order(k, taus, samples, names, seed, backend, json_out, quiet):
         click.echo(lab_table(result["rows"]))
         click.echo("\nf(o) = mean_r ((Q_o x)_r − sort_desc(x)_r)². " + LAB_NOTE + " Only µs/estimate depends on "
                    "the machine.")
+
+
+def _subset(n, choose, taus, names, samples, seed, backend, json_out, quiet, baseline, others):
+    """`--problem subset`: the subset estimators against the exact gradient (minigumbel.lab_subset)."""
+    from minigumbel.backend import get_backend
+    from minigumbel.lab_subset import SUBSET_ESTIMATOR_NAMES, check_sizes, subset_table
+
+    given = [opt for opt, v in others.items() if v is not None]
+    ctx = click.get_current_context()
+    if ctx.get_parameter_source("gr_k").name in ("COMMANDLINE", "ENVIRONMENT"):
+        given.insert(0, "--gr-k")
+    if given:
+        raise click.BadParameter(f"{given[0]} does not apply to --problem subset", param_hint=given[0])
+    k = choose or 2
+    try:
+        check_sizes(n, k)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--k/--choose") from None
+    default = ctx.get_parameter_source("names").name == "DEFAULT"
+    chosen = list(SUBSET_ESTIMATOR_NAMES) if default else choice_list(names, "--estimators", list(SUBSET_ESTIMATOR_NAMES))
+    be = get_backend(backend)
+    with progress(length=len(chosen) * len(taus) * samples, label="estimating", quiet=quiet) as bar:
+        result = subset_table(n, k, seed, chosen, taus, samples, be, bar.update, baseline)
+    emit_json(json_out, result)
+    with human_output(json_out):
+        _subset_text(result, n, k, seed, samples, be.name)
+
+
+def _subset_text(result, n, k, seed, samples, backend_name):
+    import numpy as np
+    exact = np.array(result["exact_grad"])
+    click.echo(f"problem subset, k = {k} of n = {n} items ({result['orders']} ordered prefixes enumerated), "
+               f"seed {seed}, {samples} estimates per row, backend {backend_name}")
+    click.echo(f"logits θ      = [{', '.join(f'{v:+.3f}' for v in result['logits'])}]; target set "
+               f"{{{', '.join(map(str, result['target']))}}}; E[f] = {result['expected_f']:.4f}")
+    click.echo(f"exact ∇θ E[f] = [{', '.join(f'{v:+.3f}' for v in exact)}]   (‖∇‖ = {np.linalg.norm(exact):.4f})\n")
+    click.echo(lab_table(result["rows"]))
+    click.echo("\n" + LAB_NOTE + " Only µs/estimate depends on the machine.")

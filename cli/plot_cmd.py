@@ -14,9 +14,10 @@ from minigumbel.lab import PROBLEMS
 from .common import FilePath, backend_option, quiet_option, seed_option
 
 FIGURES = ("temperature", "leakage", "estimators", "schedules", "training", "vae", "vae-gradients", "orders",
-           "sort-matrices")
+           "sort-matrices", "subset-estimators")
 # the size options and the figures they apply to; KWARG: the data function's argument where it differs
-SIZE_OPTIONS = {"--steps": ("leakage", "schedules", "vae", "sort-matrices"), "--samples": ("temperature", "estimators", "orders"),
+SIZE_OPTIONS = {"--steps": ("leakage", "schedules", "vae", "sort-matrices"),
+                "--samples": ("temperature", "estimators", "orders", "subset-estimators"),
                 "--seeds": ("leakage",)}
 KWARG = {("--samples", "temperature"): "n_samples", ("--seeds", "leakage"): "n_seeds"}
 
@@ -69,11 +70,15 @@ def plot(figure, out, fmt, run_json, size, dpi, steps, samples, n_seeds, problem
     temperature  Gumbel-Softmax samples for π = (0.1, 0.2, 0.3, 0.4) at τ = 0.1, 0.5, 1, 10
     leakage      soft vs hard held-out loss on the bottleneck task: softmax, gumbel, st-gumbel
                  (the runs of `minigumbel compare`: 10 seeds x 1500 steps, about 15 s)
-    estimators   bias and variance of each gradient estimator vs τ (quadratic problem; --problem)
+    estimators   bias (± s.e.), cosine, variance and MSE of each gradient estimator vs τ
+                 (quadratic problem; --problem)
     schedules    the temperature schedules over training steps
     training     the curves of a run saved by `minigumbel train --json run.json` (--from)
-    vae-gradients  cosine and bias of each estimator vs the exact VAE gradient along training
-                 (--from the file of `minigumbel estimators --problem vae --json PATH`)
+    vae-gradients  cosine, bias, variance and MSE of each estimator vs the exact VAE gradient
+                 along training, every training run (--from the file of `minigumbel
+                 estimators --problem vae --seeds N --json PATH`)
+    subset-estimators  bias and variance of the estimators for k = 3 of n = 8 items vs τ
+                 (reinforce-pl, relaxed-topk, st-topk, l2x, soft-topk; `minigumbel estimators --problem subset`)
     vae          the categorical VAE on the 8x8 digits, trained by every estimator: test -ELBO
                  curves, reconstructions from hard and soft codes, prior samples (7 runs of
                  3000 steps: a few minutes on 2 cores; needs the 'data' extra)

@@ -70,7 +70,8 @@ def sweep(ctx, **kw):
 
 @click.command()
 @click.option("--estimators", default="softmax,gumbel,st-gumbel", show_default=True,
-              help="Comma-separated estimators (see `minigumbel train --help`).")
+              help="Comma-separated estimators (see `minigumbel train --help`; --task select: all five "
+                   "subset estimators by default).")
 @training_options(task="bottleneck", steps=1500, tau=2.0, anneal="linear")
 @grid_options
 @click.pass_context
@@ -82,6 +83,9 @@ def compare(ctx, estimators, **kw):
     held-out set. Deterministic softmax can pass information through the soft weights that the
     hard pointer cannot carry (ratio >> 1); Gumbel noise at a low enough τ prevents it (ratio ≈ 1).
     """
+    if kw["task"] == "select" and ctx.get_parameter_source("estimators").name == "DEFAULT":
+        from minigumbel.train import SELECT_ESTIMATORS
+        estimators = ",".join(SELECT_ESTIMATORS)
     names = choice_list(estimators, "--estimators", _estimators())
     _run(ctx, "compare", {**kw, "estimator": names[0]}, {"estimator": names})
 

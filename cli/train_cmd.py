@@ -3,21 +3,24 @@ it shares with `sweep` and `compare` (cli/sweep_cmd.py)."""
 from __future__ import annotations
 
 import functools
+import os
+import time
 
 import click
 
 from minigumbel.schedules import SCHEDULES
-from minigumbel.tasks import TASKS
+from minigumbel.tasks import SELECT_DATASETS, TASKS
 from minigumbel.nn import INITS
 from minigumbel.optim import OPTIMIZERS
 from minigumbel.data import DATASETS
-from minigumbel.train import BASELINES, DTYPES, GRADS, TASK_DEFAULTS, TRAIN_ESTIMATORS, TrainConfig
+from minigumbel.train import BASELINES, DTYPES, GRADS, SELECT_ESTIMATORS, TASK_DEFAULTS, TRAIN_ESTIMATORS, TrainConfig
 from minigumbel.tasks.sort import SORT_ESTIMATORS
 
 from .common import TAU, FilePath, backend_option, emit_json, human_output, json_option, progress, quiet_option, same_file, seed_option, table
 
 # every estimator `train` accepts: the one-choice ones, and those of the sort task (TrainConfig pairs them)
 ALL_ESTIMATORS = TRAIN_ESTIMATORS + tuple(e for e in SORT_ESTIMATORS if e not in TRAIN_ESTIMATORS)
+ALL_ESTIMATORS += tuple(e for e in SELECT_ESTIMATORS if e not in ALL_ESTIMATORS)
 POSITIVE = click.FloatRange(min=0.0, min_open=True)
 
 
@@ -76,6 +79,8 @@ def training_options(task, steps, tau, anneal):
                      help="vae: scikit-learn's 8x8 digits (the 'data' extra) or MNIST IDX files in --data-dir."),
         click.option("--data-dir", default=None, metavar="DIR",
                      help="vae --data mnist: folder with train-images-idx3-ubyte and t10k-images-idx3-ubyte (.gz ok)."),
+        click.option("--dataset", type=click.Choice(SELECT_DATASETS), default=None,
+                     help="select: L2X's synthetic data (Chen et al. 2018, Sec. 4.1). [default: xor]"),
         click.option("--grad", type=click.Choice(GRADS), default="hand", show_default=True,
                      help="Gradient source: hand-derived backward passes or autograd (NumPy only)."),
         click.option("--dtype", type=click.Choice(DTYPES), default="float64", show_default=True,
@@ -115,7 +120,7 @@ def training_options(task, steps, tau, anneal):
 # options read by the pointer tasks only, and by the vae only (TrainConfig keeps both sets); samples:
 # the vae and sort; sinkhorn_iters: sort only
 POINTER_ONLY, VAE_ONLY = ("hidden", "n_items", "eval_size"), ("latents", "classes", "data", "data_dir")
-OWNED = {"samples": ("vae", "sort"), "sinkhorn_iters": ("sort",)}
+OWNED = {"samples": ("vae", "sort"), "sinkhorn_iters": ("sort",), "dataset": ("select",)}
 
 
 def check_task_options(tasks, grid=()):
@@ -124,7 +129,9 @@ def check_task_options(tasks, grid=()):
     for key in POINTER_ONLY + VAE_ONLY:
         source = ctx.get_parameter_source(key)
         given = key in grid or (source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"))
-        if given and all((task == "vae") == (key in POINTER_ONLY) for task in tasks):
+        # the select task reads hidden and eval_size but has 10 features (n_items does not apply)
+        if given and all((task == "vae") == (key in POINTER_ONLY) or (task == "select" and key == "n_items")
+                         for task in tasks):
             option = "--" + key.replace("_", "-")
             where = "--grid" if key in grid else option
             raise click.BadParameter(("--grid " + option[2:] + " " if key in grid else "")
@@ -176,8 +183,9 @@ def _show(record):
 @click.command()
 @click.option("--estimator", type=click.Choice(ALL_ESTIMATORS), default=None,
               help="How the pointer is sampled and differentiated (the sort task: gumbel-sinkhorn, "
-                   "sinkhorn, neuralsort, stochastic-neuralsort, reinforce-pl).  [default: gumbel; sort: "
-                   "gumbel-sinkhorn]")
+                   "sinkhorn, neuralsort, stochastic-neuralsort, reinforce-pl; the select task: reinforce-pl, "
+                   "relaxed-topk, st-topk, l2x, soft-topk).  [default: gumbel; sort: gumbel-sinkhorn; "
+                   "select: relaxed-topk]")
 @training_options(task="argmax", steps=1000, tau=1.0, anneal="constant")
 @click.option("--checkpoint", type=FilePath(writable=True), default=None,
               help="Write checkpoints here (atomically, every --checkpoint-every steps and at the end).")
@@ -193,6 +201,8 @@ def train(quiet, json_out, **kw):
     pointer; evaluation always uses the hard one-hot argmax on a fixed held-out set. With no
     flags: the argmax task on NumPy (reaches ≥ 95% hard accuracy in seconds). --task vae: a
     categorical VAE on 8x8 digits (L latents of K classes), evaluated with hard codes d ~ q.
+    --task select: L2X feature selection (pick k of 10 features, --dataset), evaluated with the
+    top-k mask of the selector's scores.
 
     \b
     On a GPU:  minigumbel train --backend cupy --tau 0.5
@@ -207,7 +217,7 @@ def train(quiet, json_out, **kw):
     from minigumbel.memory import check_fits, train_terms
     check_fits(train_terms(config), "one training run")      # sizes that cannot fit: before allocating
     run = prepare(config)                 # every input error is raised here, before the progress bar
-    interrupted = None
+    interrupted, started = None, time.time()
     with progress(length=config.steps, label=f"{config.task}/{config.estimator}", quiet=quiet,
                   item_show_func=_show) as bar:
         done = [0]
@@ -220,19 +230,27 @@ def train(quiet, json_out, **kw):
         except KeyboardInterrupt as exc:
             interrupted = exc
     if interrupted is not None:           # after the progress bar has ended its line
-        _interrupted(config, run, json_out, interrupted)
+        _interrupted(config, run, json_out, interrupted, started)
     with human_output(json_out):
         _summary(config, history, run.backend.name)
     emit_json(json_out, history, indent=1)      # the full history: losses, τ, evaluations
 
 
-def _interrupted(config, run, json_out, exc):
+def _interrupted(config, run, json_out, exc, started):
     """Ctrl-C or SIGTERM: write the history so far to --json, say in one line where the run stands
     and how to resume it, and exit 128 + the signal (130 for SIGINT, 143 for SIGTERM)."""
     import sys
     hist = run.history
     line = f"interrupted at step {hist.get('steps_done', run.step)}"
     ck, at = config.checkpoint, run.checkpoint_step
+    # the file says which step it holds: a save may have ended just before the signal arrived
+    # (its step not yet noted); a file older than this run is not this run's
+    if ck and (at is not None or (os.path.exists(ck) and os.path.getmtime(ck) >= started)):
+        from minigumbel.checkpoint import load_checkpoint
+        try:
+            at = load_checkpoint(ck)["step"]
+        except (OSError, ValueError):
+            pass
     if ck and at is not None:
         line += f"; checkpoint {ck} holds step {at}; resume with `--resume {ck}`"
     elif ck:
@@ -261,6 +279,8 @@ def _summary(config, history, backend_name):
         return _vae_summary(config, history, backend_name)
     if config.task == "sort":
         return _sort_summary(config, history, backend_name)
+    if config.task == "select":
+        return _select_summary(config, history, backend_name)
     task = TASKS[config.task]
     loss_name = task.loss_name
     tail = history["loss"][-100:]
@@ -310,3 +330,21 @@ def _sort_summary(config, history, backend_name):
                f"{len(history['loss'])} steps, {backend_name} {config.dtype}, grad {config.grad}, "
                f"{history['seconds']:.1f} s")
     click.echo(table(rows, ["metric (held-out set of %d lists)" % config.eval_size, "value"]))
+
+
+def _select_summary(config, history, backend_name):
+    from minigumbel.tasks.select import SELECT_K
+    f, dataset = history["final"], config.dataset or "xor"
+    k = SELECT_K[dataset]
+    tail = history["loss"][-100:]
+    rows = [[f"relevant features selected (top-{k} mask)", f"{f['selected']:.4f}"],
+            ["median rank of the relevant features (of 10)", f"{f['median_rank']:.3f}"],
+            [f"predictor accuracy, hard top-{k} mask", f"{f['accuracy']:.4f}"],
+            [f"predictor accuracy, {config.estimator}'s training mask", f"{f['soft_accuracy']:.4f}"],
+            ["Bayes accuracy (max(p, 1 - p))", f"{f['bayes_accuracy']:.4f}"],
+            ["hard bce / soft bce", f"{f['hard_loss']:.4f} / {f['soft_loss']:.4f}"],
+            [f"training loss (mean of last {len(tail)} steps)", f"{sum(tail) / len(tail):.4f}"],
+            ["final τ", f"{history['tau'][-1]:.4g}"]]
+    click.echo(f"minigumbel train: select task ({dataset}, k = {k} of 10 features), estimator {config.estimator}, "
+               f"{len(history['loss'])} steps, {backend_name} {config.dtype}, grad {config.grad}, {history['seconds']:.1f} s")
+    click.echo(table(rows, ["metric (held-out set of %d)" % config.eval_size, "value"]))

@@ -13,7 +13,9 @@ _LAZY = {
     **dict.fromkeys(("concrete_log_prob", "concrete_log_prob_vjp", "gumbel_max", "gumbel_softmax",
                      "gumbel_softmax_vjp", "log_softmax", "log_softmax_vjp", "one_hot", "sample_gumbel", "sum_to_shape",
                      "softmax", "softmax_vjp"), "functional"),
-    "RelaxedOneHotCategorical": "distributions",
+    **dict.fromkeys(("RelaxedOneHotCategorical", "PlackettLuce"), "distributions"),
+    **dict.fromkeys(("gumbel_topk", "k_hot", "plackett_luce_log_prob", "plackett_luce_log_prob_vjp",
+                     "relaxed_topk", "relaxed_topk_vjp"), "subsets"),
 }
 __all__ = ["__version__", *_LAZY]
 

@@ -320,14 +320,69 @@ def _rows_flag(kind, a) -> bool:
     return False
 
 
-def _host_flag(kind, a, ax) -> bool:
+def fused_checked(op, first, second, axis):
+    """``op(a, b)`` (a NumPy ufunc) with the values of both arguments checked on the way; ``first``
+    and ``second`` are ``(array, name, kind)``. For host arrays of one shape, C-contiguous, reduced
+    along the last axis, the result is made in blocks of rows and each block of a and b is scanned
+    while it is in cache (masked rows of logits included), so the check adds almost no memory
+    traffic to the operation's own. Elsewhere: :func:`check_values`, then None (the caller
+    computes). On a problem, :func:`check_values` names what and where."""
+    (a0, _, ka), (b0, _, kb) = first, second
+    a, b = _value(a0), _value(b0)
+    if not (axis == -1 and type(a) is np.ndarray and type(b) is np.ndarray and a is a0 and b is b0
+            and a.shape == b.shape and a.dtype == b.dtype and a.ndim >= 1 and a.size
+            and a.flags.c_contiguous and b.flags.c_contiguous):
+        check_values(axis, first, second)
+        return None
+    k = a.shape[-1]
+    out = np.empty_like(a)
+    ra, rb, ro = a.reshape(-1, k), b.reshape(-1, k), out.reshape(-1, k)      # (n, K) views
+    step = max(1, (_BLOCK_BYTES // 2) // (k * a.itemsize))                    # a, b and the result in cache
+    bad = False
+    if op is np.multiply and ka == kb == "finite":
+        # a ⊙ b is finite wherever a and b are (a ±inf or NaN in either makes a product ±inf or NaN,
+        # 0·inf included), so one sum of the product tells; an overflow of finite values only sends
+        # the arrays to check_values, which then finds nothing
+        total = ra[0, 0] * 0
+        for i in range(0, ra.shape[0], step):
+            total = total + np.add.reduce(op(ra[i:i + step], rb[i:i + step], out=ro[i:i + step]), axis=None)
+        if not np.isfinite(total):
+            check_values(axis, first, second)
+        return out
+    ext = [[ra[0, 0], ra[0, 0]], [rb[0, 0], rb[0, 0]]]                       # (max, min) of a and of b
+    for i in range(0, ra.shape[0], step):
+        blocks = ra[i:i + step], rb[i:i + step]                               # (b, K) each
+        op(*blocks, out=ro[i:i + step])
+        for (hi_lo, blk, kind) in zip(ext, blocks, (ka, kb)):
+            lo = np.minimum.reduce(blk, axis=None)
+            hi_lo[0] = np.maximum(hi_lo[0], np.maximum.reduce(blk, axis=None))   # NaN propagates
+            hi_lo[1] = np.minimum(hi_lo[1], lo)
+            if kind == "logits" and not bad and lo < -BIG:                   # −inf masks, or an entry < −1e30
+                bad = (lo > -np.inf or not np.all(np.maximum.reduce(blk, axis=-1) > -np.inf)
+                       or bool(((blk < -BIG) & (blk > -np.inf)).any()))
+    for (hi, lo), arr, kind in zip(ext, (a, b), (ka, kb)):
+        if kind == "logits":
+            bad = bad or not (hi <= BIG) or lo != lo
+        else:
+            bad = bad or _host_flag(kind, arr, axis, (hi, lo))
+    if bad:
+        check_values(axis, first, second)
+    return out
+
+
+def add_checked(logits, g, axis):
+    """θ + g, θ (kind "logits") and g (kind "noise") checked on the way (:func:`fused_checked`)."""
+    return fused_checked(np.add, (logits, "logits", "logits"), (g, "g", "noise"), axis)
+
+
+def _host_flag(kind, a, ax, extremes=None) -> bool:
     """Whether a host array may break the rules of ``kind``: the :data:`_SUMMARY` test in one pass
     over memory for arrays without masked entries (−inf; 0 for probs), two with them (three when the
     array is not reduced along a contiguous last axis), with no full-size temporary. It may flag
     only what the checks of KINDS then name."""
     if kind == "tau":
         return bool(_SUMMARY[kind](np, a, ax)[0])
-    hi, lo = _extremes(a)
+    hi, lo = extremes if extremes is not None else _extremes(a)
     masked = lo == 0 if kind == "probs" else lo == -np.inf      # row-level questions only then
     if masked and kind in ("logits", "logp", "probs") and ax == -1 and a.flags.c_contiguous and hi == hi:
         return _rows_flag(kind, a)                                # the second pass, one for all of them
@@ -400,9 +455,9 @@ def check_values(axis, *checks) -> None:
 NO_TAU = object()     # enter(): the function takes no temperature
 
 
-def enter(named, tau=NO_TAU, axis=-1, reduced=None):
+def enter(named, tau=NO_TAU, axis=-1, reduced=None, defer=()):
     """The front door of a function reducing over ``axis``: ``named`` is ``(name, value, kind)``
-    triples. Converts (:func:`as_arrays`), broadcasts the shapes with τ's (ValueError naming both
+    triples (the values of those named in ``defer`` are left to the caller, e.g. :func:`add_checked`). Converts (:func:`as_arrays`), broadcasts the shapes with τ's (ValueError naming both
     shapes), checks the axis, K ≥ 1 and the values. Returns (arrays, τ, axis as a negative index).
     ``reduced`` = (name, value): an upstream gradient of the reduced shape (the broadcast shape
     without ``axis``, or anything broadcasting to it), converted, checked finite, appended."""
@@ -431,5 +486,5 @@ def enter(named, tau=NO_TAU, axis=-1, reduced=None):
             raise ValueError(f"{reduced[0]} has shape {tuple(_value(arrays[-1]).shape)}, which does not "
                              f"broadcast to the reduced shape {batch}")
         checks.append((arrays[-1], reduced[0], "finite", None))
-    check_values(ax, *checks)
+    check_values(ax, *(c for c in checks if c[1] not in defer))     # ``defer``: the caller scans those
     return arrays, tau, ax

@@ -416,6 +416,9 @@ def check_targets(result: dict) -> list[dict]:
     for name, cases in (result.get("orders", {}).get("cases", {}) if cfg["backend"] == "numpy" else {}).items():
         for label in ("torch (1 thread)", "torch (default threads)"):
             add(f"{name} fwd+bwd: hand / {label} CPU", _ratio(cases, "hand", label), "<= 1.0", lambda v: v <= 1.0)
+    tk = result.get("topk", {}).get("cases", {})
+    for label in ("torch (1 thread)", "torch (default threads)"):
+        add(f"relaxed top-k fwd+bwd: fast / {label} CPU", _ratio(tk, "fast", label), "<= 1.0", lambda v: v <= 1.0)
     st = result.get("startup")
     if st:
         add("minigumbel --help wall time (s)", st["median_ms"] / 1e3, "<= 0.3", lambda v: v <= 0.3)

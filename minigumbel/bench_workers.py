@@ -174,6 +174,36 @@ def _torch_orders_worker(dtype, repeats, device, spec) -> dict:
             "threads": torch.get_num_threads(), "orders": res}
 
 
+def _torch_topk_worker(dtype, repeats, device, spec) -> dict:
+    """Xie & Ermon's relaxed top-k forward + backward with PyTorch autograd (minigumbel.bench_subsets)."""
+    import torch
+    if spec.get("threads"):
+        torch.set_num_threads(int(spec["threads"]))
+    dev = torch.device("cuda" if device == "cuda" else "cpu")
+    tdt = getattr(torch, dtype)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else None
+    gen = torch.Generator(device=dev).manual_seed(0)
+    shape, k, tau = (spec["rows"], spec["items"]), spec["k"], spec["tau"]
+    x = torch.randn(*shape, dtype=tdt, device=dev, generator=gen).requires_grad_(True)
+    dy = torch.randn(*shape, dtype=tdt, device=dev, generator=gen)
+    u = torch.rand(*shape, dtype=tdt, device=dev, generator=gen).clamp_min(torch.finfo(tdt).tiny)
+    g = -torch.log(-torch.log(u))
+    tiny = torch.finfo(tdt).tiny
+
+    def step():
+        r, y = x + g, 0.0
+        for j in range(k):
+            a = torch.softmax(r / tau, dim=-1)
+            y = y + a
+            if j < k - 1:
+                r = r + torch.log((1.0 - a).clamp_min(tiny))
+        y.backward(dy)
+        x.grad = None
+
+    return {"library": "torch", "version": torch.__version__, "device": str(dev),
+            "threads": torch.get_num_threads(), "train": round_robin({"t": step}, repeats, sync=sync)["t"]}
+
+
 def _main(argv=None) -> None:
     """Subprocess entry: ``python -m minigumbel.bench torch|jax --sizes ... ``; prints JSON."""
     import argparse
@@ -184,13 +214,14 @@ def _main(argv=None) -> None:
     p.add_argument("--tau", type=float, default=1.0)
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    p.add_argument("--what", default="gumbel", choices=["gumbel", "train", "vae", "orders"])
+    p.add_argument("--what", default="gumbel", choices=["gumbel", "train", "vae", "orders", "topk"])
     p.add_argument("--spec", default="{}", help="JSON sizes of the training step (--what train)")
     a = p.parse_args(argv)
-    if a.what in ("train", "vae", "orders"):
+    if a.what in ("train", "vae", "orders", "topk"):
         if a.library != "torch":
             raise SystemExit(f"--what {a.what}: only torch")
-        worker = {"train": _torch_train_worker, "vae": _torch_vae_worker, "orders": _torch_orders_worker}[a.what]
+        worker = {"train": _torch_train_worker, "vae": _torch_vae_worker, "orders": _torch_orders_worker,
+                  "topk": _torch_topk_worker}[a.what]
         print(json.dumps(worker(a.dtype, a.repeats, a.device, json.loads(a.spec))))
         return
     worker = _torch_worker if a.library == "torch" else _jax_worker

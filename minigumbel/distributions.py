@@ -1,4 +1,4 @@
-"""RelaxedOneHotCategorical: the Concrete / Gumbel-Softmax distribution as an object.
+"""RelaxedOneHotCategorical (the Concrete / Gumbel-Softmax distribution) and PlackettLuce as objects.
 
 Names follow ``torch.distributions`` (``probs``, ``logits``, ``rsample``, ``sample``,
 ``log_prob``) so PyTorch users feel at home; unlike there, every sampler takes an explicit
@@ -10,9 +10,9 @@ import numpy as np
 
 from . import functional as F
 from ._inputs import as_arrays, check_axis, check_values
-from .backend import namespace
+from .backend import namespace, to_numpy
 
-__all__ = ["RelaxedOneHotCategorical"]
+__all__ = ["RelaxedOneHotCategorical", "PlackettLuce"]
 
 
 class RelaxedOneHotCategorical:
@@ -112,3 +112,55 @@ class RelaxedOneHotCategorical:
 
     def __repr__(self) -> str:
         return f"RelaxedOneHotCategorical(batch_shape={self.batch_shape}, K={self.logits.shape[-1]}, tau={self.tau!r})"
+
+
+class PlackettLuce:
+    """Plackett-Luce orders of the items on the last axis of ``logits`` (θ; −inf masks an item):
+    item o_1 with probability p_{o_1}, then o_2 among the rest with p_{o_2} / (1 − p_{o_1}), ...,
+    p = softmax θ. ``sample`` draws by Gumbel-top-k (Kool, van Hoof & Welling 2019); ``log_prob``
+    scores an ordered prefix of any length (:func:`minigumbel.subsets.plackett_luce_log_prob`).
+    Inputs are array_like; with ``validate_args`` NaN, +inf, |θ| > 1e30, K = 0 and an all-masked
+    row are ValueErrors naming the row, checked once here.
+    """
+
+    def __init__(self, logits, validate_args=True):
+        (logits,) = as_arrays(("logits", logits))
+        if validate_args:
+            check_axis(F._value(logits).shape, -1, "logits")
+            check_values(-1, (logits, "logits", "logits"))
+        self.validate_args = validate_args
+        self.logits = F._log_softmax(logits, 1.0)        # log p: normalised, masks stay −inf
+
+    @property
+    def probs(self):
+        return namespace(self.logits).exp(self.logits)
+
+    @property
+    def batch_shape(self):
+        return self.logits.shape[:-1]
+
+    @property
+    def event_shape(self):
+        return self.logits.shape[-1:]
+
+    def sample(self, rng, k=None, sample_shape=()):
+        """Integer indices of shape sample_shape + batch_shape + (k,): the first k items of a PL
+        order (k = None: the whole order of the unmasked items, i.e. k = their fewest per row)."""
+        from . import subsets as S
+        xp = namespace(self.logits)
+        if k is None:
+            k = int(to_numpy(xp.min(xp.sum(F._value(self.logits) != -xp.inf, axis=-1))))
+        else:
+            k = S._check_k(k)
+            S._check_enough_unmasked(self.logits, k, -1)
+        g = F.sample_gumbel(rng, tuple(sample_shape) + tuple(self.logits.shape), F._value(self.logits).dtype)
+        return S._gumbel_topk(self.logits, g, k, -1)
+
+    def log_prob(self, order):
+        """log P(order) for ordered prefixes on the last axis of ``order`` (integers, distinct)."""
+        from . import subsets as S
+        return S.plackett_luce_log_prob(self.logits, order) if self.validate_args else \
+            S._plackett_luce_log_prob(*S._pl_align(self.logits, order, -1))
+
+    def __repr__(self) -> str:
+        return f"PlackettLuce(batch_shape={self.batch_shape}, K={self.logits.shape[-1]})"

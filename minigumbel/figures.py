@@ -19,6 +19,9 @@ deterministic given its ``seed``.
 - ``vae-gradients``: cosine, relative bias, variance and MSE of each estimator against the exact
   gradient of the digits VAE's expected reconstruction, at checkpoints along several training runs (``minigumbel estimators
   --problem vae --json``; minigumbel.lab_vae).
+- ``subset-estimators``: bias and variance of the estimators for k items (reinforce-pl, relaxed-topk,
+  st-topk, l2x, soft-topk) vs τ on the subset problem of minigumbel.lab_subset (``minigumbel
+  estimators --problem subset``).
 - ``vae``: the categorical VAE on the 8 × 8 digits (minigumbel.tasks.vae) trained by every estimator:
   test −ELBO curves, test digits beside their reconstructions from hard and soft codes, prior samples.
 """
@@ -35,9 +38,9 @@ from .functional import check_tau, gumbel_softmax, sample_gumbel
 
 __all__ = ["FIGURES", "PROBS", "TAUS", "LEAKAGE_ESTIMATORS", "LEAKAGE_CONFIG", "LAB_ESTIMATORS", "temperature_data",
            "leakage_data", "estimators_data", "schedules_data", "training_data", "vae_data", "VAE_RUNS",
-           "vae_gradients_data", "figure_data"]
+           "vae_gradients_data", "subset_estimators_data", "figure_data"]
 
-FIGURES = ("temperature", "leakage", "estimators", "schedules", "training", "vae", "vae-gradients")
+FIGURES = ("temperature", "leakage", "estimators", "schedules", "training", "vae", "vae-gradients", "subset-estimators")
 PROBS = (0.1, 0.2, 0.3, 0.4)
 TAUS = (0.1, 0.5, 1.0, 10.0)
 LEAKAGE_ESTIMATORS = ("softmax", "gumbel", "st-gumbel")
@@ -157,6 +160,19 @@ def _lab_table(seed, taus, samples, names, problem, k, gr_k, backend):
     if unknown:
         raise ValueError(f"names: unknown estimator(s) {', '.join(unknown)}")
     return table(problem, k, seed, names, taus, samples, get_backend(backend), (gr_k,))
+
+
+def subset_estimators_data(seed=0, taus=LAB_TAUS, samples=10_000, n=8, k=3, backend="numpy", table=None):
+    """:func:`estimators_data` for the subset problem: the numbers of ``minigumbel estimators
+    --problem subset --k N --choose K --tau TAUS --samples SAMPLES --seed SEED`` (or its parsed
+    ``--json`` output as ``table``)."""
+    if table is None:
+        from .lab_subset import SUBSET_ESTIMATOR_NAMES, subset_table
+        _count(samples, "samples", 2)
+        taus = [float(check_tau(t)) for t in taus]
+        table = subset_table(n, k, seed, SUBSET_ESTIMATOR_NAMES, taus, samples, get_backend(backend))
+    data = estimators_data(table={**table, "k": table["k"]})
+    return {**data, "n": table["n"]}
 
 
 # ----------------------------------------------------------------------------- schedules
@@ -338,6 +354,8 @@ def figure_data(name, seed=0, backend="numpy", run=None, **kw):
         return vae_gradients_data(_vae_gradients_file(run))
     if name == "vae":
         return vae_data(seed=seed, backend=backend, **kw)
+    if name == "subset-estimators":
+        return subset_estimators_data(seed=seed, backend=backend, **kw)
     raise ValueError(f"unknown figure {name!r}; choose one of {', '.join(FIGURES)}")
 
 

@@ -31,7 +31,7 @@ import numbers
 
 import numpy as np
 
-from ._inputs import _value, as_arrays, check_rng, check_shape, check_tau, enter, float_dtype
+from ._inputs import _value, add_checked, as_arrays, fused_checked, check_rng, check_shape, check_tau, enter, float_dtype
 from .backend import namespace, to_numpy
 
 __all__ = [
@@ -125,13 +125,15 @@ def softmax_vjp(dy, y, tau=1.0, axis=-1):
 
     Guarantee: finite for finite dy, |dθ| ≤ 2·max|dy|/τ, exactly 0 where y = 0 (masked).
     """
-    (dy, y), tau, axis = enter([("dy", dy, "finite"), ("y", y, "finite")], tau, axis)
-    return _softmax_vjp(dy, y, tau, axis)
+    (dy, y), tau, axis = enter([("dy", dy, "finite"), ("y", y, "finite")], tau, axis, defer=("dy", "y"))
+    prod = fused_checked(np.multiply, (dy, "dy", "finite"), (y, "y", "finite"), axis)   # dy ⊙ y, both scanned
+    return _softmax_vjp(dy, y, tau, axis, prod)
 
 
-def _softmax_vjp(dy, y, tau=1.0, axis=-1):
+def _softmax_vjp(dy, y, tau=1.0, axis=-1, prod=None):
     xp = namespace(dy, y, tau)
-    return y * (dy - xp.sum(dy * y, axis=axis, keepdims=True)) / tau
+    prod = dy * y if prod is None else prod                  # prod: dy ⊙ y made by the caller
+    return y * (dy - xp.sum(prod, axis=axis, keepdims=True)) / tau
 
 
 def log_softmax(logits, tau=1.0, axis=-1):
@@ -267,12 +269,14 @@ def gumbel_softmax(logits, g, tau=1.0, hard=False, axis=-1, return_soft=False):
     (lowest index on ties, never masked, even when y_soft rounds two entries equal). τ → 0 limit:
     max|y_soft − y_hard| ≤ (K − 1)·exp(−δ/τ), δ = the gap between the two largest θ + g. K = 1 gives 1.
     """
-    (logits, g), tau, axis = enter([("logits", logits, "logits"), ("g", g, "noise")], tau, axis)
-    return _gumbel_softmax(logits, g, tau, hard, axis, return_soft)
+    (logits, g), tau, axis = enter([("logits", logits, "logits"), ("g", g, "noise")], tau, axis,
+                                   defer=("logits", "g"))
+    s = add_checked(logits, g, axis)             # θ + g, θ and g scanned on the way (or None)
+    return _gumbel_softmax(logits, g, tau, hard, axis, return_soft, s)
 
 
-def _gumbel_softmax(logits, g, tau=1.0, hard=False, axis=-1, return_soft=False):
-    y_soft = _softmax(logits + g, tau, axis)
+def _gumbel_softmax(logits, g, tau=1.0, hard=False, axis=-1, return_soft=False, s=None):
+    y_soft = _softmax(logits + g if s is None else s, tau, axis)         # s: θ + g made by the caller
     if not hard:
         return (y_soft, y_soft) if return_soft else y_soft
     idx = _gumbel_max(logits, g, axis)

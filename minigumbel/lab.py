@@ -13,12 +13,16 @@ A row (a dict; ``minigumbel estimators --json`` writes them; the problems of oth
   ``(loo)`` (leave-one-out over each batch of estimates) / ``(b=0)`` (none) appended;
 - ``tau``: τ;
 - ``bias_norm``: ‖mean estimate − exact‖;  ``bias_se``: sqrt(variance / samples), its Monte-Carlo
-  standard error (a bias norm below 3 s.e. is *not detected*, which is not the same as 0);
+  standard error (a bias norm of at most 3 s.e. is *not detected*, which is not the same as 0);
 - ``variance``: the per-sample total variance Σ_k Var[ĝ_k] (ddof 1);
 - ``mse``: the single-sample mean squared error E‖ĝ − ∇‖² = bias_norm² + variance;
 - ``cosine``: cos(mean estimate, exact);  ``norm_ratio``: ‖mean‖ / ‖exact‖ (near 0: a vanishing
   gradient, whatever its cosine);
 - ``time_us``: microseconds per estimate (the only machine-dependent number).
+
+ROW_KEYS lists them in this order. The VAE lab's rows (:mod:`minigumbel.lab_vae`) put ``seed`` and
+``step`` first and have no ``time_us``. ``minigumbel_cli.estimators_cmd.lab_table`` prints rows of
+this format (``lab_cells`` gives the bias, variance, MSE, cosine and norm-ratio cells of one row).
 """
 from __future__ import annotations
 

@@ -21,12 +21,13 @@ import numpy as np
 
 from .estimators import estimate_samples, get_estimator
 from .functional import _log_softmax as log_softmax
-from .lab import label, summarize
+from .lab import Moments, batches, label
 from .tasks.vae import enumerate_codes
 
 __all__ = ["CODE_LIMIT", "exact_reconstruction_grad", "estimator_grads", "gradient_quality"]
 
 CODE_LIMIT = 4096          # K^L codes enumerated per image
+CHUNK = 200                # at most this many estimates drawn at once (leave-one-out: within each batch)
 
 
 def _codes(latents, classes):
@@ -72,8 +73,9 @@ def gradient_quality(names, taus, latents=2, classes=8, steps=2000, every=500, t
     [the training seeds], "baseline", "backend", "steps" [checkpoint steps], "runs": [{"seed",
     "exact_norm" [per checkpoint], "recon" [mean R per checkpoint]} per seed], "rows": [{"seed", "step",
     and the keys of a lab row (minigumbel.lab) but time_us}]}. Estimates are of ∂(Σ_b R_b)/∂θ over the
-    ``images`` first test images (flattened), one code per image per estimate; REINFORCE's ``baseline``
-    ("loo": leave-one-out over the ``samples`` estimates, per image; "none") shows in its label.
+    ``images`` first test images (flattened), one code per image per estimate, drawn in batches of at
+    most CHUNK (200) and folded into running sums (:class:`minigumbel.lab.Moments`); REINFORCE's
+    ``baseline`` ("loo": leave-one-out within each batch, per image; "none") shows in its label.
     ``config`` goes to the TrainConfig (e.g. ``lr``, ``data``). ``tick(n)`` counts estimates.
     """
     for value, what in ((steps, "steps"), (every, "every"), (images, "images"), (samples, "samples"), (seeds, "seeds")):
@@ -120,12 +122,14 @@ def _one_run(names, taus, latents, classes, steps, every, train_estimator, image
                 for k in (gr_k,) if name.startswith("gumbel-rao") else (None,):
                     opts = {"k": k} if k else {"baseline": baseline} if name == "reinforce" else {}
                     rng = _rng(be, seed, run.step, name, tau, k)
-                    g = be.to_numpy(estimator_grads(task, run.params, x, logits, name, tau, samples, rng, **opts))
-                    row = summarize(label(name, k, opts.get("baseline")), tau, g.reshape(samples, -1), exact)
-                    row.pop("time_us")
-                    out["rows"].append({"seed": seed, "step": run.step, **row})
-                    if tick is not None:
-                        tick(samples)
+                    sums = Moments(exact)
+                    for m in batches(samples, CHUNK):      # running sums: memory bounded whatever --samples
+                        g = be.to_numpy(estimator_grads(task, run.params, x, logits, name, tau, m, rng, **opts))
+                        sums.add(g.reshape(m, -1))
+                        if tick is not None:
+                            tick(m)
+                    out["rows"].append({"seed": seed, "step": run.step, "estimator": label(name, k, opts.get("baseline")),
+                                        "tau": tau, **sums.stats()})
         if run.step >= steps:
             return out
         for _ in range(min(every, steps - run.step)):

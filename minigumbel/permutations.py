@@ -248,10 +248,15 @@ def _sinkhorn_inplace(xp, log_alpha, n_iters, keep):
     """:func:`_sinkhorn` on plain arrays: one exp per half-step, whose normalised value is the
     state the VJP keeps (exp(L − lse) = e / Σe), and no temporary (…, n, n) array but e."""
     L, states = log_alpha.copy(), []
+    numpy = xp is np
     for _ in range(n_iters):
         for axis in (-1, -2):
             m = xp.max(L, axis=axis, keepdims=True)
-            e = xp.exp(L - m)                   # (…, n, n), in (0, 1]
+            if numpy:                           # one new (…, n, n) array per half-step, exp in place
+                e = np.subtract(L, m)
+                np.exp(e, out=e)                # in (0, 1]
+            else:
+                e = xp.exp(L - m)
             s = xp.sum(e, axis=axis, keepdims=True)
             L -= m + xp.log(s)
             if keep:
@@ -286,9 +291,12 @@ def _sinkhorn_vjp(dP, states):
     xp = namespace(dP, states[-1])
     dL = dP * states[-1]
     plain = _value(dL) is dL
+    tmp = xp.empty_like(dL) if plain and xp is np else None
     for k in range(len(states) - 1, -1, -1):
         axis = -1 if k % 2 == 0 else -2        # states[0] is a row half-step, states[1] a column one
-        if plain:                               # the same step in place
+        if tmp is not None:                     # the same step in place, one scratch array
+            dL -= np.multiply(states[k], np.sum(dL, axis=axis, keepdims=True), out=tmp)
+        elif plain:
             dL -= xp.multiply(states[k], xp.sum(dL, axis=axis, keepdims=True))
         else:
             dL = dL - states[k] * xp.sum(dL, axis=axis, keepdims=True)

@@ -19,7 +19,7 @@ FORMATS = ("png", "svg")
 INSTALL_HINT = "pip install 'minigumbel[plot]'"
 DEFAULT_SIZES = {"temperature": (1400, 700), "leakage": (1500, 550), "estimators": (1500, 900),
                  "schedules": (900, 550), "training": (1400, 500), "vae": (1600, 560),
-                 "vae-gradients": (1500, 1300)}
+                 "vae-gradients": (1500, 1300), "subset-estimators": (1500, 900)}
 
 # one entry per series: a colour (matplotlib's tab10 set, softmax black), a line style and a marker, so
 # that ten series can be told apart on screen, and still in a grayscale print or by a colour-blind reader
@@ -35,6 +35,11 @@ _STYLE = {
     "gst-p":      dict(color="#bcbd22", ls=(0, (2, 2)), marker=">"),
     "decoupled":  dict(color="#17becf", ls="-", marker="*"),
     "gumbel-rao-total": dict(color="#8c564b", ls=(0, (5, 1)), marker="h"),
+    "reinforce-pl": dict(color="#1f77b4", ls="-.", marker="D"),
+    "relaxed-topk": dict(color="#e377c2", ls="--", marker="s"),
+    "st-topk":    dict(color="#2ca02c", ls=":", marker="^"),
+    "l2x":        dict(color="#d62728", ls=(0, (3, 1, 1, 1, 1, 1)), marker="P"),
+    "soft-topk":  dict(color="#000000", ls="-", marker="o"),
     "constant":   dict(color="#000000", ls="-", marker="o"),
     "exp":        dict(color="#1f77b4", ls="--", marker="s"),
     "linear":     dict(color="#ff7f0e", ls=":", marker="^"),
@@ -247,6 +252,12 @@ def _estimators(fig, d):
                  f"{d['samples']:,} estimates per point, seed {d['seed']})")
 
 
+def _subset_estimators(fig, d):
+    _estimators(fig, d)
+    fig.suptitle(f"Gradient estimators of ∇θ E[f(k_hot(S))], S = {d['k']} of {d['n']} items without replacement "
+                 f"({d['samples']:,} estimates per point, seed {d['seed']})")
+
+
 def _vae_gradients(fig, d):
     from matplotlib.lines import Line2D
     taus = sorted({t for _, t in d["series"]})
@@ -386,7 +397,8 @@ def _vae(fig, d):
 
 
 _DRAW = {"temperature": _temperature, "leakage": _leakage, "estimators": _estimators,
-         "schedules": _schedules, "training": _training, "vae": _vae, "vae-gradients": _vae_gradients}
+         "schedules": _schedules, "training": _training, "vae": _vae, "vae-gradients": _vae_gradients,
+         "subset-estimators": _subset_estimators}
 
 from .plotting_orders import SIZES as _ORDER_SIZES, draw_orders, draw_sort_matrices  # noqa: E402  (docs/orders.md)
 

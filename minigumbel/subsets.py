@@ -327,11 +327,12 @@ def _relaxed_topk_vjp(dy, logits, g, k, tau=1.0, axis=-1):
         dz = a * (dy - xp.sum(dy * a, axis=axis, keepdims=True))
         if u is not None:
             du = dr
-            b = xp.where(top, 0.0, xp.exp(logp - u))                       # a/(1 − a), 0 at t
+            lo = xp.where(top, -xp.inf, logp)                               # l with t removed
+            b = xp.exp(lo - u)                                              # a/(1 − a), 0 at t
             B = xp.sum(du * b, axis=axis, keepdims=True)
             du_t = xp.sum(xp.where(top, du, 0.0), axis=axis, keepdims=True)
             a_t = xp.sum(xp.where(top, a, 0.0), axis=axis, keepdims=True)
             u_t = xp.sum(xp.where(top, u, 0.0), axis=axis, keepdims=True)
-            dz = dz + a * (B - du - du * b) + xp.where(top, 0.0, du_t * a_t * xp.exp(logp - u_t))
+            dz = dz + a * (B - du - du * b) + du_t * a_t * xp.exp(lo - u_t)
         dr = dr + dz / tau
     return dr + xp.zeros_like(dy) if isinstance(dr, float) else dr

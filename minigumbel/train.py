@@ -28,20 +28,23 @@ import numpy as np
 
 from .backend import BACKENDS, get_backend, to_numpy
 from .checkpoint import CheckpointError, CheckpointLock, load_checkpoint, save_checkpoint
-from .estimators import ESTIMATORS, RunningMean, loo_baseline
+from .estimators import ESTIMATORS, SUBSET_ESTIMATORS, RunningMean, loo_baseline
 from .functional import _value, check_tau
 from .nn import INITS
 from .optim import OPTIMIZERS, make_optimizer
 from .schedules import SCHEDULES, make_schedule
 from .data import DATASETS
-from .tasks import TASKS, make_task
+from .tasks import SELECT_DATASETS, TASKS, make_task
 from .tasks.sort import SORT_ESTIMATORS, SORT_ORDER_ESTIMATORS
 
-__all__ = ["TrainConfig", "TASK_DEFAULTS", "train", "prepare", "run_training", "evaluate", "TRAIN_ESTIMATORS", "BASELINES", "NonFiniteLoss",
+__all__ = ["TrainConfig", "TASK_DEFAULTS", "train", "prepare", "run_training", "evaluate", "TRAIN_ESTIMATORS",
+           "SELECT_ESTIMATORS", "BASELINES", "NonFiniteLoss",
            "CheckpointError", "Run"]
 
 TRAIN_ESTIMATORS = ("softmax", "gumbel", "st-gumbel", "st", "reinforce", "gumbel-rao", "reinmax", "gst-1.0", "gst-p",
                     "decoupled", "gumbel-rao-total")
+# the select task chooses k features: the subset estimators (minigumbel.estimators.subset)
+SELECT_ESTIMATORS = tuple(SUBSET_ESTIMATORS)
 BASELINES = ("none", "loo", "running")
 GRADS = ("hand", "autograd")
 DTYPES = ("float32", "float64")
@@ -49,7 +52,7 @@ DTYPES = ("float32", "float64")
 # `steps` only with the constant and exp schedules, whose τ path does not depend on the run's length)
 # fields added after checkpoints and results files were first written, with the value every run had
 # before (a record or checkpoint without the field means this value)
-ADDED_FIELDS = {"init": "he", "sinkhorn_iters": 20}
+ADDED_FIELDS = {"init": "he", "sinkhorn_iters": 20, "dataset": None}
 RESUME_MAY_DIFFER = ("steps", "grad", "eval_every", "checkpoint", "checkpoint_every", "resume", "log_every")
 
 
@@ -60,7 +63,9 @@ TASK_DEFAULTS = {"vae": dict(steps=3000, batch_size=100, lr=1e-3, tau=1.0, annea
                  # Mena et al. 2018's sorting experiment (minigumbel.tasks.sort): Adam lr 0.1, batch 10 lists,
                  # 500 steps, τ = 1, 5 noise samples per list, leave-one-out baseline for reinforce-pl
                  "sort": dict(estimator="gumbel-sinkhorn", steps=500, batch_size=10, lr=0.1, tau=1.0,
-                              anneal="constant", samples=5, baseline="loo", init="torch")}
+                              anneal="constant", samples=5, baseline="loo", init="torch"),
+                 # L2X feature selection (minigumbel.tasks.select): a subset estimator
+                 "select": dict(estimator="relaxed-topk")}
 
 
 class NonFiniteLoss(ValueError):
@@ -106,6 +111,8 @@ class TrainConfig:
     data_dir: str | None = None
     # the sort task (minigumbel.tasks.sort); samples = noise samples per list there
     sinkhorn_iters: int = 20        # Sinkhorn rounds (Mena et al.'s released code: 10)
+    # the select task (minigumbel.tasks.select): L2X's synthetic data; n_items is 10 there
+    dataset: str | None = None      # xor | orange | additive | switch (None: xor)
 
     @classmethod
     def for_task(cls, task, **kw) -> "TrainConfig":
@@ -115,13 +122,23 @@ class TrainConfig:
     def validate(self) -> None:
         """Raise ValueError naming the first bad field."""
         _choice(self.task, "task", TASKS)
-        if self.task == "sort" or self.estimator in SORT_ESTIMATORS:
+        if self.task == "select":
+            if self.estimator not in SELECT_ESTIMATORS:
+                raise ValueError(f"estimator {self.estimator!r} does not choose k items; the select task takes "
+                                 f"one of {', '.join(SELECT_ESTIMATORS)}")
+            if self.dataset is not None:
+                _choice(self.dataset, "dataset", SELECT_DATASETS)
+        elif self.task == "sort" or self.estimator in SORT_ESTIMATORS:
             if self.task != "sort" and self.estimator not in TRAIN_ESTIMATORS:
                 raise ValueError(f"estimator {self.estimator!r} trains the sort task only; the {self.task} task "
                                  f"takes one of {', '.join(TRAIN_ESTIMATORS)}")
             _choice(self.estimator, "estimator for the sort task", SORT_ESTIMATORS)
         else:
+            if self.estimator in SELECT_ESTIMATORS:
+                raise ValueError(f"estimator {self.estimator!r} chooses k items: it applies to the select task only")
             _choice(self.estimator, "estimator", TRAIN_ESTIMATORS)
+        if self.task != "select" and self.dataset is not None:
+            raise ValueError("dataset applies to the select task only")
         _choice(self.backend, "backend", BACKENDS)
         _choice(self.anneal, "anneal", SCHEDULES)
         _choice(self.optimizer, "optimizer", OPTIMIZERS)
@@ -239,6 +256,9 @@ class Run:
             self.task = make_task("sort", n_items=c.n_items, hidden=c.hidden, dtype=c.dtype, backend=self.backend,
                                   world_seed=c.world_seed, estimator=c.estimator, init=c.init,
                                   sinkhorn_iters=c.sinkhorn_iters)
+        elif c.task == "select":
+            self.task = make_task("select", dataset=c.dataset or "xor", hidden=c.hidden, dtype=c.dtype,
+                                  backend=self.backend, world_seed=c.world_seed, init=c.init)
         else:
             self.task = make_task(c.task, n_items=c.n_items, hidden=c.hidden, dtype=c.dtype,
                                   backend=self.backend, world_seed=c.world_seed, init=c.init)
@@ -246,6 +266,9 @@ class Run:
             self.est = SORT_ORDER_ESTIMATORS[c.estimator]
             opts = {"samples": c.samples, "n_iters": c.sinkhorn_iters}
             self.options = {k: v for k, v in opts.items() if k in self.est.options}
+        elif c.task == "select":
+            self.est = SUBSET_ESTIMATORS[c.estimator]
+            self.options = {"k": self.task.k}
         else:
             self.est = ESTIMATORS[c.estimator]
             self.options = ({"k": c.gr_k} if c.estimator in ("gumbel-rao", "gumbel-rao-total") else
@@ -427,7 +450,8 @@ def evaluate(run: Run, tau: float) -> dict:
     draw = est.sample(logits, noise, tau, **task.soft_options(est, run.options))
     soft, _ = task.readout(run.params, batch, draw.z)
     xp = run.backend.xp
-    metrics = {"soft_loss": xp.mean(soft), **task.hard_metrics(run.params, batch)}   # 0-d device arrays
+    metrics = {"soft_loss": xp.mean(soft), **task.soft_metrics(run.params, batch, draw.z),
+               **task.hard_metrics(run.params, batch)}                         # 0-d device arrays
     values = to_numpy(xp.stack([xp.asarray(v, dtype=xp.float64) for v in metrics.values()]))
     return dict(zip(metrics, values.tolist()))                         # the one host transfer
 

@@ -2,10 +2,14 @@
 # Regenerate the committed figures under docs/figures/ (each deterministic given its seed).
 #
 #   scripts/make_figures.sh          # fast: temperature, leakage, estimators, estimators_cubic,
-#                                    #   schedules, training (about 40 s on 2 CPU cores)
-#   scripts/make_figures.sh --all    # also the VAE figures: vae_gradients_2x8, vae_gradients_4x4
-#                                    #   (5 VAE training runs each, plus every estimator at 5
-#                                    #   checkpoints) and vae (7 VAE runs of 3000 steps): about 15 min more
+#                                    #   schedules, training, orders, sort_matrices, subset-estimators:
+#                                    #   about 65 s of CPU (measured: 40 s user for the first six, 4.5 min
+#                                    #   wall on a 2-core machine shared with other jobs; orders 14 s,
+#                                    #   sort_matrices 6 s, subset-estimators 5 s)
+#   scripts/make_figures.sh --all    # also vae_gradients_2x8 and vae_gradients_4x4 (5 VAE training
+#                                    #   runs each plus every estimator at 5 checkpoints: 120 s of CPU
+#                                    #   each) and vae (7 VAE runs of 3000 steps: 177 s of CPU);
+#                                    #   about 7 min of CPU more (23-25 min wall each on the loaded machine)
 #
 # Needs the plot extra (pip install -e '.[plot]'); --all also the data extra (scikit-learn's digits).
 # Each step prints the figure it wrote and how long it took.
@@ -31,6 +35,7 @@ step temperature.png minigumbel plot temperature --seed 0 --out "$out/temperatur
 step leakage.png minigumbel plot leakage --seed 0 --seeds 10 --out "$out/leakage.png" --quiet   # 3 estimators x 10 seeds x 1500 steps
 step estimators.png minigumbel plot estimators --seed 0 --out "$out/estimators.png" --quiet
 step estimators_cubic.png minigumbel plot estimators --seed 0 --problem cubic --out "$out/estimators_cubic.png" --quiet
+step subset-estimators.png minigumbel plot subset-estimators --seed 0 --out "$out/subset-estimators.png" --quiet
 step schedules.png minigumbel plot schedules --out "$out/schedules.png" --quiet
 training() {
     minigumbel train --task argmax --estimator gumbel --tau 2 --anneal exp --eval-every 20 --seed 0 \
@@ -38,6 +43,9 @@ training() {
     minigumbel plot training --from "$tmp/run.json" --out "$out/training.png" --quiet
 }
 step training.png training
+step orders.png minigumbel plot orders --seed 0 --out "$out/orders.png" --quiet                 # docs/orders.md
+step sort_matrices.png minigumbel plot sort-matrices --seed 0 --out "$out/sort_matrices.png" --quiet
+step subset-estimators.png minigumbel plot subset-estimators --seed 0 --out "$out/subset-estimators.png" --quiet  # docs/subsets.md
 if [ "$all" = 1 ]; then
     vae_gradients() {                     # L latents, K classes: 5 training runs (seeds 0-4)
         minigumbel estimators --problem vae --latents "$1" --classes "$2" --tau 0.5,1 --seeds 5 --seed 0 \

@@ -73,3 +73,10 @@ def test_estimator_bias_variance_table():
                 assert float(m) == pytest.approx(bias ** 2 + float(v), rel=0.01, abs=2e-3), (name, b, v, m)
             else:
                 assert float(m) >= float(v) * 0.995, (name, v, m)
+
+
+def test_choosing_k_items_prints_the_exactness_checks():
+    out = run_example("choosing_k_items")
+    assert "1. Gumbel-top-k vs the enumerated Plackett-Luce probabilities (N = 20,000 draws each)" in out
+    assert out.count("|sum − 1| <= 1e-15: True") == 5
+    assert "3. Xie & Ermon's check" in out and "4. τ → 0" in out

@@ -345,3 +345,21 @@ def test_plot_without_out_writes_figure_png_in_the_current_folder(tmp_path, monk
     assert png_size(tmp_path / "schedules.png") == (900, 550) and "wrote schedules.png" in r.output
     r = CliRunner().invoke(main, ["plot", "schedules", "--steps", "50", "--format", "svg", "-q"])
     assert r.exit_code == 0 and "<svg" in (tmp_path / "schedules.svg").read_text() and r.output == ""
+
+
+def test_make_figures_makes_every_committed_figure_and_refuses_unknown_arguments():
+    # every PNG under docs/figures/ is written by a `step NAME` line of the script (the fast part or
+    # --all), and the script names no figure that is not committed
+    import pathlib
+    import re
+    import subprocess
+    root = pathlib.Path(__file__).parent.parent
+    script = (root / "scripts" / "make_figures.sh").read_text()
+    made = set(re.findall(r"^\s*step (\S+\.png) ", script, flags=re.M))
+    committed = {p.name for p in (root / "docs" / "figures").glob("*.png")}
+    assert made == committed, (made ^ committed)
+    fast = script.split('if [ "$all" = 1 ]')[0]
+    assert {"vae.png", "vae_gradients_2x8.png", "vae_gradients_4x4.png"}.isdisjoint(
+        re.findall(r"^\s*step (\S+\.png) ", fast, flags=re.M))              # the VAE runs only with --all
+    r = subprocess.run(["bash", str(root / "scripts" / "make_figures.sh"), "--bad"], capture_output=True, text=True)
+    assert r.returncode == 2 and "usage" in r.stderr

@@ -23,6 +23,36 @@ def _direct(g, exact):
             "norm_ratio": np.linalg.norm(mean) / np.linalg.norm(exact)}
 
 
+@pytest.mark.parametrize("sizes", [[1000], [1, 999], [7, 300, 2, 691], [500, 500]])
+def test_moments_equal_the_two_pass_statistics_for_any_batching(sizes):
+    rng = np.random.default_rng(0)
+    x = 1e6 + rng.normal(size=(sum(sizes), 5)) * np.arange(1, 6)   # a large offset: Σx² − n·mean² would cancel
+    exact = 1e6 + rng.normal(size=5)
+    m, start = lab.Moments(exact), 0
+    for s in sizes:
+        m.add(x[start:start + s])
+        start += s
+    r = m.stats()
+    mean, var = x.mean(0), x.var(0, ddof=1).sum()
+    bias = np.linalg.norm(mean - exact)
+    assert r["variance"] == pytest.approx(var, rel=1e-10)
+    assert r["bias_norm"] == pytest.approx(bias, rel=1e-9)
+    assert r["bias_se"] == pytest.approx(np.sqrt(var / len(x)), rel=1e-10)
+    assert r["mse"] == pytest.approx(bias ** 2 + var, rel=1e-10)
+    # mse is the mean squared error of one estimate: E‖x − ∇‖² = ‖bias‖² + tr Cov (up to n/(n−1))
+    assert r["mse"] == pytest.approx(((x - exact) ** 2).sum(1).mean(), rel=2 / len(x))
+    assert r["cosine"] == pytest.approx(mean @ exact / np.linalg.norm(mean) / np.linalg.norm(exact), rel=1e-12)
+    assert r["norm_ratio"] == pytest.approx(np.linalg.norm(mean) / np.linalg.norm(exact), rel=1e-12)
+
+
+def test_a_constant_estimator_has_variance_exactly_zero_and_a_varying_one_does_not():
+    v = np.array([0.1, 1 / 3, -2.0])
+    m = lab.Moments(np.zeros(3)).add(np.tile(v, (3, 1))).add(np.tile(v, (4, 1)))
+    assert m.stats()["variance"] == 0.0
+    m.add(v[None] + 1e-12)
+    assert m.stats()["variance"] > 0.0
+
+
 def test_moments_in_uneven_batches_equal_the_two_pass_statistics():
     rng = np.random.default_rng(0)
     g = rng.normal(loc=[1.0, -2.0, 0.5], scale=[0.3, 2.0, 1.0], size=(1001, 3))
@@ -145,9 +175,9 @@ def _cli(*args):
 
 def test_cli_table_shows_variance_mse_and_not_detected_from_the_json_numbers():
     args = ["--tau", "0.1,1", "--samples", "3000", "--estimators", "reinforce,st,reinmax,softmax", "--seed", "2", "-q"]
-    text, js = _cli(*args), _cli(*args, "--json")
+    text, js = _cli(*args), _cli(*args, "--json", "-")
     assert text.exit_code == 0 and js.exit_code == 0, text.output + js.output
-    rows = json.loads(js.output)["rows"]
+    rows = json.loads(js.stdout)["rows"]
     assert "MSE" in text.output and "variance" in text.output and "n.d.: not detected" in text.output
     lines = [ln for ln in text.output.splitlines() if re.match(r"^(reinforce|st|reinmax|softmax)", ln)]
     assert len(lines) == len(rows) == 8
@@ -163,10 +193,15 @@ def test_cli_table_shows_variance_mse_and_not_detected_from_the_json_numbers():
 
 
 def test_cli_baseline_option_changes_only_reinforce():
-    a = json.loads(_cli("--tau", "1", "--samples", "500", "--estimators", "reinforce,st", "--json", "-q").output)
-    b = json.loads(_cli("--tau", "1", "--samples", "500", "--estimators", "reinforce,st", "--json", "-q",
-                        "--baseline", "none").output)
+    a = json.loads(_cli("--tau", "1", "--samples", "500", "--estimators", "reinforce,st", "--json", "-", "-q").stdout)
+    b = json.loads(_cli("--tau", "1", "--samples", "500", "--estimators", "reinforce,st", "--json", "-", "-q",
+                        "--baseline", "none").stdout)
     assert a["baseline"] == "loo" and b["baseline"] == "none"
     assert [r["estimator"] for r in b["rows"]] == ["reinforce(b=0)", "st"]
     assert a["rows"][1] | {"time_us": 0} == b["rows"][1] | {"time_us": 0}
     assert a["rows"][0]["variance"] != b["rows"][0]["variance"]
+
+
+def test_cli_seeds_applies_to_the_vae_problem_only():
+    r = _cli("--seeds", "2", "--samples", "10")
+    assert r.exit_code == 2 and r.output.startswith("Error:") and "--seeds" in r.output, r.output

@@ -76,8 +76,10 @@ def test_gradient_quality_rows_and_seed_reproducibility(monkeypatch):
 def test_vae_rows_are_the_statistics_of_the_estimates(monkeypatch):
     # one checkpoint (steps = every = 1 → steps 0 and 1); the step-0 rows recomputed here from the same
     # streams by a two-pass NumPy computation, REINFORCE with its leave-one-out baseline written out
+    # the 50 estimates in two batches of 25 (CHUNK made small): the leave-one-out baseline is per batch
     task, params, x = _task()
     monkeypatch.setattr("minigumbel.tasks.vae.load_dataset", lambda *a: (task.train_x, task.test_x))
+    monkeypatch.setattr(lab_vae, "CHUNK", 25)
     r = lab_vae.gradient_quality(["reinforce", "st"], [0.5], latents=2, classes=3, steps=1, every=1, images=5,
                                  samples=50, seed=0, hidden=8)
     from minigumbel.train import Run, TrainConfig
@@ -88,8 +90,9 @@ def test_vae_rows_are_the_statistics_of_the_estimates(monkeypatch):
     exact = exact.reshape(-1)
     rows = {row["estimator"]: row for row in r["rows"] if row["step"] == 0}
     for name, label, opts in (("reinforce", "reinforce(loo)", {"baseline": "loo"}), ("st", "st", {})):
-        g = lab_vae.estimator_grads(run.task, run.params, xs, logits, name, 0.5, 50,
-                                    lab_vae._rng(run.backend, 0, 0, name, 0.5, None), **opts).reshape(50, -1)
+        rng = lab_vae._rng(run.backend, 0, 0, name, 0.5, None)
+        g = np.concatenate([lab_vae.estimator_grads(run.task, run.params, xs, logits, name, 0.5, 25, rng,
+                                                    **opts).reshape(25, -1) for _ in range(2)])
         mean, var = g.mean(0), g.var(0, ddof=1).sum()
         row = rows[label]
         assert row["bias_norm"] == pytest.approx(np.linalg.norm(mean - exact), rel=1e-10)
@@ -145,3 +148,36 @@ def test_cli_vae_without_cupy_is_one_error_line_before_any_progress(no_cupy):
     r = _cli("--problem", "vae", "--backend", "cupy", "--steps", "1")
     lines = [ln for ln in r.output.splitlines() if ln.strip()]
     assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("Error:") and "pip install" in lines[0], r.output
+
+
+def test_vae_gradient_summary_example_against_hand_computed_numbers(tmp_path):
+    # two runs × two checkpoints from step 500; numbers chosen here: reinmax's variance is 4× st's in
+    # every cell, its squared bias (less variance/samples) 0.25 lower, so n* = (4v − v) / 0.25 = 12v
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).parent.parent / "examples" / "vae_gradient_summary.py"
+    spec = importlib.util.spec_from_file_location("vae_gradient_summary", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rows, samples = [], 100
+    for seed in (0, 1):
+        for step, v in ((0, 9.0), (500, 1.0), (1000, 2.0)):
+            for name, var, b2 in (("st", v, 0.5), ("reinmax", 4 * v, 0.25), ("softmax", 0.0, 1.0)):
+                bias = np.sqrt(b2 + var / samples)                 # so that bias² − var/samples = b2
+                rows.append({"seed": seed, "step": step, "estimator": name, "tau": 1.0, "bias_norm": bias,
+                             "bias_se": np.sqrt(var / samples), "variance": var, "mse": bias ** 2 + var,
+                             "cosine": 0.5, "norm_ratio": 1.0})
+    result = {"seeds": [0, 1], "steps": [0, 500, 1000], "samples": samples, "latents": 2, "classes": 8,
+              "train_estimator": "st-gumbel", "rows": rows,
+              "runs": [{"seed": s, "exact_norm": [1.0, 1.0, 1.0]} for s in (0, 1)]}
+    s = mod.summarize(result)[1.0]
+    assert s["ratio"] == {"st": (4.0, 4.0, 4.0)}                  # softmax (variance 0) is left out
+    med, lo, hi = s["break_even"]["st"]
+    assert (lo, hi) == pytest.approx((12.0, 24.0)) and med == pytest.approx(18.0)
+    assert s["mse_rank"]["softmax"] == [1] * 4 and s["mse_rank"]["reinmax"] == [3] * 4
+    assert s["wins"]["st"] == (0, 4, 0)        # equal cosines; smaller bias norm in all 4 cells; larger MSE in all
+    q = dict((name, q) for name, q, _, _ in s["rows"])
+    assert q["reinmax"]["variance/‖∇‖²"] == pytest.approx((6.0, 4.0, 8.0))    # median, min, max over 4 cells
+    f = tmp_path / "r.json"
+    f.write_text(json.dumps(result))
+    mod.main([str(f)])

@@ -237,3 +237,21 @@ def test_sort_task_on_cupy_no_host_transfer_in_a_step(estimator, transfers, cupy
     h = train(TrainConfig.for_task("sort", estimator=estimator, backend="cupy", **SMALL))
     ref = train(dataclasses.replace(TrainConfig.for_task("sort", estimator=estimator, **SMALL)))
     assert np.isfinite(h["final"]["kendall_tau"]) and set(h["final"]) == set(ref["final"])
+
+
+# ----------------------------------------------------------------------------- bench part
+
+@pytest.mark.slow
+def test_bench_orders_part_small(monkeypatch):
+    # the part at toy sizes: every case times, the kept bytes are what sinkhorn_backward_bytes says,
+    # and PyTorch's worker (its own process) computes the same two cases
+    import minigumbel.bench_orders as BO
+    from minigumbel.backend import get_backend
+    monkeypatch.setattr(BO, "ORDERS_SPEC", {"sinkhorn": {"lists": 2, "n": 5, "n_iters": 3, "tau": 1.0},
+                                            "neuralsort": {"lists": 3, "n": 6, "tau": 1.0}})
+    r = BO.bench_orders(get_backend("numpy"), "float64", repeats=1, libs=("torch",))
+    assert r["memory"]["kept_bytes"] == r["memory"]["predicted_bytes"] == 2 * 25 * 3 * 2 * 8
+    for name in ("gumbel_sinkhorn", "neuralsort"):
+        assert r["cases"][name]["hand"]["median_ms"] > 0
+        assert r["cases"][name]["torch (1 thread)"]["median_ms"] > 0, r["cases"][name]
+

@@ -188,3 +188,208 @@ def test_bad_input_is_a_value_error_naming_it():
         S.plackett_luce_log_prob(theta, [0, 1, 2, 3, 0])
     with pytest.raises(ValueError, match="NaN"):
         S.plackett_luce_log_prob([0.0, math.nan], [0])
+
+
+# ----------------------------------------------------------------------------- relaxed top-k
+
+TAUS = (0.1, 0.5, 1.0, 5.0)
+
+
+@pytest.mark.parametrize("tau", TAUS)
+@pytest.mark.parametrize("k", [1, 2, 3, 5])
+@pytest.mark.parametrize("hard", [False, True])
+def test_relaxed_topk_vjp_three_way(tau, k, hard):
+    rng = np.random.default_rng(7)
+    theta = rng.normal(size=(3, 5))
+    g = F.sample_gumbel(rng, (3, 5))
+    # finite differences see the soft path (what straight-through defines as the gradient); autograd
+    # traces relaxed_topk itself (for hard=True: through the straight-through primitive)
+    assert_three_way(f"relaxed_topk k={k} tau={tau} hard={hard}",
+                     lambda t: S.relaxed_topk(t, g, k, tau),
+                     lambda d: S.relaxed_topk_vjp(d, theta, g, k, tau), theta,
+                     f_autograd=lambda t: S.relaxed_topk(t, g, k, tau, hard))
+
+
+def test_relaxed_topk_vjp_axis_broadcast_and_masks():
+    rng = np.random.default_rng(8)
+    theta = rng.normal(size=6)
+    theta[2] = -np.inf
+    g = F.sample_gumbel(rng, (4, 6))
+    assert_three_way("relaxed_topk (θ broadcast, a mask)", lambda t: S.relaxed_topk(t, g, 3, 0.5),
+                     lambda d: F.sum_to_shape(S.relaxed_topk_vjp(d, theta, g, 3, 0.5), theta.shape),
+                     theta, autograd_mask=np.isfinite(theta))
+    d = S.relaxed_topk_vjp(np.ones((4, 6)), theta, g, 3, 0.5)
+    assert np.all(d[:, 2] == 0.0) and np.all(S.relaxed_topk(theta, g, 3, 0.5)[:, 2] == 0.0)
+    th2 = np.ascontiguousarray(rng.normal(size=(5, 3)))
+    g2 = F.sample_gumbel(rng, (5, 3))
+    assert_three_way("relaxed_topk axis=0", lambda t: S.relaxed_topk(t, g2, 2, 0.7, axis=0),
+                     lambda d: S.relaxed_topk_vjp(d, th2, g2, 2, 0.7, axis=0), th2)
+
+
+@pytest.mark.parametrize("wrong", ["no log(1 - a) path", "tau off by 1%", "sign flipped"])
+def test_negative_control_wrong_relaxed_rules_are_rejected(wrong):
+    rng = np.random.default_rng(9)
+    theta = rng.normal(size=(3, 5))
+    g = F.sample_gumbel(rng, (3, 5))
+    soft_sum = lambda d: sum(F.softmax_vjp(d, a, 0.5) for a in _steps(theta, g, 3, 0.5))   # noqa: E731
+    bad = {
+        "no log(1 - a) path": soft_sum,           # each softmax's own VJP, the r-updates ignored
+        "tau off by 1%": lambda d: S.relaxed_topk_vjp(d, theta, g, 3, 0.505),
+        "sign flipped": lambda d: -S.relaxed_topk_vjp(d, theta, g, 3, 0.5),
+    }[wrong]
+    r = three_way("relaxed_topk (wrong)", lambda t: S.relaxed_topk(t, g, 3, 0.5), bad, theta)
+    assert not r.ok, f"the checker accepted a wrong rule ({wrong}): {r}"
+
+
+def _steps(theta, g, k, tau):
+    """a_1..a_k of Xie & Ermon written out naively (1 − a in plain arithmetic), for comparison."""
+    r, out = theta + g, []
+    for _ in range(k):
+        a = np.exp(r / tau - np.logaddexp.reduce(r / tau, axis=-1, keepdims=True))
+        out.append(a)
+        r = r + np.log(1 - a)
+    return out
+
+
+def test_relaxed_topk_matches_the_naive_recursion_and_sums_to_k():
+    rng = np.random.default_rng(10)
+    theta = rng.normal(size=(50, 7))
+    g = F.sample_gumbel(rng, (50, 7))
+    for k in (1, 3, 7):
+        y = S.relaxed_topk(theta, g, k, 0.8)
+        np.testing.assert_allclose(y, sum(_steps(theta, g, k, 0.8)), rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(y.sum(-1), k, rtol=1e-13)
+    # entries can exceed 1 (n = 2, k = 2, τ = 1: y = (p + 1/2, 1/2 + 1 − p))
+    y = S.relaxed_topk([np.log(0.8), np.log(0.2)], [0.0, 0.0], 2, 1.0)
+    np.testing.assert_allclose(y, [1.3, 0.7], rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("tau", [1e-4, 1e-2, 1.0, 1e4])
+def test_relaxed_topk_is_finite_on_the_whole_domain(dtype, tau):
+    # extremes of the domain: |θ| up to 1e30, masks, every k up to the number of unmasked items
+    rng = np.random.default_rng(12)
+    values = np.array([1e30, -1e30, 0.0, 1e-30, -np.inf, 3.0, -2e29, 1e29])
+    for _ in range(20):
+        theta = rng.choice(values, size=(4, 6)).astype(dtype)
+        theta[:, :2] = rng.choice([1e30, -1e30, 0.0], size=2)
+        g = F.sample_gumbel(rng, (4, 6), dtype)
+        dy = rng.normal(size=(4, 6)).astype(dtype)
+        for k in range(1, int(np.isfinite(theta).sum(-1).min()) + 1):
+            with np.errstate(over="raise", invalid="raise", divide="raise"):   # underflow is fine
+                y = S.relaxed_topk(theta, g, k, tau)
+                d = S.relaxed_topk_vjp(dy, theta, g, k, tau)
+            assert y.dtype == dtype and d.dtype == dtype
+            assert np.all(np.isfinite(y)) and np.all(np.isfinite(d))
+            assert np.all(y[np.isneginf(theta)] == 0) and np.all(d[np.isneginf(theta)] == 0)
+            np.testing.assert_allclose(y.sum(-1), k, rtol=50 * np.finfo(dtype).eps * 6)
+
+
+def test_hard_is_the_k_hot_of_the_keys_top_k_with_the_soft_gradient():
+    rng = np.random.default_rng(13)
+    theta = np.log(np.array([0.1, 0.2, 0.3, 0.4]))
+    g = F.sample_gumbel(rng, (20_000, 4))
+    y, y_soft = S.relaxed_topk(theta, g, 2, 0.1, hard=True, return_soft=True)
+    keys_top = S.k_hot(S.gumbel_topk(theta, g, 2), 4)
+    np.testing.assert_array_equal(y, keys_top)
+    # the top 2 of the relaxed vector is not always that of the keys at low τ: a few % of draws
+    # (2.7% at this seed), which is why the hard sample comes from the keys
+    soft_top = S.k_hot(np.argsort(-y_soft, axis=-1)[:, :2], 4)
+    differ = np.mean(np.any(soft_top != keys_top, axis=-1))
+    assert 0.01 < differ < 0.05, differ
+
+
+@pytest.mark.parametrize("tau", [0.1, 1.0, 10.0])
+def test_xie_ermon_subset_distribution_within_tv_0016(tau):
+    # Xie & Ermon (2019), Sec. 4.1: weights [.1, .2, .3, .4], k = 2; the subset read from the relaxed
+    # sample (its top 2 entries) is within total variation 0.016 of the exact distribution of
+    # unordered pairs. N = 100,000 draws, fixed seed: sampling alone adds E[TV] ≈ ½ Σ_S √(2/π)·SE_S
+    # ≈ 0.002 (SE_S = √(p(1 − p)/N) ≤ 0.0016), far below 0.016, so the test measures the relaxation.
+    w = np.array([0.1, 0.2, 0.3, 0.4])
+    pairs = list(itertools.combinations(range(4), 2))
+    exact = np.array([pl_prob_by_formula(w, (a, b)) + pl_prob_by_formula(w, (b, a)) for a, b in pairs])
+    g = F.sample_gumbel(np.random.default_rng(14), (100_000, 4))
+    y = S.relaxed_topk(np.log(w), g, 2, tau)
+    top = np.sort(np.argsort(-y, axis=-1)[:, :2], axis=-1)
+    freq = np.array([np.mean((top[:, 0] == a) & (top[:, 1] == b)) for a, b in pairs])
+    tv = 0.5 * np.abs(freq - exact).sum()
+    assert tv <= 0.016, tv
+
+
+def test_relaxed_topk_tends_to_the_exact_k_hot_as_tau_goes_to_zero():
+    rng = np.random.default_rng(15)
+    theta = rng.normal(size=8)
+    g = F.sample_gumbel(rng, (2000, 8))
+    exact = S.k_hot(S.gumbel_topk(theta, g, 3), 8)
+    errs = [np.abs(S.relaxed_topk(theta, g, 3, tau) - exact).max(-1).mean() for tau in (1.0, 0.1, 0.01, 0.001)]
+    assert all(a > b for a, b in zip(errs, errs[1:])), errs
+    assert errs[-1] < 0.01, errs
+    # and per draw: once the keys' gaps around the top 3 exceed 20τ, y is within 1e-6 of the k-hot
+    srt = -np.sort(-(theta + g), axis=-1)
+    gap = np.min(srt[:, :3] - srt[:, 1:4], axis=-1)
+    far = gap > 20 * 0.001
+    assert np.abs(S.relaxed_topk(theta, g[far], 3, 0.001) - exact[far]).max() < 1e-6
+
+
+def test_relaxed_topk_bad_input():
+    with pytest.raises(ValueError, match="tau must be"):
+        S.relaxed_topk([0.0, 1.0], [0.0, 0.0], 1, 0.0)
+    with pytest.raises(ValueError, match="larger than the number of unmasked"):
+        S.relaxed_topk([0.0, -np.inf, 1.0], [0.0, 0.0, 0.0], 3, 1.0)
+    with pytest.raises(ValueError, match="k .* must be an integer >= 1"):
+        S.relaxed_topk_vjp([1.0, 1.0], [0.0, 1.0], [0.0, 0.0], 1.5, 1.0)
+
+
+# ----------------------------------------------------------------------------- the distribution
+
+def test_plackett_luce_distribution():
+    from minigumbel.distributions import PlackettLuce
+    theta = np.array([[0.5, -np.inf, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
+    d = PlackettLuce(theta)
+    o = d.sample(np.random.default_rng(0), sample_shape=(5,))
+    assert o.shape == (5, 2, 3) and not np.any(o[:, 0] == 1)        # k = None: the 3 unmasked of row 0
+    assert d.sample(np.random.default_rng(0), k=2).shape == (2, 2)
+    lp = d.log_prob([[2, 0], [3, 1]])
+    p0 = np.exp(theta[0] - np.logaddexp.reduce(theta[0]))
+    np.testing.assert_allclose(lp, [np.log(pl_prob_by_formula(p0, (2, 0))), np.log(1 / 4 * 1 / 3)], rtol=1e-12)
+    with pytest.raises(ValueError, match="larger than the number of unmasked"):
+        d.sample(np.random.default_rng(0), k=4)
+    with pytest.raises(ValueError, match="NaN"):
+        PlackettLuce([0.0, np.nan])
+
+
+# ----------------------------------------------------------------------------- backends
+
+def test_backends_agree_given_the_same_noise(backend):
+    rng = np.random.default_rng(16)
+    theta = rng.normal(size=(3, 6))
+    theta[1, 2] = -np.inf
+    g = F.sample_gumbel(rng, (3, 6))
+    order = np.array([[0, 4], [5, 1], [3, 2]])
+    dy = rng.normal(size=(3, 6))
+    on = [backend.asarray(a) for a in (theta, g, dy)]
+    o = backend.asarray(order)
+    np.testing.assert_array_equal(backend.to_numpy(S.gumbel_topk(on[0], on[1], 3)), S.gumbel_topk(theta, g, 3))
+    for got, want in [
+        (S.relaxed_topk(on[0], on[1], 3, 0.5, hard=True), S.relaxed_topk(theta, g, 3, 0.5, hard=True)),
+        (S.relaxed_topk_vjp(on[2], on[0], on[1], 3, 0.5), S.relaxed_topk_vjp(dy, theta, g, 3, 0.5)),
+        (S.plackett_luce_log_prob(on[0], o), S.plackett_luce_log_prob(theta, order)),
+        (S.plackett_luce_log_prob_vjp(backend.asarray(np.ones(3)), on[0], o),
+         S.plackett_luce_log_prob_vjp(np.ones(3), theta, order)),
+    ]:
+        np.testing.assert_allclose(backend.to_numpy(got), want, rtol=1e-12, atol=1e-15)
+
+
+def test_the_unchecked_variants_make_no_host_transfer(transfers, cupy_backend):
+    xp = cupy_backend.xp
+    rng = cupy_backend.rng(0)
+    theta = xp.asarray(np.random.default_rng(0).normal(size=(4, 6)))
+    g = F.sample_gumbel(rng, (4, 6))
+    with transfers() as n:
+        idx = S._gumbel_topk(theta, g, 3)
+        y = S._relaxed_topk(theta, g, 3, 0.5, hard=True)
+        S._relaxed_topk_vjp(y, theta, g, 3, 0.5)
+        S._plackett_luce_log_prob_vjp(xp.ones(4), theta, idx)
+        S._plackett_luce_log_prob(theta, idx)
+        S._k_hot(idx, 6)
+    assert n() == 0

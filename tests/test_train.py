@@ -71,8 +71,12 @@ def test_one_step_gradient_matches_finite_differences(task, estimator):
 
 
 def test_argmax_reaches_95_percent_hard_accuracy():
-    h = train(TrainConfig(steps=400, eval_every=400, eval_size=1000))
-    assert h["final"]["accuracy"] >= 0.95, h["final"]
+    """The default run's claim, for three seeds (not one): each reaches ≥ 95% hard accuracy on its
+    1000 held-out lists. Observed 0.966–0.977; the accuracy's standard error on 1000 lists is
+    sqrt(0.97·0.03/1000) ≈ 0.005, so 0.95 sits 3–5 s.e. below each."""
+    for seed in (0, 1, 2):
+        h = train(TrainConfig(steps=400, eval_every=400, eval_size=1000, seed=seed))
+        assert h["final"]["accuracy"] >= 0.95, (seed, h["final"])
 
 
 def test_grad_hand_and_autograd_give_the_same_training_curve():
@@ -82,7 +86,9 @@ def test_grad_hand_and_autograd_give_the_same_training_curve():
 
 
 def test_bottleneck_softmax_leaks_and_gumbel_does_not():
-    """The seed question at reduced size (one seed; the README table uses 3 seeds)."""
+    """The seed question at reduced size, one seed (a run takes seconds). The margins come from
+    seeds 0–2: softmax's hard/soft ratio was 15–17 (threshold 3), gumbel's relative hard−soft gap
+    at most 2e-5 (threshold 0.2); the README's table gives the intervals over 10 seeds."""
     c = TrainConfig(task="bottleneck", steps=1500, tau=2.0, anneal="linear", tau_min=0.5, eval_every=1500)
     soft = train(dataclasses.replace(c, estimator="softmax"))["final"]
     gum = train(dataclasses.replace(c, estimator="gumbel"))["final"]
@@ -245,7 +251,7 @@ def test_bad_config_is_a_value_error_naming_the_field(kw, needle):
         TrainConfig(**kw).validate()
 
 
-@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("task", sorted(set(TASKS) - {"select"}))    # select: tests/test_select.py
 @pytest.mark.parametrize("grad", ["hand", "autograd"])
 def test_float32_training_keeps_dtype_in_loss_and_gradients(task, grad):
     # the optimizers update in place, so checking the params alone could never fail: check the

@@ -25,6 +25,11 @@ ROWS = [
 ]
 COLUMNS = [("test_nelbo_hard", "test -ELBO (hard)"), ("test_nelbo_soft", "test objective"),
            ("test_iw_nll", "test IW (S=100)"), ("kl", "KL")]
+# paired comparisons of the hard −ELBO: two rows' runs of the same seed share the initial weights and
+# the batches (both drawn from the seed), so their per-seed difference cancels what the seed does
+PAIRS = [("gumbel", "st-gumbel"), ("gumbel-rao (k = 10)", "st-gumbel"), ("reinmax, τ = 1 constant", "st-gumbel"),
+         ("reinmax, τ 1 → 0.5", "st-gumbel"), ("reinmax, τ 1 → 0.5", "reinmax, τ = 1 constant"),
+         ("reinforce, running-mean baseline", "st-gumbel")]
 INITS = {"he": "He init (the default: Gaussian weights, std √(2/fan_in), zero biases)",
          "torch": "PyTorch's nn.Linear init (--init torch: weights and biases U(±1/√fan_in))"}
 
@@ -43,23 +48,45 @@ def table(rows, headers):
     return "\n".join([fmt(headers), "  ".join("-" * w for w in widths)] + [fmt(r) for r in rows])
 
 
+def runs_of(records, init, fields):
+    return {r["config"]["seed"]: r for r in records if r["config"].get("init", "he") == init and not r.get("error")
+            and all(r["config"].get(k) == v for k, v in fields.items())}
+
+
+def pairs(records, init):
+    """Lines 'A − B: median [95% interval] (A lower in n of m seeds)' of the per-seed differences."""
+    rows = dict(ROWS)
+    out = []
+    for a, b in PAIRS:
+        ra, rb = runs_of(records, init, rows[a]), runs_of(records, init, rows[b])
+        seeds = sorted(set(ra) & set(rb))
+        if len(seeds) < 6:                  # no 95% interval for the median below 6 values
+            continue
+        diff = [ra[s]["metrics"]["test_nelbo_hard"] - rb[s]["metrics"]["test_nelbo_hard"] for s in seeds]
+        lower = sum(d < 0 for d in diff)
+        out.append([f"{a} − {b}", cell(diff), f"{lower}/{len(seeds)}"])
+    return out
+
+
 def main(path):
     with open(path, encoding="utf-8") as fh:
         records = [json.loads(line) for line in fh if line.strip()]
     records = [r for r in records if r["config"]["task"] == "vae"]
     for init, title in INITS.items():
-        body, seeds = [], set()
+        body = []
         for label, fields in ROWS:
             runs = [r for r in records if r["config"].get("init", "he") == init
                     and all(r["config"].get(k) == v for k, v in fields.items())]
             ok = [r for r in runs if not r.get("error")]
-            seeds.add(len(runs))
             failed = len(runs) - len(ok)
             body.append([label] + [cell([r["metrics"][k] for r in ok]) for k, _ in COLUMNS]
-                        + [f"{failed}/{len(runs)}" if failed else "0"])
-        n = "/".join(str(s) for s in sorted(seeds))
-        print(f"{title}; {n} seeds per row; median [95% interval for the median], nats per image")
-        print(table(body, ["estimator"] + [h for _, h in COLUMNS] + ["failed"]))
+                        + [str(len(runs)) + (f" ({failed} failed)" if failed else "")])
+        print(f"{title}; median [95% interval for the median] over the seeds, nats per image")
+        print(table(body, ["estimator"] + [h for _, h in COLUMNS] + ["seeds"]))
+        paired = pairs(records, init)
+        if paired:
+            print("paired by seed (same initial weights and batches), test -ELBO (hard):")
+            print(table(paired, ["difference A − B", "median [95% interval]", "A lower"]))
         print()
     pixel = next((r["metrics"]["pixel_baseline_nll"] for r in records if r.get("metrics")), None)
     if pixel is not None:

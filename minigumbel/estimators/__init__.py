@@ -22,6 +22,7 @@ One file per family; a reader finds an estimator by its name:
                          gumbel-sinkhorn, st-gumbel-sinkhorn, sinkhorn (registry ORDER_ESTIMATORS)
     base.py              Draw, Estimator, argument checks
     registry.py          ESTIMATORS, estimate, estimate_samples, GRADCHECK_CASES
+    subset.py            k items: reinforce-pl, relaxed-topk, st-topk, l2x, soft-topk (SUBSET_ESTIMATORS)
 
 How a training loop uses an estimator ``est = ESTIMATORS[name]`` (the interface):
 
@@ -56,6 +57,7 @@ from .registry import ESTIMATORS, GRADCHECK_CASES, estimate, estimate_samples, g
 from .score_function import RunningMean, exact_grad, loo_baseline, reinforce_backward
 from .straight_through import (GAPS, check_gap, decoupled_sample, decoupled_st_gumbel_backward, gst_backward, gst_shift,
                                reinmax_backward, st_backward, st_gumbel_backward)
+from .subset import SUBSET_ESTIMATORS, SubsetDraw, estimate_subset_samples, get_subset_estimator
 
 __all__ = [
     "exact_grad", "reinforce_backward", "st_backward", "st_gumbel_backward", "conditional_gumbel",
@@ -64,4 +66,5 @@ __all__ = [
     "Estimator",
     "ESTIMATORS", "get_estimator", "estimate", "estimate_samples", "check_k", "check_reinmax_tau", "check_gap",
     "GAPS", "GRADCHECK_CASES", "ORDER_ESTIMATORS", "OrderDraw", "get_order_estimator",
+    "SUBSET_ESTIMATORS", "SubsetDraw", "estimate_subset_samples", "get_subset_estimator",
 ]

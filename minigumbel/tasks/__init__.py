@@ -6,6 +6,7 @@ One module per task family, all on the interface of :class:`~minigumbel.tasks.ba
     base.py     the interface and the shared pieces (squared error, item scorer)
     pointer.py  argmax, query, bottleneck: one choice of N items (synthetic)
     vae.py      a categorical VAE on handwritten digits (Jang, Gu & Poole 2017)
+    select.py   L2X feature selection: point at k of 10 features (Chen et al. 2018)
 
 ``TASKS`` maps a task's name to its class; :func:`make_task` builds one. Imports run one way:
 the family modules import ``base``, this file imports the families.
@@ -17,13 +18,14 @@ import numpy as np
 from ..gradcheck import check_task_half
 from .base import PointerTask, Target, sq_error, sq_error_backward
 from .pointer import ArgmaxTask, BottleneckTask, QueryTask
+from .select import SELECT_DATASETS, SelectTask
 from .sort import SortTask
 from .vae import VAETask
 
-__all__ = ["Target", "PointerTask", "ArgmaxTask", "QueryTask", "BottleneckTask", "VAETask", "SortTask", "TASKS",
-           "POINTER_TASKS", "make_task", "sq_error", "sq_error_backward", "GRADCHECK_CASES"]
+__all__ = ["Target", "PointerTask", "ArgmaxTask", "QueryTask", "BottleneckTask", "VAETask", "SortTask", "SelectTask",
+           "SELECT_DATASETS", "TASKS", "POINTER_TASKS", "make_task", "sq_error", "sq_error_backward", "GRADCHECK_CASES"]
 
-TASKS = {t.name: t for t in (ArgmaxTask, QueryTask, BottleneckTask, VAETask, SortTask)}
+TASKS = {t.name: t for t in (ArgmaxTask, QueryTask, BottleneckTask, VAETask, SortTask, SelectTask)}
 POINTER_TASKS = ("argmax", "query", "bottleneck")
 
 

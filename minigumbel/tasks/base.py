@@ -139,6 +139,10 @@ class PointerTask:
         """A context for the training loop (the vae: one BLAS thread); none here."""
         return contextlib.nullcontext()
 
+    def soft_metrics(self, params, batch, z) -> dict:
+        """Metrics of the training-time pointer ``z`` beside soft_loss (select: its accuracy); none here."""
+        return {}
+
     def hard_metrics(self, params, batch) -> dict:
         """Hard evaluation: point with one-hot(argmax logits). Values are 0-d device arrays."""
         xp = self.xp
