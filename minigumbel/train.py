@@ -187,6 +187,9 @@ class TrainConfig:
                              "use grad='hand' with the cupy backend")
         if self.checkpoint and not os.path.isdir(os.path.dirname(os.path.abspath(self.checkpoint))):
             raise ValueError(f"checkpoint: the folder of {self.checkpoint} does not exist")
+        if self.checkpoint and os.path.exists(self.checkpoint) and not os.path.isfile(self.checkpoint):
+            raise ValueError(f"checkpoint: {self.checkpoint} is not a regular file (a folder, a pipe or a "
+                             "device): each save replaces the checkpoint's file")
         if self.backend == "cupy":
             _no_checkpoints_on_cupy(self, "cupy")
         if self.tau_forward is not None:

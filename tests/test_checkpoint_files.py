@@ -440,6 +440,18 @@ def test_a_symlinked_checkpoint_is_written_through_to_its_target(tmp_path):
     assert sorted(os.listdir(target.parent)) == ["c.npz"] and sorted(os.listdir(tmp_path)) == ["c.npz", "store"]
 
 
+def test_a_checkpoint_that_is_not_a_regular_file_is_refused_before_training(tmp_path, no_training):
+    """Each save replaces the checkpoint's file: given a pipe or a device (`--checkpoint /dev/null`
+    as root would replace /dev/null), the run is refused up front and the file is left alone."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    _one_error_line(run("train", *FAST, "--checkpoint", str(fifo)), str(fifo), "not a regular file")
+    with pytest.raises(ValueError, match="not a regular file"):                      # the library too
+        C.save_checkpoint(fifo, config={}, step=0, params={}, optimizer={}, rng_state={},
+                          history={"loss": [], "tau": [], "eval": []})
+    assert sorted(os.listdir(tmp_path)) == ["pipe"] and not fifo.is_file()
+
+
 @pytest.mark.parametrize("umask,mode", [(0o077, 0o600), (0o002, 0o664), (0o022, 0o644)])
 def test_a_checkpoint_follows_the_umask(tmp_path, umask, mode):
     old = os.umask(umask)
