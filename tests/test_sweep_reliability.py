@@ -122,6 +122,20 @@ def test_the_cli_stops_with_one_error_line_naming_the_file_and_the_same_command_
     assert len(_lines(out)) == 4
 
 
+@pytest.mark.parametrize("command", ["sweep", "compare"])
+def test_json_naming_the_results_file_is_refused_before_any_run(tmp_path, command):
+    """--json F --out F would overwrite the results (every run) with the summary at the end."""
+    out = tmp_path / "runs.jsonl"
+    assert run("sweep", *CLI_TINY, "-q", "--out", str(out)).exit_code == 0
+    kept = out.read_bytes()
+    (tmp_path / "link.jsonl").symlink_to(out)
+    args = CLI_TINY if command == "sweep" else [a for a in CLI_TINY if a not in ("--grid", "estimator=gumbel,st")]
+    for json_path in (out, tmp_path / "link.jsonl"):
+        line = _one_error_line(run(command, *args, "-q", "--out", str(out), "--json", str(json_path)))
+        assert "--json and --out name the same file" in line and str(json_path) in line, line
+    assert out.read_bytes() == kept
+
+
 # ----------------------------------------------------------------------------- a worker killed
 
 def test_a_killed_worker_costs_only_its_run_and_the_rest_of_the_grid_completes(tmp_path, monkeypatch, reference):
