@@ -313,6 +313,8 @@ def _edit(hist, what):
     ('config.tau="x"', "config.tau must be a finite number"),
     ('config.task=["argmax"]', "config.task must be a string"),
     ('config.task="vae"', "pointer-task runs"),
+    ('config.estimator="\\udcff"', "a lone surrogate"),            # valid JSON, not text: no font draws it
+    ('config.task="\\ud83d"', "a lone surrogate"),
 ])
 def test_plot_from_an_edited_run_file_is_one_error_line_naming_the_file(tmp_path, train_json, what, needle):
     pytest.importorskip("matplotlib")
