@@ -119,3 +119,21 @@ def test_logits_reduced_along_a_non_contiguous_axis_are_scanned_in_every_block(l
         F.softmax(a, 0.5, axis=axis)
     clean = _base(np.float64, True)
     assert not I._host_flag("logits", clean.T, 0) and not I._host_flag("logits", np.asfortranarray(clean), -1)
+
+
+@pytest.mark.parametrize("kind", ["logits", "logp", "finite", "noise"])
+@pytest.mark.parametrize("layout", ["C order", "Fortran order", "transposed"])
+def test_the_scan_makes_no_full_size_copy_in_either_memory_order(kind, layout):
+    """The blocked scan reads a contiguous array in place whatever its memory order (a C-order
+    reshape of a Fortran-order array would copy all of it first). NumPy reports its allocations to
+    tracemalloc; the bound, a quarter of the array, is far above a block (512 KiB) plus row maxima."""
+    import tracemalloc
+    x = _base(np.float64, kind in ("logits", "logp"))
+    a, axis = {"C order": (x, -1), "Fortran order": (np.asfortranarray(x), -1), "transposed": (x.T, 0)}[layout]
+    tracemalloc.start()
+    try:
+        assert not I._host_flag(kind, a, axis)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < a.nbytes / 4, (peak, a.nbytes)
