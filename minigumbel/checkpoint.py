@@ -470,6 +470,8 @@ def load_checkpoint(path, like=None, check=None) -> dict:
         raise CheckpointError(f"checkpoint {path} does not exist")
     if os.path.isdir(path):
         raise CheckpointError(f"checkpoint {path} is a folder, not a file")
+    if not os.path.isfile(path):                          # opening a pipe to read waits for a writer
+        raise CheckpointError(f"checkpoint {path} is not a regular file (a pipe or a device)")
     try:
         with zipfile.ZipFile(path) as zf:
             members = _members(path, zf)

@@ -25,6 +25,7 @@ import json
 import math
 import os
 import signal
+import stat
 import sys
 import time
 
@@ -191,6 +192,9 @@ class ResultsFile:
         self.records, self.torn = {}, 0
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o666)   # less the umask
         try:
+            if not stat.S_ISREG(os.fstat(self._fd).st_mode):    # a pipe's read would wait forever
+                raise ValueError(f"{self.path} is not a regular file (a pipe or a device): a results file "
+                                 "is read back and appended to")
             self._lock()
             self._read()
         except BaseException:
