@@ -9,7 +9,7 @@ import math
 
 import click
 
-from .common import FilePath, choice_list, emit_json, human_output, json_option, progress, table
+from .common import FilePath, choice_list, emit_json, human_output, json_option, progress, same_file, table
 from .train_cmd import check_estimator_options, check_task_options, training_options
 
 
@@ -128,6 +128,10 @@ def _run(ctx, command, kw, preset):
         if "" in items:
             raise click.BadParameter(f"expected comma-separated metric names, got {kw['metrics']!r}",
                                      param_hint="--metrics")
+    json_out = kw.get("json_out")
+    if kw["out"] and json_out and json_out != "-" and same_file(json_out, kw["out"]):
+        raise click.UsageError(f"--json and --out name the same file {json_out}; the summary would overwrite "
+                               "the runs recorded there: give --json its own path")
     if kw["scheduler"] is not None and ctx.get_parameter_source("workers").name == "COMMANDLINE":
         raise click.BadParameter("give --workers or --scheduler, not both", param_hint="--scheduler")
     if kw["scheduler"] is not None and not kw["scheduler"].strip():

@@ -322,5 +322,5 @@ def test_init_torch_gives_other_weights_and_unknown_inits_are_refused():
     for k, v in torch_.items():
         fan_in = v.shape[0] if k.split(".")[1].startswith("W") else torch_[k.replace(".b", ".W")].shape[0]
         assert np.abs(v).max() <= 1 / np.sqrt(fan_in) and not np.array_equal(v, he[k]), k
-    with pytest.raises(ValueError, match="unknown init 'lecun'"):
-        _tiny_task(init="lecun")
+    with pytest.raises(ValueError, match="unknown init 'xavier'"):
+        _tiny_task(init="xavier")
