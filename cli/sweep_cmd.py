@@ -9,7 +9,7 @@ import math
 
 import click
 
-from .common import FilePath, choice_list, json_option, progress, report, table
+from .common import FilePath, choice_list, json_option, progress, report, same_file, table
 from .train_cmd import check_estimator_options, check_task_options, training_options
 
 
@@ -132,6 +132,9 @@ def _run(ctx, command, kw, preset):
         raise click.BadParameter("give --workers or --scheduler, not both", param_hint="--scheduler")
     if kw["scheduler"] is not None and not kw["scheduler"].strip():
         raise click.BadParameter("an address is required, e.g. tcp://host:8786", param_hint="--scheduler")
+    if kw["out"] and kw["json_out"] not in (None, "-") and same_file(kw["json_out"], kw["out"]):
+        raise click.UsageError(f"--json and --out name the same file {kw['json_out']}; the report would "
+                               "overwrite the finished runs: give --json its own path")
     if kw["scheduler"] is None and ctx.get_parameter_source("scheduler_timeout").name == "COMMANDLINE":
         raise click.BadParameter("applies with --scheduler only", param_hint="--scheduler-timeout")
     fields = set(TrainConfig.__dataclass_fields__)
