@@ -128,13 +128,14 @@ def _run(ctx, command, kw, preset):
         if "" in items:
             raise click.BadParameter(f"expected comma-separated metric names, got {kw['metrics']!r}",
                                      param_hint="--metrics")
+    json_out = kw.get("json_out")
+    if kw["out"] and json_out and json_out != "-" and same_file(json_out, kw["out"]):
+        raise click.UsageError(f"--json and --out name the same file {json_out}; the summary would overwrite "
+                               "the runs recorded there: give --json its own path")
     if kw["scheduler"] is not None and ctx.get_parameter_source("workers").name == "COMMANDLINE":
         raise click.BadParameter("give --workers or --scheduler, not both", param_hint="--scheduler")
     if kw["scheduler"] is not None and not kw["scheduler"].strip():
         raise click.BadParameter("an address is required, e.g. tcp://host:8786", param_hint="--scheduler")
-    if kw["out"] and kw["json_out"] not in (None, "-") and same_file(kw["json_out"], kw["out"]):
-        raise click.UsageError(f"--json and --out name the same file {kw['json_out']}; the report would "
-                               "overwrite the finished runs: give --json its own path")
     if kw["scheduler"] is None and ctx.get_parameter_source("scheduler_timeout").name == "COMMANDLINE":
         raise click.BadParameter("applies with --scheduler only", param_hint="--scheduler-timeout")
     fields = set(TrainConfig.__dataclass_fields__)

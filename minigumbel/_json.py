@@ -12,11 +12,13 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 
 __all__ = ["load", "check", "NUMBER", "MAYBE_NUMBER"]
 
 NUMBER, MAYBE_NUMBER = "a finite number", "a number"
 NON_FINITE = ("inf", "-inf", "nan")
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def load(path):
@@ -30,13 +32,24 @@ def load(path):
 def loads(data, name):
     """``data`` (str or bytes) parsed; ValueError naming ``name`` when it is not JSON."""
     try:
-        return json.loads(data)
+        doc = json.loads(data)
     except RecursionError:
         raise ValueError(f"{name} is not JSON this program reads (nested too deeply)") from None
     except json.JSONDecodeError as exc:
         raise ValueError(f"{name} is not JSON (line {exc.lineno} column {exc.colno}: {exc.msg})") from None
     except UnicodeDecodeError:                                  # e.g. a checkpoint .npz
         raise ValueError(f"{name} is not JSON (not UTF-8 text)") from None
+    # "\udXXX" escapes are valid JSON, but one without its pair is no character (nothing can print
+    # or draw it); the walk runs only when the text holds such an escape
+    if _SURROGATE.search(data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")):
+        try:
+            json.dumps(doc, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(f"{name} is not JSON this program reads (a string holds a lone surrogate, "
+                             f"{exc.object[exc.start:exc.end].encode('unicode_escape').decode()})") from None
+        except RecursionError:
+            raise ValueError(f"{name} is not JSON this program reads (nested too deeply)") from None
+    return doc
 
 
 def is_number(value, finite=True) -> bool:

@@ -181,6 +181,9 @@ def save_checkpoint(path, *, config, step, params, optimizer, rng_state, history
     arrays["meta"] = np.array(json.dumps(meta))
     path = os.fspath(path)
     target = _target(path)
+    if os.path.exists(target) and not os.path.isfile(target):
+        raise ValueError(f"checkpoint: {path} is not a regular file (a folder, a pipe or a device): each save "
+                         "replaces the checkpoint's file")
     if target in _HELD or fcntl is None:
         _atomic_savez(path, target, arrays)
     else:

@@ -159,8 +159,10 @@ class PlackettLuce:
     def log_prob(self, order):
         """log P(order) for ordered prefixes on the last axis of ``order`` (integers, distinct)."""
         from . import subsets as S
-        return S.plackett_luce_log_prob(self.logits, order) if self.validate_args else \
-            S._plackett_luce_log_prob(*S._pl_align(self.logits, order, -1))
+        if self.validate_args:
+            return S.plackett_luce_log_prob(self.logits, order)
+        order = as_arrays(("order", order), ("logits", self.logits), integer=("order",))[0]   # where θ lives
+        return S._plackett_luce_log_prob(*S._pl_align(self.logits, order, -1))
 
     def __repr__(self) -> str:
         return f"PlackettLuce(batch_shape={self.batch_shape}, K={self.logits.shape[-1]})"

@@ -6,7 +6,8 @@ more memory than any machine has. Where the size of the largest arrays follows f
 ValueError naming the option whose term is largest — before any computing. The estimates are upper
 bounds of the same order as the peak measured with ``tracemalloc`` (``train`` on NumPy, float64):
 a pointer task's step holds about 5 arrays of B × N × H, its evaluation about 4 of E × N × H, the
-VAE's about 3 of its rows × (L·K + 512 + D); the constants below round those up. They catch values
+VAE's about 3 of its rows × (L·K + 512 + D), the sort task's N × N matrices per list (see
+:func:`train_terms`); the constants below round those up. They catch values
 that cannot fit by orders of magnitude; a run that fits only barely is left to the MemoryError
 catch of the command line (one ``Error:`` line naming the size options given).
 """
@@ -99,6 +100,17 @@ def train_terms(config):
     terms = [(6 * B * N * W * item, [("--batch-size", B, 64)] + items),
              (5 * E * N * W * item, [("--eval-size", E, 1000)] + items),
              (6 * H * H * item, [("--hidden", H, 32)])]
+    if get("task") == "sort":
+        # N × N matrices per list: its evaluation holds about 10 of E × N × N (measured 9.6 for
+        # gumbel-sinkhorn); a step about (2 · Sinkhorn rounds + 6) of B × S × N × N (kept for the
+        # backward pass: 45 measured at 20 rounds, 125 at 60), about 6 for the other estimators
+        S, iters = d["samples"], get("sinkhorn_iters", 20)
+        iters = iters if isinstance(iters, int) and iters > 0 else 1
+        per_step = 2 * iters + 6 if "sinkhorn" in str(get("estimator", "")) else 6
+        lists = [("--n-items", N, 10)]
+        terms += [(10 * E * N * N * item, [("--eval-size", E, 1000)] + lists),
+                  (per_step * B * S * N * N * item, [("--batch-size", B, 10), ("--samples", S, 5)] + lists
+                   + ([("--sinkhorn-iters", iters, 20)] if per_step > 6 else []))]
     if gr:
         terms.append((6 * B * k * N * item, [("--gr-k", k, 10), ("--batch-size", B, 64), ("--n-items", N, 10)]))
     return terms

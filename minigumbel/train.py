@@ -150,7 +150,8 @@ class TrainConfig:
         for name in ("tau", "tau_min"):           # the documented τ domain, [1e-4, 1e4]
             v = getattr(self, name)
             if not isinstance(v, (int, float)):
-                raise ValueError(f"{name} must be a finite number in [1e-4, 1e4], got {v!r}")
+                raise ValueError(f"{name} must be a Python float or int in [1e-4, 1e4] (a config holds plain "
+                                 f"numbers), got {v!r}")
             check_tau(v, name=name)
         if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not (_finite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
@@ -186,13 +187,17 @@ class TrainConfig:
                              "use grad='hand' with the cupy backend")
         if self.checkpoint and not os.path.isdir(os.path.dirname(os.path.abspath(self.checkpoint))):
             raise ValueError(f"checkpoint: the folder of {self.checkpoint} does not exist")
+        if self.checkpoint and os.path.exists(self.checkpoint) and not os.path.isfile(self.checkpoint):
+            raise ValueError(f"checkpoint: {self.checkpoint} is not a regular file (a folder, a pipe or a "
+                             "device): each save replaces the checkpoint's file")
         if self.backend == "cupy":
             _no_checkpoints_on_cupy(self, "cupy")
         if self.tau_forward is not None:
             if self.estimator != "decoupled":
                 raise ValueError("tau_forward applies to the decoupled estimator only")
             if not isinstance(self.tau_forward, (int, float)):
-                raise ValueError(f"tau_forward must be a finite number in [1e-4, 1e4], got {self.tau_forward!r}")
+                raise ValueError("tau_forward must be a Python float or int in [1e-4, 1e4] (a config holds plain "
+                                 f"numbers), got {self.tau_forward!r}")
             check_tau(self.tau_forward, name="tau_forward")
         self.schedule()
 
@@ -201,7 +206,9 @@ class TrainConfig:
                              self.anneal_every)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The fields as plain Python values (a NumPy integer as an int): JSON for checkpoints and
+        sweep records."""
+        return {k: v.item() if isinstance(v, np.generic) else v for k, v in dataclasses.asdict(self).items()}
 
 
 def _no_checkpoints_on_cupy(config, resolved):

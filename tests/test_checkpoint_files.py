@@ -440,6 +440,18 @@ def test_a_symlinked_checkpoint_is_written_through_to_its_target(tmp_path):
     assert sorted(os.listdir(target.parent)) == ["c.npz"] and sorted(os.listdir(tmp_path)) == ["c.npz", "store"]
 
 
+def test_a_checkpoint_that_is_not_a_regular_file_is_refused_before_training(tmp_path, no_training):
+    """Each save replaces the checkpoint's file: given a pipe or a device (`--checkpoint /dev/null`
+    as root would replace /dev/null), the run is refused up front and the file is left alone."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    _one_error_line(run("train", *FAST, "--checkpoint", str(fifo)), str(fifo), "not a regular file")
+    with pytest.raises(ValueError, match="not a regular file"):                      # the library too
+        C.save_checkpoint(fifo, config={}, step=0, params={}, optimizer={}, rng_state={},
+                          history={"loss": [], "tau": [], "eval": []})
+    assert sorted(os.listdir(tmp_path)) == ["pipe"] and not fifo.is_file()
+
+
 @pytest.mark.parametrize("umask,mode", [(0o077, 0o600), (0o002, 0o664), (0o022, 0o644)])
 def test_a_checkpoint_follows_the_umask(tmp_path, umask, mode):
     old = os.umask(umask)
@@ -493,6 +505,17 @@ def test_a_save_keeps_the_temporary_file_of_a_live_writer(tmp_path):
         os.close(fd)                                         # the writer is gone
     train(TrainConfig(steps=4, eval_every=2, eval_size=20, checkpoint=str(tmp_path / "c.npz")))
     assert sorted(os.listdir(tmp_path)) == ["c.npz"]
+
+
+def test_numpy_integers_in_the_config_checkpoint_and_resume_like_python_ints(tmp_path):
+    """TrainConfig takes NumPy integers for its counts; the checkpoint (JSON metadata) must not
+    fail at its first save, after the steps before it were computed."""
+    ck = tmp_path / "c.npz"
+    kw = dict(steps=4, eval_every=np.int64(2), eval_size=20, batch_size=np.int32(8), seed=np.int64(1))
+    first = train(TrainConfig(**{**kw, "steps": np.int64(2)}, checkpoint=str(ck)))
+    assert load_checkpoint(ck)["config"]["seed"] == 1 and first["steps_done"] == 2
+    resumed = train(TrainConfig(**kw, resume=str(ck)))
+    assert resumed["loss"] == train(TrainConfig(**{k: int(v) for k, v in kw.items()}))["loss"]
 
 
 # ----------------------------------------------------------------------------- size of a late save

@@ -113,20 +113,3 @@ def test_a_missing_backend_in_the_grid_is_one_error_line_not_failed_runs(no_cupy
     assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("Error:") and "pip install" in lines[0], r.output
     assert not (tmp_path / "runs.jsonl").exists()
 
-
-def test_json_and_out_naming_one_file_is_refused_before_any_run(tmp_path):
-    """`--out F --json F` wrote the report over the finished runs (the next sweep on F then
-    refused the file): the two outputs must differ, also through a symbolic link."""
-    out = tmp_path / "r.jsonl"
-    r = run("sweep", *TINY, "--out", str(out))
-    assert r.exit_code == 0, r.output
-    kept = out.read_text()
-    (tmp_path / "link.jsonl").symlink_to(out)
-    for same in (out, tmp_path / "link.jsonl"):
-        r = run("sweep", *TINY, "--out", str(out), "--json", str(same))
-        lines = [ln for ln in r.output.splitlines() if ln.strip()]
-        assert r.exit_code == 2 and len(lines) == 1 and "--json and --out name the same file" in lines[0], r.output
-        assert out.read_text() == kept
-    fresh = tmp_path / "new.jsonl"                              # refused before a run: nothing written
-    r = run("compare", "--steps", "5", "--seeds", "2", "--out", str(fresh), "--json", str(fresh))
-    assert r.exit_code == 2 and not fresh.exists(), r.output

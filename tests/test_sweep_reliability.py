@@ -122,6 +122,20 @@ def test_the_cli_stops_with_one_error_line_naming_the_file_and_the_same_command_
     assert len(_lines(out)) == 4
 
 
+@pytest.mark.parametrize("command", ["sweep", "compare"])
+def test_json_naming_the_results_file_is_refused_before_any_run(tmp_path, command):
+    """--json F --out F would overwrite the results (every run) with the summary at the end."""
+    out = tmp_path / "runs.jsonl"
+    assert run("sweep", *CLI_TINY, "-q", "--out", str(out)).exit_code == 0
+    kept = out.read_bytes()
+    (tmp_path / "link.jsonl").symlink_to(out)
+    args = CLI_TINY if command == "sweep" else [a for a in CLI_TINY if a not in ("--grid", "estimator=gumbel,st")]
+    for json_path in (out, tmp_path / "link.jsonl"):
+        line = _one_error_line(run(command, *args, "-q", "--out", str(out), "--json", str(json_path)))
+        assert "--json and --out name the same file" in line and str(json_path) in line, line
+    assert out.read_bytes() == kept
+
+
 # ----------------------------------------------------------------------------- a worker killed
 
 def test_a_killed_worker_costs_only_its_run_and_the_rest_of_the_grid_completes(tmp_path, monkeypatch, reference):
@@ -299,6 +313,8 @@ def _edit(hist, what):
     ('config.tau="x"', "config.tau must be a finite number"),
     ('config.task=["argmax"]', "config.task must be a string"),
     ('config.task="vae"', "pointer-task runs"),
+    ('config.estimator="\\udcff"', "a lone surrogate"),            # valid JSON, not text: no font draws it
+    ('config.task="\\ud83d"', "a lone surrogate"),
 ])
 def test_plot_from_an_edited_run_file_is_one_error_line_naming_the_file(tmp_path, train_json, what, needle):
     pytest.importorskip("matplotlib")
@@ -359,6 +375,7 @@ HUGE = [  # (command line, the option the Error line must name first): each asks
     (["train", "--task", "vae", "-L", "100000", "-K", "1000"], "-L 100000"),
     (["train", "--task", "vae", "-K", "10000000"], "-K 10000000"),
     (["train", "--task", "vae", "--samples", "100000000"], "--samples 100000000"),
+    (["train", "--task", "sort", "--n-items", "3000"], "--n-items 3000"),
     (["sweep", "--batch-size", "1000000000", "--seeds", "2"], "--batch-size 1000000000"),
     (["compare", "--hidden", "10000000", "--seeds", "2"], "--hidden 10000000"),
     (["sweep", "--seeds", "100000000"], "--seeds 100000000"),
@@ -389,6 +406,30 @@ def test_the_estimate_names_the_factor_furthest_above_its_default(monkeypatch):
     monkeypatch.setattr(memory, "available_bytes", lambda: None)
     assert check_fits(terms) > 10**9                                  # memory unknown: no refusal
     assert check_fits(train_terms(TrainConfig(task="vae")), available=10**9) < 10**9   # the defaults fit
+
+
+@pytest.mark.parametrize("estimator", ["gumbel-sinkhorn", "neuralsort"])
+def test_the_estimate_bounds_the_sort_tasks_measured_peak(estimator):
+    """The sort task holds N × N matrices per list (its evaluation E × N × N, a step B × S × N × N
+    per Sinkhorn round): the estimate must stay above the peak tracemalloc measures, so that
+    --n-items in the thousands is refused up front (it grew as N, the peak as N²)."""
+    import tracemalloc
+    from minigumbel.memory import check_fits, train_terms
+    from minigumbel.train import TrainConfig, train
+    config = TrainConfig.for_task("sort", estimator=estimator, n_items=40, eval_size=300, steps=1, eval_every=1,
+                                    sinkhorn_iters=5)
+    need = sum(b for b, _ in train_terms(config))
+    train(TrainConfig.for_task("sort", estimator=estimator, n_items=4, eval_size=4, steps=1, eval_every=1))  # imports
+    tracemalloc.start()
+    try:
+        train(config)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < need < 20 * peak, (peak, need)
+    big = TrainConfig.for_task("sort", estimator=estimator, n_items=1500)
+    with pytest.raises(ValueError, match=r"^--n-items 1500 .* needs about"):   # ~180 GB
+        check_fits(train_terms(big), available=64e9)
 
 
 def test_a_memory_error_anywhere_is_one_error_line_naming_the_sizes_given(monkeypatch):

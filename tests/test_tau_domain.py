@@ -70,6 +70,15 @@ def test_the_ends_of_the_domain_are_accepted(entry, value):
     ENTRIES[entry](value)
 
 
+@pytest.mark.parametrize("field", ["tau", "tau_min", "tau_forward"])
+def test_a_config_refuses_a_numpy_scalar_tau_saying_why(field):
+    """A config holds Python numbers; a NumPy scalar inside the domain is refused for its type,
+    not as a value outside the domain."""
+    kw = {"estimator": "decoupled"} if field == "tau_forward" else {}
+    with pytest.raises(ValueError, match=f"^{field} must be a Python float or int .*got np.float32\\(0.5\\)"):
+        TrainConfig(**kw, **{field: np.float32(0.5)}).validate()
+
+
 CLI = {
     "train --tau": ["train", "--steps", "2", "--quiet", "--tau"],
     "train --tau-min": ["train", "--steps", "2", "--quiet", "--anneal", "exp", "--tau", "2", "--tau-min"],
