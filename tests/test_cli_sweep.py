@@ -112,4 +112,3 @@ def test_a_missing_backend_in_the_grid_is_one_error_line_not_failed_runs(no_cupy
     lines = [ln for ln in r.output.splitlines() if ln.strip()]
     assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("Error:") and "pip install" in lines[0], r.output
     assert not (tmp_path / "runs.jsonl").exists()
-
