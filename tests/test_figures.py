@@ -356,7 +356,9 @@ def test_make_figures_makes_every_committed_figure_and_refuses_unknown_arguments
     import subprocess
     root = pathlib.Path(__file__).parent.parent
     script = (root / "scripts" / "make_figures.sh").read_text()
-    made = set(re.findall(r"^\s*step (\S+\.png) ", script, flags=re.M))
+    steps = re.findall(r"^\s*step (\S+\.png) ", script, flags=re.M)
+    made = set(steps)
+    assert len(steps) == len(made), sorted(steps)                          # each figure made once
     committed = {p.name for p in (root / "docs" / "figures").glob("*.png")}
     assert made == committed, (made ^ committed)
     fast = script.split('if [ "$all" = 1 ]')[0]
