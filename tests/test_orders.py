@@ -255,3 +255,23 @@ def test_bench_orders_part_small(monkeypatch):
         assert r["cases"][name]["hand"]["median_ms"] > 0
         assert r["cases"][name]["torch (1 thread)"]["median_ms"] > 0, r["cases"][name]
 
+
+
+def test_sort_without_scipy_is_one_error_line_before_any_step(monkeypatch):
+    # the Sinkhorn models evaluate with matching (SciPy, the 'matching' extra): without it, `train`
+    # and `estimators --problem order` stop at the front door (exit 2, one Error line naming the
+    # extra), not with an ImportError traceback after the first eval_every steps were trained
+    monkeypatch.setitem(__import__("sys").modules, "scipy.optimize", None)
+    steps = []
+    monkeypatch.setattr(Run, "train_step", lambda self: steps.append(1) or (0.0, 1.0))
+    for args in (["train", "--task", "sort", "--estimator", "sinkhorn", "--n-items", "4", "--steps", "3"],
+                 ["train", "--task", "sort", "--n-items", "4", "--steps", "3"],
+                 ["estimators", "--problem", "order", "--k", "4", "--samples", "20", "--tau", "1"]):
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code == 2, (args, r.output, r.exception)
+        lines = r.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error:") and "minigumbel[matching]" in lines[0], r.output
+    assert steps == []
+    r = CliRunner().invoke(main, ["estimators", "--problem", "order", "--k", "4", "--samples", "20", "--tau", "1",
+                                  "--estimators", "neuralsort,reinforce-pl", "--quiet"])
+    assert r.exit_code == 0, r.output                   # the rules that need no matching still run
