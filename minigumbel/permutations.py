@@ -159,6 +159,9 @@ def _neuralsort_fwd_sorted(s, tau, order, u):
 
 
 def _neuralsort_vjp(dP, s, tau=1.0):
+    if _value(dP) is not dP:                    # dP traced by autograd: the O(n²) rule (the sorted
+        z, diff, c = _neuralsort_logits(s, tau)  # one writes into NumPy arrays in place)
+        return _neuralsort_bwd(dP, (_softmax(z, tau, -1), diff, c, tau))
     return _neuralsort_bwd(dP, _neuralsort_fwd(s, tau)[1])
 
 
