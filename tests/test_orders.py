@@ -196,6 +196,34 @@ def test_sort_defaults_are_mena_et_al():
     assert np.all(g.params["score.b1"] == 0) and np.abs(g.params["score.W1"]).max() <= np.sqrt(6 / 39)
 
 
+def test_sort_setup_details_are_the_reference_ones():
+    # the parts of the reference setup (minigumbel.tasks.sort's docstring) that hand == autograd
+    # cannot see: Adam's constants, the held-out lists' own seed, n×n noise, the loss's normalisation
+    run = Run(TrainConfig.for_task("sort", n_items=6, eval_size=1000))
+    opt = run.optimizer
+    assert (opt.name, opt.lr, opt.betas, opt.eps) == ("adam", 0.1, (0.9, 0.999), 1e-8)
+    ev = run.eval_batch["x"]
+    assert ev.shape == (1000, 6) and ev.dtype == np.float64 and 0 <= ev.min() and ev.max() < 1
+    assert np.array_equal(Run(TrainConfig.for_task("sort", n_items=6, seed=3)).eval_batch["x"], ev)   # not the run's seed
+    assert not np.array_equal(Run(TrainConfig.for_task("sort", n_items=6, world_seed=3)).eval_batch["x"], ev)
+    assert not np.any(np.isin(run.task.batch(run.rng, 10)["x"], ev))            # not the training stream
+    # Gumbel-Sinkhorn: n² independent draws per matrix, S = 5 per list
+    logits, _ = run.task.scores(run.params, run.eval_batch)
+    draw = run.est.sample(logits[:10], np.random.default_rng(0), 1.0, **run.options)
+    assert run.options == {"samples": 5, "n_iters": 20} and draw.g.shape == (5, 10, 6, 6)
+    assert len(np.unique(draw.g)) == draw.g.size
+    # the loss of a matrix, by hand: y_j = Σ_i P_ij x_i against x sorted ascending, mean over positions
+    x = np.array([[0.7, 0.1, 0.4]])
+    batch = {"x": x, "asc": np.sort(x), "desc": np.sort(x)[:, ::-1]}
+    task = Run(TrainConfig.for_task("sort", n_items=3)).task
+    P = np.array([[0.0, 0.2, 0.8], [1.0, 0.0, 0.0], [0.0, 0.8, 0.2]])        # (item, position)
+    y = [0.1, 0.2 * 0.7 + 0.8 * 0.4, 0.8 * 0.7 + 0.2 * 0.4]
+    want = ((y[0] - 0.1) ** 2 + (y[1] - 0.4) ** 2 + (y[2] - 0.7) ** 2) / 3
+    assert task.readout(None, batch, P[None])[0] == pytest.approx([want], abs=1e-15)
+    ns = Run(TrainConfig.for_task("sort", n_items=3, estimator="neuralsort")).task    # (position, item), decreasing
+    assert ns.readout(None, batch, P.T[::-1][None])[0] == pytest.approx([want], abs=1e-15)
+
+
 @pytest.mark.parametrize("estimator", SORT_ESTIMATORS)
 def test_sort_task_learns_n5(estimator):
     h = train(TrainConfig.for_task("sort", estimator=estimator, n_items=5, steps=150, eval_every=150, eval_size=200))
