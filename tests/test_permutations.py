@@ -240,20 +240,20 @@ def test_sinkhorn_finite_at_small_tau_and_large_log_alpha():
 
 
 def test_gumbel_sinkhorn_tends_to_the_matching():
+    # as τ falls (with rounds enough for Sinkhorn to converge there) P = gumbel_sinkhorn(log α, g, τ)
+    # approaches the permutation matrix of matching(log α + g). Measured (seed 12, 30 matrices of
+    # n = 5): the median over matrices of max|P − hard| is 0.66, 0.38, 0.067, 4.9e-4 at the four τ
     rng = np.random.default_rng(12)
-    la = rng.normal(size=(10, 5, 5))
+    la = rng.normal(size=(30, 5, 5))
     g = sample_gumbel(rng, la.shape)
-    # τ → 0 (with enough rounds: 2000 here) approaches the matching's permutation matrix; the mean
-    # total variation per matrix, measured: 0.49, 0.24, 0.15, 0.079, 0.018 at τ = 1 … 0.01
     perm = PM.matching(la + g)
     hard = one_hot(perm, 5)
-    tv = []
-    for tau in (1.0, 0.3, 0.1, 0.03, 0.01):
-        P = PM.gumbel_sinkhorn(la, g, tau, 2000)
-        tv.append(np.abs(P - hard).sum((-1, -2)).mean() / 10)
-        if tau <= 0.03:
-            assert np.array_equal(P.argmax(-1), perm)
-    assert all(a > b for a, b in zip(tv, tv[1:])) and tv[-1] < 0.03, tv
+    errs = []
+    for tau, rounds in ((1.0, 20), (0.3, 200), (0.1, 1000), (0.03, 3000)):
+        P = PM.gumbel_sinkhorn(la, g, tau, rounds)
+        errs.append(np.median(np.abs(P - hard).max(axis=(-2, -1))))
+    assert all(a > b for a, b in zip(errs, errs[1:])) and errs[-1] < 1e-3, errs
+    assert np.array_equal(P.argmax(-1), perm)
 
 
 def test_sinkhorn_backward_bytes():
