@@ -182,6 +182,19 @@ def test_sort_metrics_by_hand():
     assert tau == pytest.approx((1.0 + (5 - 1) / 6) / 2)     # Kendall τ = (C − D)/6 = 4/6 for one swap
 
 
+def test_sort_metrics_against_scipy_kendalltau():
+    # an independent Kendall τ (SciPy's), per list, on random permutations of n = 7; a reversed list is −1
+    from scipy.stats import kendalltau
+    rng = np.random.default_rng(0)
+    true = np.argsort(rng.random((50, 7)), axis=-1)
+    pred = np.argsort(rng.random((50, 7)), axis=-1)
+    pred[0] = 6 - true[0]
+    want = np.mean([kendalltau(p, t)[0] for p, t in zip(pred, true)])
+    wrong, any_wrong, tau = sort_metrics(np, pred, true)
+    assert tau == pytest.approx(want, abs=1e-14) and sort_metrics(np, pred[:1], true[:1])[2] == -1.0
+    assert wrong == pytest.approx(np.mean(pred != true)) and any_wrong == pytest.approx(np.mean((pred != true).any(-1)))
+
+
 def test_sort_defaults_are_mena_et_al():
     c = TrainConfig.for_task("sort")
     assert (c.steps, c.batch_size, c.lr, c.tau, c.samples, c.sinkhorn_iters, c.init, c.dtype, c.eval_size) == \
