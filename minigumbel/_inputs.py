@@ -266,7 +266,8 @@ _BLOCK_BYTES = 1 << 19     # 512 KiB: a block stays in a core's L2 cache between
 def _extremes(a):
     """(max, min) of a host array in ONE pass over memory, without full-size temporaries: the array
     is read in cache-sized blocks, each reduced twice while it is in cache. NaN propagates into both."""
-    flat = a.reshape(-1) if a.flags.c_contiguous or a.flags.f_contiguous else None
+    # ravel(order="K") is a view of any contiguous array, Fortran order included (reshape(-1) copies it)
+    flat = a.ravel(order="K") if a.flags.c_contiguous or a.flags.f_contiguous else None
     if flat is None or flat.size * flat.itemsize <= _BLOCK_BYTES:
         return np.max(a), np.min(a)
     step = max(1, _BLOCK_BYTES // flat.itemsize)
@@ -285,7 +286,7 @@ def _any_row_max(a, ax, test) -> bool:
 
 def _finite_below(a, bound) -> bool:
     """Whether some finite entry is < ``bound`` (block by block: no full-size temporary)."""
-    flat = a.reshape(-1) if a.flags.c_contiguous or a.flags.f_contiguous else a.ravel()   # (n,)
+    flat = a.ravel(order="K")       # (n,): a view when a is contiguous in either order, else a copy
     step = max(1, _BLOCK_BYTES // flat.itemsize)
     for i in range(0, flat.size, step):
         blk = flat[i:i + step]

@@ -148,8 +148,9 @@ class PlackettLuce:
         order (k = None: the whole order of the unmasked items, i.e. k = their fewest per row)."""
         from . import subsets as S
         xp = namespace(self.logits)
-        if k is None:
-            k = int(to_numpy(xp.min(xp.sum(F._value(self.logits) != -xp.inf, axis=-1))))
+        if k is None:                                     # a batch of 0 rows: the n items' whole order
+            lv = F._value(self.logits)
+            k = int(to_numpy(xp.min(xp.sum(lv != -xp.inf, axis=-1)))) if lv.size else lv.shape[-1]
         else:
             k = S._check_k(k)
             S._check_enough_unmasked(self.logits, k, -1)
@@ -159,8 +160,10 @@ class PlackettLuce:
     def log_prob(self, order):
         """log P(order) for ordered prefixes on the last axis of ``order`` (integers, distinct)."""
         from . import subsets as S
-        return S.plackett_luce_log_prob(self.logits, order) if self.validate_args else \
-            S._plackett_luce_log_prob(*S._pl_align(self.logits, order, -1))
+        if self.validate_args:
+            return S.plackett_luce_log_prob(self.logits, order)
+        order = as_arrays(("order", order), ("logits", self.logits), integer=("order",))[0]   # where θ lives
+        return S._plackett_luce_log_prob(*S._pl_align(self.logits, order, -1))
 
     def __repr__(self) -> str:
         return f"PlackettLuce(batch_shape={self.batch_shape}, K={self.logits.shape[-1]})"

@@ -20,7 +20,7 @@ def draw_orders(fig, d):
               (axes[1, 0], "mse", "MSE of one estimate = bias² + variance", True),
               (axes[1, 1], "cosine", "cos(E[ĝ], ∇)", False)]
     for name, s in d["series"].items():
-        st = _STYLE.get(name, dict(color="0.3", ls="-", marker="o"))
+        st = _STYLE.get(name.split("(")[0], dict(color="0.3", ls="-", marker="o"))
         for ax, key, _, log in panels:
             y = s[key]
             keep = y > 0 if log else np.isfinite(y)

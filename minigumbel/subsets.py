@@ -48,6 +48,10 @@ def _check_k(k, name="k") -> int:
 def _check_enough_unmasked(logits, k, axis):
     """k ≤ the number of unmasked entries in every row (one device→host transfer)."""
     raw = _value(logits)
+    if raw.size == 0:                                                   # no rows: only k ≤ n to check
+        if k > raw.shape[axis]:
+            raise ValueError(f"k = {k} is larger than the number of items ({raw.shape[axis]}) along axis {axis}")
+        return
     xp = namespace(raw)
     fewest = int(to_numpy(xp.min(xp.sum(raw != -xp.inf, axis=axis))))
     if k > fewest:
@@ -85,21 +89,17 @@ def gumbel_topk(logits, g, k, axis=-1):
     n = broadcast_shapes(("logits", _value(logits).shape), ("g", _value(g).shape))[axis]
     if k > n:
         raise ValueError(f"k = {k} is larger than the number of items ({n}) along axis {axis}")
-    _check_enough_unmasked(logits, k, axis)
+    _check_enough_unmasked(logits + 0.0 * _value(g), k, axis)       # θ may broadcast along the items' axis
     return _gumbel_topk(logits, g, k, axis)
 
 
 def _gumbel_topk(logits, g, k, axis=-1):
     xp = namespace(logits, g)
-    keys = xp.moveaxis(_value(logits) + _value(g), axis, -1)        # (..., n)
-    n = keys.shape[-1]
-    if k < n:                                                        # the k largest, unordered
-        part = xp.argpartition(-keys, k - 1, axis=-1)[..., :k]       # (..., k)
-        top = xp.take_along_axis(keys, part, axis=-1)
-        idx = xp.take_along_axis(part, xp.argsort(-top, axis=-1), axis=-1)
-    else:
-        idx = xp.argsort(-keys, axis=-1)
-    return xp.moveaxis(idx, -1, axis)
+    neg = -xp.moveaxis(_value(logits) + _value(g), axis, -1)        # (..., n); a masked key: +inf, last
+    # a stable sort: equal keys keep their index order (argpartition would not)
+    idx = (np.argsort(neg, axis=-1, kind="stable") if isinstance(neg, np.ndarray)
+           else xp.argsort(neg, axis=-1))                           # CuPy's sort is stable (its only kind)
+    return xp.moveaxis(idx[..., :k], -1, axis)
 
 
 def k_hot(indices, n, dtype=np.float64, axis=-1):
@@ -133,7 +133,7 @@ def _pl_terms(logits, order):
     n, k = _value(logits).shape[-1], _value(order).shape[-1]
     E = _value(order)[..., :, None] == xp.arange(n).reshape((1,) * _value(order).ndim + (n,))
     chosen = xp.any(E, axis=-2)
-    wide = xp.expand_dims(logits, -2) + xp.zeros(E.shape)           # (..., k, n): autograd's where
+    wide = xp.expand_dims(logits, -2) + xp.zeros(E.shape, dtype=_value(logits).dtype)   # (..., k, n): autograd's where
     th_o = xp.sum(xp.where(E, wide, 0.0), axis=-1)                   # does not unbroadcast; (..., k)
     # the items never chosen: their logsumexp starts the suffix (−inf when none is left)
     rest = xp.where(chosen, -xp.inf, logits)
@@ -177,6 +177,8 @@ def _pl_align(logits, order, axis):
     ax_o = axis if ov.ndim >= -axis else -1
     logits, order = xp.moveaxis(logits, axis, -1), xp.moveaxis(order, ax_o, -1)
     n, k = _value(logits).shape[-1], _value(order).shape[-1]
+    if k == 0:
+        raise ValueError("order has 0 items along its axis: a prefix names at least one item")
     if k > n:
         raise ValueError(f"order has {k} items along its axis but logits have only {n}")
     lead = broadcast_shapes(("logits (without the items' axis)", _value(logits).shape[:-1]),
@@ -212,6 +214,9 @@ def plackett_luce_log_prob_vjp(dlp, logits, order, axis=-1):
     logits, order = _pl_align(logits, order, axis)
     _check_order(order, _value(logits).shape[-1], -1)
     check_values(None, (dlp, "dlp", "finite"))
+    lead = _value(logits).shape[:-1]                                       # the shape of log P
+    if broadcast_shapes(("dlp", _value(dlp).shape), ("log P", lead)) != lead:
+        raise ValueError(f"dlp has shape {_value(dlp).shape}; it must broadcast to the shape of log P, {lead}")
     return namespace(logits).moveaxis(_plackett_luce_log_prob_vjp(dlp, logits, order), -1, axis)
 
 

@@ -98,3 +98,42 @@ def test_softmax_vjp_fused_product_gives_the_same_bits_and_tolerates_overflowing
     big = np.full((N, K), 1e300)                                       # finite, but their products overflow:
     with np.errstate(over="ignore", invalid="ignore"):                 # the scan's sum is inf, check_values
         F.softmax_vjp(big, big)                                        # then finds nothing wrong: no error
+
+
+@pytest.mark.parametrize("layout", ["transposed, axis 0", "Fortran order, axis -1"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -2e30, "row"])
+@pytest.mark.parametrize("spot", SPOTS)
+def test_logits_reduced_along_a_non_contiguous_axis_are_scanned_in_every_block(layout, bad, spot):
+    """The other pass of _host_flag (not C-contiguous along the reduced axis, masked entries
+    present): the blocked search for a finite entry below −1e30 and the per-row maxima."""
+    x = _base(np.float64, True)
+    if bad == "row":
+        x[spot[0], :] = -np.inf
+        message = "every entry -inf"
+    else:
+        x[spot] = bad
+        message = {"nan": "NaN", "inf": r"\+inf", "-2e+30": r"\|value\| > 1e30"}[str(bad)]
+    a, axis = (x.T, 0) if layout.startswith("transposed") else (np.asfortranarray(x), -1)
+    assert I._host_flag("logits", a, axis)
+    with pytest.raises(ValueError, match=message):
+        F.softmax(a, 0.5, axis=axis)
+    clean = _base(np.float64, True)
+    assert not I._host_flag("logits", clean.T, 0) and not I._host_flag("logits", np.asfortranarray(clean), -1)
+
+
+@pytest.mark.parametrize("kind", ["logits", "logp", "finite", "noise"])
+@pytest.mark.parametrize("layout", ["C order", "Fortran order", "transposed"])
+def test_the_scan_makes_no_full_size_copy_in_either_memory_order(kind, layout):
+    """The blocked scan reads a contiguous array in place whatever its memory order (a C-order
+    reshape of a Fortran-order array would copy all of it first). NumPy reports its allocations to
+    tracemalloc; the bound, a quarter of the array, is far above a block (512 KiB) plus row maxima."""
+    import tracemalloc
+    x = _base(np.float64, kind in ("logits", "logp"))
+    a, axis = {"C order": (x, -1), "Fortran order": (np.asfortranarray(x), -1), "transposed": (x.T, 0)}[layout]
+    tracemalloc.start()
+    try:
+        assert not I._host_flag(kind, a, axis)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < a.nbytes / 4, (peak, a.nbytes)

@@ -108,8 +108,9 @@ def test_negative_control_a_wrong_rule_is_caught(monkeypatch):
 
 
 @pytest.mark.parametrize("grad", ["hand", "autograd"])
-def test_float32_keeps_dtype(grad):
-    run = Run(TrainConfig(dtype="float32", grad=grad, estimator="st-topk", **SMALL))
+@pytest.mark.parametrize("estimator", ["st-topk", "reinforce-pl"])
+def test_float32_keeps_dtype(grad, estimator):
+    run = Run(TrainConfig(dtype="float32", grad=grad, estimator=estimator, **SMALL))
     loss, grads = (run.hand_step if grad == "hand" else run.autograd_step)(run.task.batch(run.rng, 8), 1.0)
     assert np.asarray(loss).dtype == np.float32 and all(np.asarray(g).dtype == np.float32 for g in grads.values())
 

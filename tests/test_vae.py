@@ -170,7 +170,7 @@ def test_training_runs_on_every_backend(backend):
     assert np.isfinite(hist["final"]["test_nelbo_hard"])
 
 
-@pytest.mark.parametrize("kw, needle", [(dict(task="argmax", samples=2), "vae task only"),
+@pytest.mark.parametrize("kw, needle", [(dict(task="argmax", samples=2), "applies to the vae task"),
                                         (dict(task="vae", data="cifar"), "unknown data"),
                                         (dict(task="vae", latents=0), "latents"),
                                         (dict(task="vae", classes=1), "classes")])
@@ -322,5 +322,5 @@ def test_init_torch_gives_other_weights_and_unknown_inits_are_refused():
     for k, v in torch_.items():
         fan_in = v.shape[0] if k.split(".")[1].startswith("W") else torch_[k.replace(".b", ".W")].shape[0]
         assert np.abs(v).max() <= 1 / np.sqrt(fan_in) and not np.array_equal(v, he[k]), k
-    with pytest.raises(ValueError, match="unknown init 'glorot'"):
-        _tiny_task(init="glorot")
+    with pytest.raises(ValueError, match="unknown init 'xavier'"):
+        _tiny_task(init="xavier")

@@ -34,11 +34,16 @@ INITS = {"he": "He init (the default: Gaussian weights, std √(2/fan_in), zero 
          "torch": "PyTorch's nn.Linear init (--init torch: weights and biases U(±1/√fan_in))"}
 
 
+SHORT = []        # a "†" for each cell with fewer than 6 seeds
+
+
 def cell(values):
     s = median_ci(values)
     if not s["n"]:
         return "—"
-    return f"{s['median']:.2f} [{s['lo']:.2f}, {s['hi']:.2f}]"
+    mark = "" if s["coverage"] >= 0.95 else "†"     # below 6 seeds: [min, max], coverage 1 − 2^(1−n)
+    SHORT.extend(mark)
+    return f"{s['median']:.2f} [{s['lo']:.2f}, {s['hi']:.2f}]{mark}"
 
 
 def table(rows, headers):
@@ -88,6 +93,9 @@ def main(path):
             print("paired by seed (same initial weights and batches), test -ELBO (hard):")
             print(table(paired, ["difference A − B", "median [95% interval]", "A lower"]))
         print()
+    if SHORT:
+        print("† fewer than 6 seeds: the interval is [min, max], which covers the median with probability "
+              "1 − 2^(1−n) (94% for 5 seeds)")
     pixel = next((r["metrics"]["pixel_baseline_nll"] for r in records if r.get("metrics")), None)
     if pixel is not None:
         print(f"independent-pixel baseline (test NLL): {pixel:.2f}. hard = codes d ~ q (10 per image); "
