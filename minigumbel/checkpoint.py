@@ -36,6 +36,7 @@ import json
 import math
 import numbers
 import os
+import re
 import secrets
 import weakref
 import zipfile
@@ -243,7 +244,11 @@ def _remove_stale(target):
     """Remove the temporary files beside ``target`` whose writer is gone (nobody holds their lock):
     those of writers killed mid-write. A live writer's file is locked, and kept."""
     folder, name = os.path.split(target)
+    # this checkpoint's temporary names (PID-HEX, or an older version's mkstemp letters): no dot inside
+    own = re.compile(rf"\.{re.escape(name)}\.[A-Za-z0-9_-]+\.tmp")
     for stale in glob.glob(os.path.join(glob.escape(folder), f".{glob.escape(name)}.*.tmp")):
+        if not own.fullmatch(os.path.basename(stale)):     # e.g. the checkpoint a.npz.x's, beside a.npz
+            continue
         try:
             fd = os.open(stale, os.O_RDONLY)
         except OSError:

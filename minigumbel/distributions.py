@@ -148,8 +148,9 @@ class PlackettLuce:
         order (k = None: the whole order of the unmasked items, i.e. k = their fewest per row)."""
         from . import subsets as S
         xp = namespace(self.logits)
-        if k is None:
-            k = int(to_numpy(xp.min(xp.sum(F._value(self.logits) != -xp.inf, axis=-1))))
+        if k is None:                                     # a batch of 0 rows: the n items' whole order
+            lv = F._value(self.logits)
+            k = int(to_numpy(xp.min(xp.sum(lv != -xp.inf, axis=-1)))) if lv.size else lv.shape[-1]
         else:
             k = S._check_k(k)
             S._check_enough_unmasked(self.logits, k, -1)

@@ -13,11 +13,14 @@ Two changes, no new math:
   backward needs only a per step: b = a/(1 − a) (b_t := 0) and a_m/(1 − a_t) = e_m/s_ex, so
   (subsets.py's derivation, with du = ∂L/∂r_{j+1} and κ = du_t/s_ex)
 
-      dz = a ⊙ (dy − ⟨dy, a⟩ + Σ_i du_i b_i − du − du ⊙ b + κ),  then dz_t −= κ a_t.
+      dz_m = a_m (dy_m − ⟨dy, a⟩ + Σ_i du_i b_i − du_m − du_m b_m + [m ≠ t] κ),
+
+  entry t written without κ (adding κ there and subtracting κ a_t after would cancel the other
+  terms' digits when one key leads and κ is large).
 
 A block in which some row has s_ex below the smallest normal number (the others' mass underflowed;
-only at extreme logits or τ) is computed by the reference instead, so the result is the
-reference's everywhere. 2-D NumPy float32/float64 rows on the last axis; checked at the front door
+only at extreme logits or τ), or κ overflows, is computed by the reference instead, so the result is
+the reference's everywhere. 2-D NumPy float32/float64 rows on the last axis; checked at the front door
 like the reference.
 """
 from __future__ import annotations
@@ -94,19 +97,25 @@ def _vjp_block(dy, th, g, k, tau, out, kept=None):
     for j in range(k - 1, -1, -1):
         a, t, s_ex = kept[j]
         if j < k - 1:
-            # with v = du/(1 − a) (v_t := du_t): du ⊙ b = v − du, so
-            # dz = a ⊙ (dy − v + [−⟨dy, a⟩ + Σv − Σdu + κ]),  then dz_t −= κ a_t
+            # with v = du/(1 − a) (v_t := du_t): du ⊙ b = v − du, so with σ = Σv − Σdu − ⟨dy, a⟩
+            # dz = a ⊙ (dy − v + σ + κ) off t, and dz_t = a_t (dy_t − du_t + σ) written directly:
+            # κ = du_t/s_ex is large when one key leads (s_ex small), and adding it at t only to
+            # subtract κ a_t again would cancel σ's digits away
+            du_t = dr[rows, t]
+            with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+                kappa = du_t / s_ex
+            if not np.all(np.isfinite(kappa)):                       # κ overflows: the reference
+                out[...] = _relaxed_topk_vjp(dy, th, g, k, tau)
+                return
             np.subtract(1.0, a, out=v)
             with np.errstate(divide="ignore", invalid="ignore"):      # at t, overwritten below
                 np.divide(dr, v, out=v)
-            du_t = dr[rows, t]
             v[rows, t] = du_t
-            kappa = du_t / s_ex
-            shift = v.sum(axis=1) - dr.sum(axis=1) + kappa - np.einsum("ij,ij->i", dy, a)
+            sigma = v.sum(axis=1) - dr.sum(axis=1) - np.einsum("ij,ij->i", dy, a)
             np.subtract(dy, v, out=coef)
-            coef += shift[:, None]
+            coef += (sigma + kappa)[:, None]
             coef *= a
-            coef[rows, t] -= kappa * a[rows, t]
+            coef[rows, t] = a[rows, t] * (dy[rows, t] - du_t + sigma)
         else:
             np.subtract(dy, np.einsum("ij,ij->i", dy, a)[:, None], out=coef)
             coef *= a

@@ -95,15 +95,11 @@ def gumbel_topk(logits, g, k, axis=-1):
 
 def _gumbel_topk(logits, g, k, axis=-1):
     xp = namespace(logits, g)
-    keys = xp.moveaxis(_value(logits) + _value(g), axis, -1)        # (..., n)
-    n = keys.shape[-1]
-    if k < n:                                                        # the k largest, unordered
-        part = xp.argpartition(-keys, k - 1, axis=-1)[..., :k]       # (..., k)
-        top = xp.take_along_axis(keys, part, axis=-1)
-        idx = xp.take_along_axis(part, xp.argsort(-top, axis=-1), axis=-1)
-    else:
-        idx = xp.argsort(-keys, axis=-1)
-    return xp.moveaxis(idx, -1, axis)
+    neg = -xp.moveaxis(_value(logits) + _value(g), axis, -1)        # (..., n); a masked key: +inf, last
+    # a stable sort: equal keys keep their index order (argpartition would not)
+    idx = (np.argsort(neg, axis=-1, kind="stable") if isinstance(neg, np.ndarray)
+           else xp.argsort(neg, axis=-1))                           # CuPy's sort is stable (its only kind)
+    return xp.moveaxis(idx[..., :k], -1, axis)
 
 
 def k_hot(indices, n, dtype=np.float64, axis=-1):

@@ -222,7 +222,8 @@ class ResultsFile:
                 continue
             # only the bytes after the last newline can be a write cut by a kill (a record's newline is
             # its last byte); a whole line that is not a record was changed by something else
-            if last and _HEAD.startswith(line[:len(_HEAD)]):    # a record's start, cut by a kill mid-write
+            blank_end = not line and i == len(lines) - 2       # an empty last line (an editor's): nothing lost
+            if (last and _HEAD.startswith(line[:len(_HEAD)])) or blank_end:   # a record's start, cut by a kill
                 self.torn = 1
                 os.ftruncate(self._fd, good)
                 break

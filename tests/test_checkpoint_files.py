@@ -495,7 +495,7 @@ def test_a_save_keeps_the_temporary_file_of_a_live_writer(tmp_path):
     """The stale-file cleanup of one save must not delete another writer's file mid-write: a temp
     file whose writer holds its lock stays; once the writer is gone, the next save removes it."""
     import fcntl
-    live = tmp_path / ".c.npz.4242-abcd.tmp"
+    live = tmp_path / ".c.npz.4242-abcd0123.tmp"              # the name _create_temp gives
     fd = os.open(live, os.O_WRONLY | os.O_CREAT, 0o644)
     fcntl.flock(fd, fcntl.LOCK_EX)
     try:
@@ -516,6 +516,15 @@ def test_numpy_integers_in_the_config_checkpoint_and_resume_like_python_ints(tmp
     assert load_checkpoint(ck)["config"]["seed"] == 1 and first["steps_done"] == 2
     resumed = train(TrainConfig(**kw, resume=str(ck)))
     assert resumed["loss"] == train(TrainConfig(**{k: int(v) for k, v in kw.items()}))["loss"]
+
+
+def test_a_save_never_touches_the_temporary_files_of_another_checkpoint(tmp_path):
+    """The cleanup of `a.npz` matches its own temporary names only: `a.npz.x`'s writer creates its
+    file before it can lock it, and in that moment a glob of `.a.npz.*.tmp` would take it too."""
+    other = tmp_path / ".a.npz.x.4242-abcd0123.tmp"             # not yet locked by its writer
+    other.write_bytes(b"")
+    train(TrainConfig(steps=2, eval_every=2, eval_size=20, checkpoint=str(tmp_path / "a.npz")))
+    assert other.exists()
 
 
 # ----------------------------------------------------------------------------- size of a late save

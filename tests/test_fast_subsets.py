@@ -65,3 +65,23 @@ def test_axis_broadcast_and_bad_input():
     _, cache = fast_relaxed_topk(theta, g, 3, 0.7, return_cache=True)
     with pytest.raises(ValueError, match="another shape, k or tau"):
         fast_relaxed_topk_vjp(dy, theta, g, 4, 0.7, cache=cache)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_clear_leader_keeps_the_gradient_accurate(dtype):
+    # one key leads the others by `gap` (in units of τ): the others' mass s_ex = Σ_{l≠t} e^{z_l − z_t}
+    # is small but normal, so the fast path runs (no fallback). Its rule has a term du_t/s_ex at every
+    # entry but t; it must not be added to entry t and then subtracted again (cancellation). Gaps up
+    # to the underflow of s_ex, dy up to 1e3 (du_t/s_ex must not overflow either); the tolerance is
+    # test_equal_to_the_reference's at τ = 1 (θ, dy exact in both dtypes: the reference in float64)
+    eps = np.finfo(dtype).eps
+    top = {np.float32: 85, np.float64: 705}[dtype]
+    for gap in np.linspace(1, top, 40):
+        for scale in (1.0, 1e3):
+            theta = np.array([[gap, 0.0, -0.5, 0.25, -1.0, -np.inf]])
+            dy = scale * np.array([[1.0, -2.0, 0.5, 0.25, 0.75, 0.0]])
+            g = np.zeros_like(theta)
+            ref = S.relaxed_topk_vjp(dy, theta, g, 3, 1.0)
+            d = fast_relaxed_topk_vjp(dy.astype(dtype), theta.astype(dtype), g.astype(dtype), 3, 1.0)
+            assert np.all(np.isfinite(d)), (gap, scale, d)
+            assert np.abs(d - ref).max() <= 2e3 * eps * np.abs(ref).max(), (gap, scale, d, ref)

@@ -121,6 +121,11 @@ def test_gumbel_topk_order_axis_and_broadcast():
     assert np.all(np.diff(np.take_along_axis(keys, idx, -1), axis=-1) < 0)   # decreasing keys
     np.testing.assert_array_equal(S.gumbel_topk(theta[:, None], g.T, 3, axis=0), idx.T)
     np.testing.assert_array_equal(S.gumbel_topk(theta, g, 6), np.argsort(-keys, axis=-1))
+    # ties (probability 0 with Gumbel noise, but g = 0 is allowed) go to the lower index, as documented
+    keys = np.random.default_rng(1).integers(0, 4, size=(20, 150)).astype(float)
+    want = np.argsort(-keys, axis=-1, kind="stable")
+    for k in (1, 7, 75, 149, 150):
+        np.testing.assert_array_equal(S.gumbel_topk(keys, np.zeros_like(keys), k), want[:, :k])
     # θ of length 1 on the items' axis broadcasts against g's 6 items: 6 unmasked items, not 1
     np.testing.assert_array_equal(S.gumbel_topk(np.zeros(1), g, 3), np.argsort(-g, axis=-1)[:, :3])
 
@@ -390,6 +395,8 @@ def test_plackett_luce_distribution():
         d.sample(np.random.default_rng(0), k=4)
     with pytest.raises(ValueError, match="NaN"):
         PlackettLuce([0.0, np.nan])
+    # a batch of 0 rows: 0 samples (k = None: the whole order of the n items)
+    assert PlackettLuce(np.zeros((0, 4))).sample(np.random.default_rng(0)).shape == (0, 4)
     # validate_args=False skips the value checks, not the array_like conversion
     fast = PlackettLuce(theta, validate_args=False)
     np.testing.assert_allclose(fast.log_prob([[2, 0], [3, 1]]), lp, rtol=1e-15)
