@@ -192,26 +192,31 @@ def save_checkpoint(path, *, config, step, params, optimizer, rng_state, history
             _atomic_savez(path, target, arrays)
 
 
-def _create_temp(target):
-    """A new temporary file beside ``target`` (mode 0o666 less the umask), locked by this writer."""
+def _temp_names(target):
+    """Fresh temporary names beside ``target`` (this process's id and 32 random bits)."""
     for _ in range(100):
-        tmp = _hidden(target, f".{os.getpid()}-{secrets.token_hex(4)}.tmp")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-        except FileExistsError:                           # pragma: no cover - 32 random bits
-            continue
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)   # a new file: nobody else holds it
-        return fd, tmp
+        yield _hidden(target, f".{os.getpid()}-{secrets.token_hex(4)}.tmp")
     raise FileExistsError(f"no free temporary name beside {target}")   # pragma: no cover
 
 
 def _atomic_savez(path, target, arrays):
+    """Write ``arrays`` to a new temporary file beside ``target`` (mode 0o666 less the umask, locked
+    by this writer), fsync it and rename it over ``target``. The temporary's name is noted before
+    the file is created, so an interrupt (Ctrl-C, SIGTERM: an exception between any two bytecodes)
+    at any point leaves no temporary file behind."""
     folder = os.path.dirname(target)
-    tmp = None
+    tmp = fd = None
     try:
-        fd, tmp = _create_temp(target)
+        for tmp in _temp_names(target):
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+                break
+            except FileExistsError:                       # pragma: no cover - 32 random bits
+                tmp = None                                # another writer's file: not ours to remove
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)   # a new file: nobody else holds it
         with os.fdopen(fd, "wb") as f:
+            fd = None                                     # f closes it from here on
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
@@ -220,6 +225,9 @@ def _atomic_savez(path, target, arrays):
     except OSError as exc:
         raise OSError(exc.errno, f"cannot write the checkpoint {path}: {exc.strerror or exc}") from None
     finally:
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
         if tmp is not None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)

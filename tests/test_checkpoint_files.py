@@ -558,3 +558,36 @@ def test_an_unreadable_checkpoint_names_the_file_and_the_reason(good, tmp_path):
     ck.chmod(0)
     _one_error_line(run("train", *FAST, "--steps", "40", "--resume", str(ck)),
                     f"cannot read the checkpoint {ck}: Permission denied")
+
+
+@pytest.mark.parametrize("where", ["right after the temporary file is created", "while it is being locked"])
+def test_an_interrupt_while_the_temporary_file_is_made_leaves_no_temporary_file(tmp_path, monkeypatch, where):
+    """Ctrl-C lands between two bytecodes: right after os.open created the temporary file, before
+    its name was noted for the clean-up, the file stayed behind (tests/test_cli_signals.py saw
+    `.c.npz.PID-XXXX.tmp` after a SIGINT). The interrupt is injected at each such point."""
+    real_open, real_flock = os.open, C.fcntl.flock if C.fcntl else None
+
+    def open_then_interrupt(path, flags, *a, **kw):
+        fd = real_open(path, flags, *a, **kw)
+        if where.startswith("right after") and str(path).endswith(".tmp"):
+            raise KeyboardInterrupt
+        return fd
+
+    class Fcntl:                                                  # flock of the temporary file interrupted
+        LOCK_EX, LOCK_NB, LOCK_UN = C.fcntl.LOCK_EX, C.fcntl.LOCK_NB, C.fcntl.LOCK_UN
+
+        @staticmethod
+        def flock(fd, op):
+            if where.startswith("while") and os.readlink(f"/proc/self/fd/{fd}").endswith(".tmp"):
+                raise KeyboardInterrupt
+            return real_flock(fd, op)
+
+    if C.fcntl is None or not os.path.isdir("/proc/self/fd"):
+        pytest.skip("needs fcntl and /proc (Linux)")
+    monkeypatch.setattr(C.os, "open", open_then_interrupt)
+    monkeypatch.setattr(C, "fcntl", Fcntl)
+    with pytest.raises(KeyboardInterrupt):
+        C.save_checkpoint(tmp_path / "c.npz", config={}, step=0, params={}, optimizer={}, rng_state={},
+                          history={"loss": [], "tau": [], "eval": []})
+    monkeypatch.undo()
+    assert [n for n in os.listdir(tmp_path) if n.endswith(".tmp")] == []
