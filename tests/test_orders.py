@@ -113,9 +113,24 @@ def test_st_gumbel_sinkhorn_hard_forward_is_plackett_luce():
     est = ORDER_ESTIMATORS["st-gumbel-sinkhorn"]
     c = 5 + 1 - 2 * np.arange(1, 6.0)
     draw = est.sample(np.broadcast_to(theta[:, None] * c, (200, 5, 5)), rng, 1.0, key_weights=c)
-    keys = theta + draw.g[..., 0] / c[0]
+    g = draw.g[..., 0] / c[0]                                                  # (200, 5): one key per item
+    assert draw.g.shape == (200, 5, 5) and np.allclose(draw.g, g[..., None] * c, atol=1e-12)   # G[i, r] = c_r g_i
+    assert np.unique(g).size == g.size                                          # n independent keys per draw
+    keys = theta + g
     order = np.argsort(-keys, axis=-1)
     assert np.array_equal(np.swapaxes(draw.z, -1, -2), one_hot(order, 5))
+
+
+@pytest.mark.parametrize("name", ["neuralsort", "stochastic-neuralsort", "gumbel-sinkhorn", "sinkhorn"])
+def test_order_estimates_are_the_gradient_of_their_relaxed_values(name):
+    # the noise does not depend on θ, so with the same seed the mean relaxed value is a smooth
+    # function of θ, and the lab's mean estimate (its rule, then dθ_i = Σ_r c_r d log α[i, r] for
+    # the Sinkhorn rules) must be its gradient: central differences, h = 1e-6
+    theta, f, _ = make_order_problem(4, 2)
+    mean_value = lambda t: order_estimates(name, t, f, np.random.default_rng(5), 0.7, 6, n_iters=8)[0].mean()  # noqa: E731
+    grad = order_estimates(name, theta, f, np.random.default_rng(5), 0.7, 6, n_iters=8)[1].mean(0)
+    fd = finite_difference_vjp(mean_value, theta, np.array(1.0))
+    assert np.allclose(grad, fd, atol=1e-8), (grad, fd)
 
 
 def test_order_estimates_shapes_and_cli(tmp_path):
