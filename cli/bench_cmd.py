@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from .common import TAU, backend_option, choice_list, emit_json, human_output, json_option, quiet_option, seed_option, stderr_is_terminal, table
+from .common import TAU, backend_option, choice_list, human_output, json_option, quiet_option, report, seed_option, stderr_is_terminal, table
 
 CPU_SIZES = "64x16,256x256,1024x1024,4096x1024"
 GPU_SIZES = CPU_SIZES + ",16384x1024,65536x1024"
@@ -86,9 +86,7 @@ def bench(backend, dtype, sizes, tau, against, repeats, threads, parts, seed, js
         _measure(result, be, B, parts, shapes, check_shapes, dtype, tau, repeats, seed, threads, libs, say)
     result["background_load_cpus"] = load.cores
     result["targets"] = B.check_targets(result)
-    emit_json(json_out, result)
-    with human_output(json_out):
-        _print(result)
+    report(json_out, result, lambda: _print(result))
 
 
 def _installed(lib) -> bool:

@@ -61,10 +61,26 @@ def emit_json(json_out, obj, indent=2) -> None:
     standard output, never by reopening it, which would truncate a redirect); None: nothing."""
     if json_out is None:
         return
+    _put_json(json_out, json.dumps(_strict(obj), indent=indent, allow_nan=False))
+
+
+def _put_json(json_out, text) -> None:
     if _is_stdout(json_out):
-        click.echo(json.dumps(_strict(obj), indent=indent, allow_nan=False))
-        return
-    write_json(json_out, obj, indent=indent)
+        click.echo(text)
+    else:
+        _write_text(json_out, text)
+
+
+def report(json_out, obj, show, indent=2) -> None:
+    """A command's results: ``show()`` prints the human text (on standard output, or standard
+    error with ``--json -``), then ``obj`` goes to ``--json`` as :func:`emit_json` writes it. The
+    text comes first, so a JSON file that cannot be written (a full disk) is reported after the
+    results were shown, not instead of them; ``obj`` is serialised before ``show`` runs."""
+    text = None if json_out is None else json.dumps(_strict(obj), indent=indent, allow_nan=False)
+    with human_output(json_out):
+        show()
+    if text is not None:
+        _put_json(json_out, text)
 
 
 def quiet_option(f):
@@ -116,7 +132,10 @@ def echo_json(obj) -> None:
 def write_json(path, obj, indent=2) -> None:
     """Write ``obj`` to ``path`` as the same standard JSON that --json prints; an I/O error is an
     OSError naming ``path`` (a full disk shows only when the data is flushed)."""
-    text = json.dumps(_strict(obj), indent=indent, allow_nan=False)
+    _write_text(path, json.dumps(_strict(obj), indent=indent, allow_nan=False))
+
+
+def _write_text(path, text) -> None:
     try:
         with open(path, "w") as fh:
             fh.write(text)

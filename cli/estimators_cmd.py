@@ -11,7 +11,7 @@ import click
 from minigumbel.lab import PROBLEMS, plan
 from minigumbel.lab import table as table_of
 
-from .common import backend_option, choice_list, emit_json, float_list, human_output, json_option, progress, quiet_option, seed_option, table
+from .common import backend_option, choice_list, float_list, json_option, progress, quiet_option, report, seed_option, table
 
 DEFAULT_ESTIMATORS = "reinforce,st,st-gumbel,gumbel-rao,reinmax,softmax,gumbel,gst-1.0,gst-p,decoupled"
 
@@ -117,9 +117,7 @@ def estimators(problem, k, taus, samples, names, gr_k, baseline, choose, latents
     cells, _ = plan(chosen, tau_list, ks)
     with progress(length=len(cells) * samples, label="estimating", quiet=quiet) as bar:
         result = table_of(problem, k, seed, chosen, tau_list, samples, be, ks, bar.update, baseline)
-    emit_json(json_out, result)
-    with human_output(json_out):
-        _print(result, problem, k, seed, samples, be.name)
+    report(json_out, result, lambda: _print(result, problem, k, seed, samples, be.name))
 
 
 def _print(result, problem, k, seed, samples, backend):
@@ -183,9 +181,7 @@ def _vae(names, taus, ks, samples, seed, backend, json_out, quiet, baseline, **k
                                  baseline=baseline, tick=bar.update, **kw)
     except ValueError as exc:              # K^L too large, data missing: one Error line
         raise click.BadParameter(str(exc), param_hint="--problem vae") from None
-    emit_json(json_out, r)
-    with human_output(json_out):
-        _print_vae(r, samples)
+    report(json_out, r, lambda: _print_vae(r, samples))
 
 
 def _print_vae(r, samples):
@@ -222,8 +218,7 @@ def _order(k, taus, samples, names, seed, backend, json_out, quiet):
     chosen = choice_list(names, "--estimators", list(ORDER_LAB_ESTIMATORS)) if given else list(ORDER_LAB_ESTIMATORS)
     with progress(length=len(chosen) * len(taus) * samples, label="estimating", quiet=quiet) as bar:
         result = order_table(k, seed, chosen, taus, samples, tick=bar.update)
-    emit_json(json_out, result)
-    with human_output(json_out):
+    def show():
         exact = np.array(result["exact_grad"])
         click.echo(f"problem order, n = {k} items ({k}! orders enumerated), seed {seed}, "
                    f"{samples} estimates per row, {result['n_iters']} Sinkhorn rounds")
@@ -233,6 +228,7 @@ def _order(k, taus, samples, names, seed, backend, json_out, quiet):
         click.echo(lab_table(result["rows"]))
         click.echo("\nf(o) = mean_r ((Q_o x)_r − sort_desc(x)_r)². " + LAB_NOTE + " Only µs/estimate depends on "
                    "the machine.")
+    report(json_out, result, show)
 
 
 def _subset(n, choose, taus, names, samples, seed, backend, json_out, quiet, baseline, others):
@@ -256,9 +252,7 @@ def _subset(n, choose, taus, names, samples, seed, backend, json_out, quiet, bas
     be = get_backend(backend)
     with progress(length=len(chosen) * len(taus) * samples, label="estimating", quiet=quiet) as bar:
         result = subset_table(n, k, seed, chosen, taus, samples, be, bar.update, baseline)
-    emit_json(json_out, result)
-    with human_output(json_out):
-        _subset_text(result, n, k, seed, samples, be.name)
+    report(json_out, result, lambda: _subset_text(result, n, k, seed, samples, be.name))
 
 
 def _subset_text(result, n, k, seed, samples, backend_name):

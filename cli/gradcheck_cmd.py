@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from .common import emit_json, human_output, json_option, table
+from .common import json_option, report, table
 
 # modules that expose GRADCHECK_CASES: callables returning a GradCheck or a list of them
 CASE_MODULES = ("minigumbel.gradcheck", "minigumbel.nn", "minigumbel.losses", "minigumbel.estimators",
@@ -61,11 +61,11 @@ def gradcheck(json_out):
                      f"{rec['abs_vs_fd']:.1e}", f"{rec['rel_vs_fd']:.1e}", "ok" if rec["ok"] else "FAIL"])
     rejected = negative_control()
     ok = all(r["ok"] for r in out) and rejected
-    emit_json(json_out, {"rules": out, "negative_control_rejected": rejected, "ok": ok})
-    with human_output(json_out):
+    def show():
         click.echo(table(rows, ["rule", "variants", "abs vs autograd", "rel vs autograd",
                                 "abs vs FD", "rel vs FD", "status"]))
         click.echo(f"\nnegative control (softmax VJP with τ off by 1%): "
                    f"{'rejected, as it must be' if rejected else 'NOT rejected: the checker is broken'}")
         click.echo("all rules pass" if ok else "SOME RULES FAIL")
+    report(json_out, {"rules": out, "negative_control_rejected": rejected, "ok": ok}, show)
     sys.exit(0 if ok else 1)

@@ -11,7 +11,7 @@ import click
 
 from minigumbel.lab import PROBLEMS
 
-from .common import FilePath, backend_option, quiet_option, seed_option
+from .common import FilePath, backend_option, quiet_option, same_file, seed_option
 
 FIGURES = ("temperature", "leakage", "estimators", "schedules", "training", "vae", "vae-gradients", "orders",
            "sort-matrices", "subset-estimators")
@@ -106,6 +106,9 @@ def plot(figure, out, fmt, run_json, size, dpi, steps, samples, n_seeds, problem
     if figure == "vae-gradients" and run_json is None:
         raise click.BadParameter("the vae-gradients figure needs --from FILE (written by "
                                  "`minigumbel estimators --problem vae --json FILE`)", param_hint="--from")
+    if run_json is not None and same_file(out, run_json):
+        raise click.UsageError(f"--out and --from name the same file {run_json}; the image would overwrite "
+                               "the run it is drawn from: give --out its own path")
     if figure not in ("training", "vae-gradients") and run_json is not None:
         raise click.BadParameter("--from applies to the training and vae-gradients figures only", param_hint="--from")
     given = {"--steps": steps, "--samples": samples, "--seeds": n_seeds}

@@ -5,7 +5,7 @@ import math
 
 import click
 
-from .common import TAU, backend_option, emit_json, float_list, human_output, json_option, progress, quiet_option, seed_option, table
+from .common import TAU, backend_option, float_list, json_option, progress, quiet_option, report, seed_option, table
 
 CHUNK = 1 << 18   # draws per batch: bounded memory for any -n
 
@@ -60,11 +60,10 @@ def sample(logits, tau, n, dtype, seed, backend, json_out, quiet):
     se = np.sqrt(probs * (1 - probs) / n)
     ymean = be.to_numpy(ysum) / n
     stat, df, p = chisquare(counts, probs)
-    emit_json(json_out, {"logits": theta, "tau": tau, "n": n, "seed": seed, "backend": be.name, "dtype": dtype,
-                         "probs": probs.tolist(), "gumbel_max_freq": freq.tolist(), "freq_se": se.tolist(),
-                         "relaxed_mean": ymean.tolist(), "chi2": stat, "df": df, "p_value": p})
-    with human_output(json_out):
-        _print(theta, probs, freq, se, ymean, tau, stat, df, p, n, seed, be.name)
+    report(json_out, {"logits": theta, "tau": tau, "n": n, "seed": seed, "backend": be.name, "dtype": dtype,
+                      "probs": probs.tolist(), "gumbel_max_freq": freq.tolist(), "freq_se": se.tolist(),
+                      "relaxed_mean": ymean.tolist(), "chi2": stat, "df": df, "p_value": p},
+           lambda: _print(theta, probs, freq, se, ymean, tau, stat, df, p, n, seed, be.name))
 
 
 def _print(theta, probs, freq, se, ymean, tau, stat, df, p, n, seed, backend):

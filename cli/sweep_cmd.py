@@ -9,7 +9,7 @@ import math
 
 import click
 
-from .common import FilePath, choice_list, emit_json, human_output, json_option, progress, same_file, table
+from .common import FilePath, choice_list, json_option, progress, report, same_file, table
 from .train_cmd import check_estimator_options, check_task_options, training_options
 
 
@@ -250,11 +250,10 @@ def _report(command, kw, grid, seeds, records, tasks):
     base = {k: v for k, v in records[0]["config"].items()       # what every run shares (tasks may differ)
             if k not in grid and k != "seed" and all(r["config"].get(k) == v for r in records)}
     target = targets.get(kw["task"]) if "task" not in grid else None
-    emit_json(kw["json_out"], {"command": command, "task": kw["task"], "seeds": seeds, "grid": grid, "config": base,
-                               "target": target.to_dict() if target else None, "out": kw["out"], "metrics": names,
-                               "results": rows})
-    with human_output(kw["json_out"]):
-        _print_report(command, kw, grid, seeds, records, tasks, rows, names, names_of_tasks, texts, preset)
+    report(kw["json_out"], {"command": command, "task": kw["task"], "seeds": seeds, "grid": grid, "config": base,
+                            "target": target.to_dict() if target else None, "out": kw["out"], "metrics": names,
+                            "results": rows},
+           lambda: _print_report(command, kw, grid, seeds, records, tasks, rows, names, names_of_tasks, texts, preset))
 
 
 def _print_report(command, kw, grid, seeds, records, tasks, rows, names, names_of_tasks, texts, preset):

@@ -258,8 +258,12 @@ def _interrupted(config, run, json_out, exc, started):
     else:
         line += "; no checkpoint (--checkpoint FILE makes a run resumable)"
     if json_out is not None:
-        emit_json(json_out, hist, indent=1)
-        line += "; the history so far is in " + ("standard output" if json_out == "-" else str(json_out))
+        try:
+            emit_json(json_out, hist, indent=1)
+        except OSError as err:            # a full disk: still say where the run stands, and exit 128 + signal
+            line += f"; the history so far could not be written: {err}"
+        else:
+            line += "; the history so far is in " + ("standard output" if json_out == "-" else str(json_out))
     click.echo(line, err=True)
     sys.exit(128 + getattr(exc, "signum", 2))
 

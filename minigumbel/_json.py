@@ -24,6 +24,8 @@ _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 def load(path):
     """The JSON document in ``path``; ValueError "PATH is not JSON (line L column C: why)" otherwise."""
     name = os.fspath(path)
+    if os.path.exists(name) and not os.path.isfile(name):   # opening a pipe to read waits for a writer
+        raise ValueError(f"{name} is not a regular file (a folder, a pipe or a device)")
     with open(path, "rb") as fh:
         data = fh.read()
     return loads(data, name)

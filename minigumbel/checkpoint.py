@@ -36,6 +36,7 @@ import json
 import math
 import numbers
 import os
+import re
 import secrets
 import weakref
 import zipfile
@@ -191,26 +192,31 @@ def save_checkpoint(path, *, config, step, params, optimizer, rng_state, history
             _atomic_savez(path, target, arrays)
 
 
-def _create_temp(target):
-    """A new temporary file beside ``target`` (mode 0o666 less the umask), locked by this writer."""
+def _temp_names(target):
+    """Fresh temporary names beside ``target`` (this process's id and 32 random bits)."""
     for _ in range(100):
-        tmp = _hidden(target, f".{os.getpid()}-{secrets.token_hex(4)}.tmp")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-        except FileExistsError:                           # pragma: no cover - 32 random bits
-            continue
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)   # a new file: nobody else holds it
-        return fd, tmp
+        yield _hidden(target, f".{os.getpid()}-{secrets.token_hex(4)}.tmp")
     raise FileExistsError(f"no free temporary name beside {target}")   # pragma: no cover
 
 
 def _atomic_savez(path, target, arrays):
+    """Write ``arrays`` to a new temporary file beside ``target`` (mode 0o666 less the umask, locked
+    by this writer), fsync it and rename it over ``target``. The temporary's name is noted before
+    the file is created, so an interrupt (Ctrl-C, SIGTERM: an exception between any two bytecodes)
+    at any point leaves no temporary file behind."""
     folder = os.path.dirname(target)
-    tmp = None
+    tmp = fd = None
     try:
-        fd, tmp = _create_temp(target)
+        for tmp in _temp_names(target):
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+                break
+            except FileExistsError:                       # pragma: no cover - 32 random bits
+                tmp = None                                # another writer's file: not ours to remove
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)   # a new file: nobody else holds it
         with os.fdopen(fd, "wb") as f:
+            fd = None                                     # f closes it from here on
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
@@ -219,6 +225,9 @@ def _atomic_savez(path, target, arrays):
     except OSError as exc:
         raise OSError(exc.errno, f"cannot write the checkpoint {path}: {exc.strerror or exc}") from None
     finally:
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
         if tmp is not None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
@@ -235,7 +244,11 @@ def _remove_stale(target):
     """Remove the temporary files beside ``target`` whose writer is gone (nobody holds their lock):
     those of writers killed mid-write. A live writer's file is locked, and kept."""
     folder, name = os.path.split(target)
+    # this checkpoint's temporary names (PID-HEX, or an older version's mkstemp letters): no dot inside
+    own = re.compile(rf"\.{re.escape(name)}\.[A-Za-z0-9_-]+\.tmp")
     for stale in glob.glob(os.path.join(glob.escape(folder), f".{glob.escape(name)}.*.tmp")):
+        if not own.fullmatch(os.path.basename(stale)):     # e.g. the checkpoint a.npz.x's, beside a.npz
+            continue
         try:
             fd = os.open(stale, os.O_RDONLY)
         except OSError:
@@ -465,6 +478,8 @@ def load_checkpoint(path, like=None, check=None) -> dict:
         raise CheckpointError(f"checkpoint {path} does not exist")
     if os.path.isdir(path):
         raise CheckpointError(f"checkpoint {path} is a folder, not a file")
+    if not os.path.isfile(path):                          # opening a pipe to read waits for a writer
+        raise CheckpointError(f"checkpoint {path} is not a regular file (a pipe or a device)")
     try:
         with zipfile.ZipFile(path) as zf:
             members = _members(path, zf)

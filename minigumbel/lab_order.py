@@ -31,6 +31,7 @@ import numpy as np
 from .estimators.order import ORDER_ESTIMATORS, get_order_estimator
 from .functional import _one_hot
 from .lab import Moments, _seed_for, batches, label
+from .permutations import require_matching
 from .subsets import _plackett_luce_log_prob, _plackett_luce_log_prob_vjp
 
 __all__ = ["ORDER_LAB_ESTIMATORS", "make_order_problem", "exact_order_grad", "order_estimates", "order_table",
@@ -97,6 +98,8 @@ def order_table(n, seed, names, taus, samples, n_iters=20, tick=None):
     unknown = [x for x in names if x not in ORDER_ESTIMATORS]
     if unknown:
         raise ValueError(f"unknown order estimator(s) {', '.join(unknown)}; choose from {', '.join(ORDER_LAB_ESTIMATORS)}")
+    if "st-gumbel-sinkhorn" in names:
+        require_matching("estimator 'st-gumbel-sinkhorn' (its forward)")
     theta, f, x = make_order_problem(n, seed)
     exact = exact_order_grad(theta, f)
     rows = []

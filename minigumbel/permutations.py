@@ -31,7 +31,7 @@ from .backend import namespace, to_numpy
 from .functional import _softmax
 
 __all__ = ["gumbel_sort", "neuralsort", "neuralsort_vjp", "sinkhorn", "sinkhorn_vjp", "gumbel_sinkhorn",
-           "gumbel_sinkhorn_vjp", "matching", "sinkhorn_backward_bytes", "MATCHING_EXTRA", "GRADCHECK_CASES"]
+           "gumbel_sinkhorn_vjp", "matching", "require_matching", "sinkhorn_backward_bytes", "MATCHING_EXTRA", "GRADCHECK_CASES"]
 
 MATCHING_EXTRA = "matching"      # pip install 'minigumbel[matching]' (SciPy's linear_sum_assignment)
 
@@ -159,6 +159,9 @@ def _neuralsort_fwd_sorted(s, tau, order, u):
 
 
 def _neuralsort_vjp(dP, s, tau=1.0):
+    if _value(dP) is not dP:                    # dP traced by autograd: the O(n²) rule (the sorted
+        z, diff, c = _neuralsort_logits(s, tau)  # one writes into NumPy arrays in place)
+        return _neuralsort_bwd(dP, (_softmax(z, tau, -1), diff, c, tau))
     return _neuralsort_bwd(dP, _neuralsort_fwd(s, tau)[1])
 
 
@@ -332,6 +335,15 @@ def _linear_sum_assignment():
         raise ImportError(f"matching needs SciPy (scipy.optimize.linear_sum_assignment), which is not "
                           f"installed: pip install 'minigumbel[{MATCHING_EXTRA}]'") from None
     return linear_sum_assignment
+
+
+def require_matching(what):
+    """Raise ValueError (one line naming the extra) unless SciPy's assignment solver imports: the
+    front-door check of whatever calls :func:`matching` later (``what`` names it)."""
+    try:
+        _linear_sum_assignment()
+    except ImportError as exc:
+        raise ValueError(f"{what} uses matching: {exc}") from None
 
 
 def matching(log_alpha):

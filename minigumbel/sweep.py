@@ -25,6 +25,7 @@ import json
 import math
 import os
 import signal
+import stat
 import sys
 import time
 
@@ -191,6 +192,9 @@ class ResultsFile:
         self.records, self.torn = {}, 0
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o666)   # less the umask
         try:
+            if not stat.S_ISREG(os.fstat(self._fd).st_mode):    # a pipe's read would wait forever
+                raise ValueError(f"{self.path} is not a regular file (a pipe or a device): a results file "
+                                 "is read back and appended to")
             self._lock()
             self._read()
         except BaseException:
@@ -222,7 +226,8 @@ class ResultsFile:
                 continue
             # only the bytes after the last newline can be a write cut by a kill (a record's newline is
             # its last byte); a whole line that is not a record was changed by something else
-            if last and _HEAD.startswith(line[:len(_HEAD)]):    # a record's start, cut by a kill mid-write
+            blank_end = not line and i == len(lines) - 2       # an empty last line (an editor's): nothing lost
+            if (last and _HEAD.startswith(line[:len(_HEAD)])) or blank_end:   # a record's start, cut by a kill
                 self.torn = 1
                 os.ftruncate(self._fd, good)
                 break

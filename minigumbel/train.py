@@ -30,6 +30,7 @@ from .backend import BACKENDS, get_backend, to_numpy
 from .checkpoint import CheckpointError, CheckpointLock, load_checkpoint, save_checkpoint
 from .estimators import ESTIMATORS, SUBSET_ESTIMATORS, RunningMean, loo_baseline
 from .functional import _value, check_tau
+from .permutations import require_matching
 from .nn import INITS
 from .optim import OPTIMIZERS, make_optimizer
 from .schedules import SCHEDULES, make_schedule
@@ -133,6 +134,8 @@ class TrainConfig:
                 raise ValueError(f"estimator {self.estimator!r} trains the sort task only; the {self.task} task "
                                  f"takes one of {', '.join(TRAIN_ESTIMATORS)}")
             _choice(self.estimator, "estimator for the sort task", SORT_ESTIMATORS)
+            if self.task == "sort" and SORT_ORDER_ESTIMATORS[self.estimator].layout == "item-position":
+                require_matching(f"the sort task's evaluation of estimator {self.estimator!r}")
         else:
             if self.estimator in SELECT_ESTIMATORS:
                 raise ValueError(f"estimator {self.estimator!r} chooses k items: it applies to the select task only")

@@ -35,7 +35,6 @@ step temperature.png minigumbel plot temperature --seed 0 --out "$out/temperatur
 step leakage.png minigumbel plot leakage --seed 0 --seeds 10 --out "$out/leakage.png" --quiet   # 3 estimators x 10 seeds x 1500 steps
 step estimators.png minigumbel plot estimators --seed 0 --out "$out/estimators.png" --quiet
 step estimators_cubic.png minigumbel plot estimators --seed 0 --problem cubic --out "$out/estimators_cubic.png" --quiet
-step subset-estimators.png minigumbel plot subset-estimators --seed 0 --out "$out/subset-estimators.png" --quiet
 step schedules.png minigumbel plot schedules --out "$out/schedules.png" --quiet
 training() {
     minigumbel train --task argmax --estimator gumbel --tau 2 --anneal exp --eval-every 20 --seed 0 \

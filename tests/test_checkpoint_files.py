@@ -495,7 +495,7 @@ def test_a_save_keeps_the_temporary_file_of_a_live_writer(tmp_path):
     """The stale-file cleanup of one save must not delete another writer's file mid-write: a temp
     file whose writer holds its lock stays; once the writer is gone, the next save removes it."""
     import fcntl
-    live = tmp_path / ".c.npz.4242-abcd.tmp"
+    live = tmp_path / ".c.npz.4242-abcd0123.tmp"              # the name _create_temp gives
     fd = os.open(live, os.O_WRONLY | os.O_CREAT, 0o644)
     fcntl.flock(fd, fcntl.LOCK_EX)
     try:
@@ -516,6 +516,15 @@ def test_numpy_integers_in_the_config_checkpoint_and_resume_like_python_ints(tmp
     assert load_checkpoint(ck)["config"]["seed"] == 1 and first["steps_done"] == 2
     resumed = train(TrainConfig(**kw, resume=str(ck)))
     assert resumed["loss"] == train(TrainConfig(**{k: int(v) for k, v in kw.items()}))["loss"]
+
+
+def test_a_save_never_touches_the_temporary_files_of_another_checkpoint(tmp_path):
+    """The cleanup of `a.npz` matches its own temporary names only: `a.npz.x`'s writer creates its
+    file before it can lock it, and in that moment a glob of `.a.npz.*.tmp` would take it too."""
+    other = tmp_path / ".a.npz.x.4242-abcd0123.tmp"             # not yet locked by its writer
+    other.write_bytes(b"")
+    train(TrainConfig(steps=2, eval_every=2, eval_size=20, checkpoint=str(tmp_path / "a.npz")))
+    assert other.exists()
 
 
 # ----------------------------------------------------------------------------- size of a late save
@@ -549,3 +558,36 @@ def test_an_unreadable_checkpoint_names_the_file_and_the_reason(good, tmp_path):
     ck.chmod(0)
     _one_error_line(run("train", *FAST, "--steps", "40", "--resume", str(ck)),
                     f"cannot read the checkpoint {ck}: Permission denied")
+
+
+@pytest.mark.parametrize("where", ["right after the temporary file is created", "while it is being locked"])
+def test_an_interrupt_while_the_temporary_file_is_made_leaves_no_temporary_file(tmp_path, monkeypatch, where):
+    """Ctrl-C lands between two bytecodes: right after os.open created the temporary file, before
+    its name was noted for the clean-up, the file stayed behind (tests/test_cli_signals.py saw
+    `.c.npz.PID-XXXX.tmp` after a SIGINT). The interrupt is injected at each such point."""
+    real_open, real_flock = os.open, C.fcntl.flock if C.fcntl else None
+
+    def open_then_interrupt(path, flags, *a, **kw):
+        fd = real_open(path, flags, *a, **kw)
+        if where.startswith("right after") and str(path).endswith(".tmp"):
+            raise KeyboardInterrupt
+        return fd
+
+    class Fcntl:                                                  # flock of the temporary file interrupted
+        LOCK_EX, LOCK_NB, LOCK_UN = C.fcntl.LOCK_EX, C.fcntl.LOCK_NB, C.fcntl.LOCK_UN
+
+        @staticmethod
+        def flock(fd, op):
+            if where.startswith("while") and os.readlink(f"/proc/self/fd/{fd}").endswith(".tmp"):
+                raise KeyboardInterrupt
+            return real_flock(fd, op)
+
+    if C.fcntl is None or not os.path.isdir("/proc/self/fd"):
+        pytest.skip("needs fcntl and /proc (Linux)")
+    monkeypatch.setattr(C.os, "open", open_then_interrupt)
+    monkeypatch.setattr(C, "fcntl", Fcntl)
+    with pytest.raises(KeyboardInterrupt):
+        C.save_checkpoint(tmp_path / "c.npz", config={}, step=0, params={}, optimizer={}, rng_state={},
+                          history={"loss": [], "tau": [], "eval": []})
+    monkeypatch.undo()
+    assert [n for n in os.listdir(tmp_path) if n.endswith(".tmp")] == []

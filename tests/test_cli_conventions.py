@@ -139,3 +139,19 @@ def test_help_text_has_descriptions_one_default_style_and_no_split_words():
             unknown = set(re.findall(r"[A-Za-z]+", out)) - words
             assert not unknown, (name, width, sorted(unknown))             # e.g. 'tra' 'ining'
             assert not re.search(r"[a-z]- [A-Z]", out), (name, width)       # e.g. 'Gumbel- Softmax'
+
+
+@pytest.mark.parametrize("args, shown", [(SAMPLE, "chi-square"),
+                                         (["estimators", "--samples", "50", "--tau", "1", "--estimators", "st"],
+                                          "bias ± s.e."),
+                                         (["sweep", "--steps", "5", "--seeds", "2", "--eval-size", "20", "-q"],
+                                          "reach target")])
+def test_a_json_file_that_cannot_be_written_comes_after_the_results(args, shown):
+    """A full disk (/dev/full accepts the open and fails the write): the table is still printed,
+    then one Error line naming the file, exit 2; the results were computed, so they are shown."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("needs /dev/full (Linux)")
+    p = subprocess.run([sys.executable, "-m", "minigumbel_cli.main", *args, "--json", "/dev/full"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and shown in p.stdout, (p.stdout, p.stderr)
+    assert p.stderr.splitlines() == [p.stderr.strip()] and "cannot write /dev/full" in p.stderr, p.stderr

@@ -137,3 +137,18 @@ def test_sweep_interrupted_stops_its_workers_and_leaks_nothing(sig, tmp_path):
     held = out_file.read_bytes().count(b"\n")
     assert err == f"interrupted; r.jsonl holds {held} of 40 runs; run the same command again to run the rest\n", err
     assert "leaked" not in err and "Traceback" not in err and "semaphore" not in err
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+def test_an_interrupt_whose_history_cannot_be_written_still_says_where_the_run_stands(tmp_path):
+    """--json on a full disk: the interrupt line still names the checkpoint and how to resume, says
+    the history was not written, and the exit status stays 143 (it was 'Error: cannot write', 2)."""
+    args = [a if a != "h.json" else "/dev/full" for a in TRAIN]
+    p = _start(args, tmp_path)
+    _wait_for(lambda: (tmp_path / "c.npz").exists(), p)
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 143, err
+    assert re.fullmatch(r"interrupted at step \d+; checkpoint c\.npz holds step \d+; resume with `--resume c\.npz`; "
+                        r"the history so far could not be written: .*cannot write /dev/full: No space left on device\n",
+                        err), err

@@ -3,6 +3,7 @@ a PNG of the requested size (Agg), an SVG on request, and fails cleanly without 
 import importlib.util
 import json
 import math
+import pathlib
 import struct
 import sys
 
@@ -355,7 +356,9 @@ def test_make_figures_makes_every_committed_figure_and_refuses_unknown_arguments
     import subprocess
     root = pathlib.Path(__file__).parent.parent
     script = (root / "scripts" / "make_figures.sh").read_text()
-    made = set(re.findall(r"^\s*step (\S+\.png) ", script, flags=re.M))
+    steps = re.findall(r"^\s*step (\S+\.png) ", script, flags=re.M)
+    made = set(steps)
+    assert len(steps) == len(made), sorted(steps)                          # each figure made once
     committed = {p.name for p in (root / "docs" / "figures").glob("*.png")}
     assert made == committed, (made ^ committed)
     fast = script.split('if [ "$all" = 1 ]')[0]
@@ -363,3 +366,14 @@ def test_make_figures_makes_every_committed_figure_and_refuses_unknown_arguments
         re.findall(r"^\s*step (\S+\.png) ", fast, flags=re.M))              # the VAE runs only with --all
     r = subprocess.run(["bash", str(root / "scripts" / "make_figures.sh"), "--bad"], capture_output=True, text=True)
     assert r.returncode == 2 and "usage" in r.stderr
+
+
+@needs_mpl
+def test_plot_out_naming_the_from_file_is_refused(run_json, tmp_path):
+    """`plot training --from run.json --out run.json` replaced the run's history with the image."""
+    src = tmp_path / "run.json"
+    src.write_bytes(pathlib.Path(run_json[0]).read_bytes())
+    r = plot("training", "--from", str(src), "--out", str(src), "--format", "png")
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert r.exit_code == 2 and len(lines) == 1 and "--out and --from name the same file" in lines[0], r.output
+    assert src.read_bytes() == pathlib.Path(run_json[0]).read_bytes()

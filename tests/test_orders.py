@@ -113,9 +113,24 @@ def test_st_gumbel_sinkhorn_hard_forward_is_plackett_luce():
     est = ORDER_ESTIMATORS["st-gumbel-sinkhorn"]
     c = 5 + 1 - 2 * np.arange(1, 6.0)
     draw = est.sample(np.broadcast_to(theta[:, None] * c, (200, 5, 5)), rng, 1.0, key_weights=c)
-    keys = theta + draw.g[..., 0] / c[0]
+    g = draw.g[..., 0] / c[0]                                                  # (200, 5): one key per item
+    assert draw.g.shape == (200, 5, 5) and np.allclose(draw.g, g[..., None] * c, atol=1e-12)   # G[i, r] = c_r g_i
+    assert np.unique(g).size == g.size                                          # n independent keys per draw
+    keys = theta + g
     order = np.argsort(-keys, axis=-1)
     assert np.array_equal(np.swapaxes(draw.z, -1, -2), one_hot(order, 5))
+
+
+@pytest.mark.parametrize("name", ["neuralsort", "stochastic-neuralsort", "gumbel-sinkhorn", "sinkhorn"])
+def test_order_estimates_are_the_gradient_of_their_relaxed_values(name):
+    # the noise does not depend on θ, so with the same seed the mean relaxed value is a smooth
+    # function of θ, and the lab's mean estimate (its rule, then dθ_i = Σ_r c_r d log α[i, r] for
+    # the Sinkhorn rules) must be its gradient: central differences, h = 1e-6
+    theta, f, _ = make_order_problem(4, 2)
+    mean_value = lambda t: order_estimates(name, t, f, np.random.default_rng(5), 0.7, 6, n_iters=8)[0].mean()  # noqa: E731
+    grad = order_estimates(name, theta, f, np.random.default_rng(5), 0.7, 6, n_iters=8)[1].mean(0)
+    fd = finite_difference_vjp(mean_value, theta, np.array(1.0))
+    assert np.allclose(grad, fd, atol=1e-8), (grad, fd)
 
 
 def test_order_estimates_shapes_and_cli(tmp_path):
@@ -182,6 +197,19 @@ def test_sort_metrics_by_hand():
     assert tau == pytest.approx((1.0 + (5 - 1) / 6) / 2)     # Kendall τ = (C − D)/6 = 4/6 for one swap
 
 
+def test_sort_metrics_against_scipy_kendalltau():
+    # an independent Kendall τ (SciPy's), per list, on random permutations of n = 7; a reversed list is −1
+    from scipy.stats import kendalltau
+    rng = np.random.default_rng(0)
+    true = np.argsort(rng.random((50, 7)), axis=-1)
+    pred = np.argsort(rng.random((50, 7)), axis=-1)
+    pred[0] = 6 - true[0]
+    want = np.mean([kendalltau(p, t)[0] for p, t in zip(pred, true)])
+    wrong, any_wrong, tau = sort_metrics(np, pred, true)
+    assert tau == pytest.approx(want, abs=1e-14) and sort_metrics(np, pred[:1], true[:1])[2] == -1.0
+    assert wrong == pytest.approx(np.mean(pred != true)) and any_wrong == pytest.approx(np.mean((pred != true).any(-1)))
+
+
 def test_sort_defaults_are_mena_et_al():
     c = TrainConfig.for_task("sort")
     assert (c.steps, c.batch_size, c.lr, c.tau, c.samples, c.sinkhorn_iters, c.init, c.dtype, c.eval_size) == \
@@ -194,6 +222,34 @@ def test_sort_defaults_are_mena_et_al():
     assert np.abs(run.params["score.b0"]).max() > 0.5        # biases U(±1), not zero
     g = Run(TrainConfig.for_task("sort", n_items=7, init="glorot"))
     assert np.all(g.params["score.b1"] == 0) and np.abs(g.params["score.W1"]).max() <= np.sqrt(6 / 39)
+
+
+def test_sort_setup_details_are_the_reference_ones():
+    # the parts of the reference setup (minigumbel.tasks.sort's docstring) that hand == autograd
+    # cannot see: Adam's constants, the held-out lists' own seed, n×n noise, the loss's normalisation
+    run = Run(TrainConfig.for_task("sort", n_items=6, eval_size=1000))
+    opt = run.optimizer
+    assert (opt.name, opt.lr, opt.betas, opt.eps) == ("adam", 0.1, (0.9, 0.999), 1e-8)
+    ev = run.eval_batch["x"]
+    assert ev.shape == (1000, 6) and ev.dtype == np.float64 and 0 <= ev.min() and ev.max() < 1
+    assert np.array_equal(Run(TrainConfig.for_task("sort", n_items=6, seed=3)).eval_batch["x"], ev)   # not the run's seed
+    assert not np.array_equal(Run(TrainConfig.for_task("sort", n_items=6, world_seed=3)).eval_batch["x"], ev)
+    assert not np.any(np.isin(run.task.batch(run.rng, 10)["x"], ev))            # not the training stream
+    # Gumbel-Sinkhorn: n² independent draws per matrix, S = 5 per list
+    logits, _ = run.task.scores(run.params, run.eval_batch)
+    draw = run.est.sample(logits[:10], np.random.default_rng(0), 1.0, **run.options)
+    assert run.options == {"samples": 5, "n_iters": 20} and draw.g.shape == (5, 10, 6, 6)
+    assert len(np.unique(draw.g)) == draw.g.size
+    # the loss of a matrix, by hand: y_j = Σ_i P_ij x_i against x sorted ascending, mean over positions
+    x = np.array([[0.7, 0.1, 0.4]])
+    batch = {"x": x, "asc": np.sort(x), "desc": np.sort(x)[:, ::-1]}
+    task = Run(TrainConfig.for_task("sort", n_items=3)).task
+    P = np.array([[0.0, 0.2, 0.8], [1.0, 0.0, 0.0], [0.0, 0.8, 0.2]])        # (item, position)
+    y = [0.1, 0.2 * 0.7 + 0.8 * 0.4, 0.8 * 0.7 + 0.2 * 0.4]
+    want = ((y[0] - 0.1) ** 2 + (y[1] - 0.4) ** 2 + (y[2] - 0.7) ** 2) / 3
+    assert task.readout(None, batch, P[None])[0] == pytest.approx([want], abs=1e-15)
+    ns = Run(TrainConfig.for_task("sort", n_items=3, estimator="neuralsort")).task    # (position, item), decreasing
+    assert ns.readout(None, batch, P.T[::-1][None])[0] == pytest.approx([want], abs=1e-15)
 
 
 @pytest.mark.parametrize("estimator", SORT_ESTIMATORS)
@@ -255,3 +311,23 @@ def test_bench_orders_part_small(monkeypatch):
         assert r["cases"][name]["hand"]["median_ms"] > 0
         assert r["cases"][name]["torch (1 thread)"]["median_ms"] > 0, r["cases"][name]
 
+
+
+def test_sort_without_scipy_is_one_error_line_before_any_step(monkeypatch):
+    # the Sinkhorn models evaluate with matching (SciPy, the 'matching' extra): without it, `train`
+    # and `estimators --problem order` stop at the front door (exit 2, one Error line naming the
+    # extra), not with an ImportError traceback after the first eval_every steps were trained
+    monkeypatch.setitem(__import__("sys").modules, "scipy.optimize", None)
+    steps = []
+    monkeypatch.setattr(Run, "train_step", lambda self: steps.append(1) or (0.0, 1.0))
+    for args in (["train", "--task", "sort", "--estimator", "sinkhorn", "--n-items", "4", "--steps", "3"],
+                 ["train", "--task", "sort", "--n-items", "4", "--steps", "3"],
+                 ["estimators", "--problem", "order", "--k", "4", "--samples", "20", "--tau", "1"]):
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code == 2, (args, r.output, r.exception)
+        lines = r.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error:") and "minigumbel[matching]" in lines[0], r.output
+    assert steps == []
+    r = CliRunner().invoke(main, ["estimators", "--problem", "order", "--k", "4", "--samples", "20", "--tau", "1",
+                                  "--estimators", "neuralsort,reinforce-pl", "--quiet"])
+    assert r.exit_code == 0, r.output                   # the rules that need no matching still run

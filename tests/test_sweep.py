@@ -132,6 +132,9 @@ def test_a_bad_last_line_that_is_whole_is_an_error_not_cut(tmp_path):
     with pytest.raises(ValueError, match=f"line {len(lines)} is not a sweep record .*metrics"):
         sweep.run_grid(_configs(seeds=(0,)), out=out)
     assert out.read_text() == text                             # nothing cut
+    out.write_text("".join(lines) + "\n")                     # an empty line at the end: cut, nothing lost
+    _, info = sweep.run_grid(_configs(seeds=(0,)), out=out)
+    assert info["ran"] == 0 and out.read_text() == "".join(lines)
 
 
 def test_a_file_that_is_not_a_results_file_is_never_cut(tmp_path):

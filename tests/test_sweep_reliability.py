@@ -136,6 +136,24 @@ def test_json_naming_the_results_file_is_refused_before_any_run(tmp_path, comman
     assert out.read_bytes() == kept
 
 
+@pytest.mark.parametrize("command", ["sweep --out", "train --resume", "plot training --from"])
+def test_a_pipe_given_as_a_file_to_read_is_refused_not_waited_on(tmp_path, command):
+    """A results file, a checkpoint and a run file are read back whole: a named pipe would block
+    the read forever (and the sweep's report of an interrupt read it again). One Error line."""
+    import subprocess
+    import sys
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    args = command.split() + [str(fifo)]
+    args += CLI_TINY[:-2] if args[0] == "sweep" else ["--steps", "2"] if args[0] == "train" else \
+        ["--out", str(tmp_path / "f.png")]
+    p = subprocess.run([sys.executable, "-m", "minigumbel_cli.main", *args, "-q"], capture_output=True,
+                       text=True, timeout=60)
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert p.returncode == 2 and len(lines) == 1 and lines[0].startswith("Error:"), p.stderr
+    assert str(fifo) in lines[0] and "not a regular file" in lines[0], lines[0]
+
+
 # ----------------------------------------------------------------------------- a worker killed
 
 def test_a_killed_worker_costs_only_its_run_and_the_rest_of_the_grid_completes(tmp_path, monkeypatch, reference):
