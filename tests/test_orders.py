@@ -197,6 +197,22 @@ def test_sort_metrics_by_hand():
     assert tau == pytest.approx((1.0 + (5 - 1) / 6) / 2)     # Kendall τ = (C − D)/6 = 4/6 for one swap
 
 
+def test_sort_hard_metrics_by_hand(monkeypatch):
+    # x = (0.1, 0.5, 0.3), true ascending ranks (0, 2, 1); the model puts item 0 at position 1, item 1
+    # at 2, item 2 at 0 (a 3-cycle, not its own inverse): the hard list (0.3, 0.1, 0.5) against
+    # (0.1, 0.3, 0.5), 2 of 3 positions wrong, Kendall τ = (2 − 1)/3
+    task = Run(TrainConfig.for_task("sort", n_items=3)).task
+    x = np.array([[0.1, 0.5, 0.3]])
+    batch = {"x": x, "asc": np.sort(x), "desc": np.sort(x)[:, ::-1], "rank": np.array([[0, 2, 1]])}
+    monkeypatch.setattr(task, "hard_order", lambda params, batch: np.array([[1, 2, 0]]))
+    m = task.hard_metrics(None, batch)
+    assert m["hard_loss"] == pytest.approx((0.2 ** 2 + 0.2 ** 2) / 3, abs=1e-15)
+    assert (m["prop_wrong"], m["prop_any_wrong"]) == (pytest.approx(2 / 3), 1.0)
+    assert m["kendall_tau"] == pytest.approx(1 / 3, abs=1e-15)
+    assert np.array_equal(task.batch(np.random.default_rng(0), 4)["rank"][0],
+                          np.argsort(np.argsort(task.batch(np.random.default_rng(0), 4)["x"][0])))
+
+
 def test_sort_metrics_against_scipy_kendalltau():
     # an independent Kendall τ (SciPy's), per list, on random permutations of n = 7; a reversed list is −1
     from scipy.stats import kendalltau
