@@ -27,9 +27,10 @@ from .._inputs import _value, as_arrays
 from ..backend import namespace
 from ..functional import _softmax as softmax
 from ..functional import _softmax_vjp as softmax_vjp
-from ..functional import _straight_through, check_tau, sample_gumbel
+from ..functional import check_tau, sample_gumbel
 from ..subsets import (_check_k, _gumbel_topk, _k_hot, _plackett_luce_log_prob, _plackett_luce_log_prob_vjp,
                        _relaxed_topk, _relaxed_topk_vjp)
+from .base import Estimator
 from .score_function import loo_baseline
 
 __all__ = ["SubsetDraw", "SUBSET_ESTIMATORS", "get_subset_estimator", "estimate_subset_samples"]
@@ -46,7 +47,10 @@ class SubsetDraw:
     g: Any = None       # (..., n) Gumbel noise; (k, ..., n) for l2x; zeros for soft-topk
 
 
-class _SubsetEstimator:
+class _SubsetEstimator(Estimator):
+    """An estimator of ∇θ E_{S ~ PL_k(θ)}[f(k_hot(S))]: the categorical interface
+    (:class:`~minigumbel.estimators.base.Estimator`: ``backward``, ``relaxed``, ``surrogate``), with
+    the subset size ``k`` as a required argument of ``sample``."""
     name, needs, hard, cite = "", "dd", False, ""
 
     def sample(self, logits, rng, tau, k):
@@ -55,12 +59,6 @@ class _SubsetEstimator:
 
     def _noise(self, theta, rng):
         return sample_gumbel(rng, tuple(theta.shape), theta.dtype)
-
-    def surrogate(self, logits, draw, *args, **kw):
-        soft = self.relaxed(logits, draw, *args, **kw)
-        if self.needs != "dd":
-            return soft - _value(soft)            # value exactly 0, gradient that of `relaxed`
-        return _straight_through(soft, draw.z) if self.hard else soft
 
     def __repr__(self):
         return f"<subset estimator {self.name}: {self.cite}>"
