@@ -34,7 +34,6 @@ import errno
 import glob
 import json
 import math
-import numbers
 import os
 import re
 import secrets

@@ -27,7 +27,6 @@ deterministic given its ``seed``.
 """
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np

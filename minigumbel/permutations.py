@@ -26,7 +26,7 @@ import numbers
 
 import numpy as np
 
-from ._inputs import NO_TAU, _value, check_tau, enter
+from ._inputs import _value, check_tau, enter
 from .backend import namespace, to_numpy
 from .functional import _softmax
 
