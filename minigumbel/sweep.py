@@ -600,6 +600,10 @@ def connect_dask(address: str, timeout: float = 10.0):
         asyncio.run(handshake())
     except (TimeoutError, asyncio.TimeoutError):
         raise fail(f"no Dask scheduler answered within {timeout:g} s; --scheduler-timeout sets the wait") from None
+    except MemoryError:
+        # some releases of distributed read another server's reply (HTTP, say) as a frame header and
+        # try to allocate its "length": the server answered, but not in Dask's protocol
+        raise fail("the server answered, but not as a Dask scheduler (its reply is not Dask's protocol)") from None
     except Exception as exc:                             # noqa: BLE001 - anything else that is not a scheduler
         raise fail(f"{type(exc).__name__}: {exc}") from None
     try:

@@ -224,8 +224,9 @@ def test_anything_but_a_dask_scheduler_is_one_error_line_within_the_timeout(kind
     line = _one_error_line(r)
     assert line.startswith(f"Error: cannot reach the Dask scheduler at {address} ("), line
     assert took < 5, f"{kind}: {took:.1f} s"                 # 0.5 s timeout (+ importing distributed)
-    if kind == "http":
-        assert "no Dask scheduler answered within 0.5 s" in line
+    if kind == "http":      # which of the two depends on the Python: seen 3.11 and 3.13 time out, 3.10 reads a frame
+        assert ("no Dask scheduler answered within 0.5 s" in line
+                or "the server answered, but not as a Dask scheduler" in line), line
     if kind == "refused":
         assert "refused" in line.lower()
 
