@@ -127,8 +127,7 @@ def check_task_options(tasks, grid=()):
     """Refuse an option given (command line, environment or --grid) that none of ``tasks`` reads."""
     ctx = click.get_current_context()
     for key in POINTER_ONLY + VAE_ONLY:
-        source = ctx.get_parameter_source(key)
-        given = key in grid or (source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"))
+        given = _given(ctx, key, grid)
         # the select task reads hidden and eval_size but has 10 features (n_items does not apply)
         if given and all((task == "vae") == (key in POINTER_ONLY) or (task == "select" and key == "n_items")
                          for task in tasks):
@@ -138,18 +137,21 @@ def check_task_options(tasks, grid=()):
                                      + f"does not apply to the {'/'.join(tasks)} task "
                                      f"({'pointer tasks' if key in POINTER_ONLY else 'vae'} only)", param_hint=where)
     for key, owners in OWNED.items():
-        source = ctx.get_parameter_source(key)
-        given = key in grid or (source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"))
+        given = _given(ctx, key, grid)
         if given and not set(tasks) & set(owners):
             option = "--" + key.replace("_", "-")
             raise click.BadParameter(("--grid " + option[2:] + " " if key in grid else "")
                                      + f"does not apply to the {'/'.join(tasks)} task ({'/'.join(owners)} only)",
                                      param_hint="--grid" if key in grid else option)
-    source = ctx.get_parameter_source("data_dir")
-    if ("data_dir" in grid or (source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"))) \
-            and "mnist" not in (grid["data"] if "data" in grid else [ctx.params.get("data")]):
+    if _given(ctx, "data_dir", grid) and "mnist" not in (grid["data"] if "data" in grid else [ctx.params.get("data")]):
         raise click.BadParameter("applies to --data mnist only (the digits come with scikit-learn)",
                                  param_hint="--grid" if "data_dir" in grid else "--data-dir")
+
+
+def _given(ctx, key, grid=()):
+    """Whether the user gave option ``key``: on the command line, in the environment or in --grid."""
+    source = ctx.get_parameter_source(key)
+    return key in grid or (source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"))
 
 
 # options read by some estimators only (--tau-forward: TrainConfig refuses it for the others)
@@ -160,8 +162,7 @@ def check_estimator_options(estimators, grid=()):
     """Refuse --gr-k or --baseline given (command line, environment or --grid) when no estimator reads it."""
     ctx = click.get_current_context()
     for key, owners in ESTIMATOR_ONLY.items():
-        source = ctx.get_parameter_source(key)
-        given = key in grid or (source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"))
+        given = _given(ctx, key, grid)
         if given and not set(estimators) & set(owners):
             option = "--" + key.replace("_", "-")
             raise click.BadParameter(("--grid " + option[2:] + " " if key in grid else "")

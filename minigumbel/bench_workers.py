@@ -97,18 +97,23 @@ def _torch_train_worker(dtype, repeats, device, spec) -> dict:
             "threads": torch.get_num_threads(), "train": round_robin({"t": step}, repeats, sync=sync)["t"]}
 
 
+def _torch_setup(torch, dtype, device, spec):
+    """What every PyTorch worker starts with: its thread count, the device, the dtype, the sync
+    for honest GPU timing and a seeded Generator."""
+    if spec.get("threads"):
+        torch.set_num_threads(int(spec["threads"]))
+    dev = torch.device("cuda" if device == "cuda" else "cpu")
+    sync = torch.cuda.synchronize if dev.type == "cuda" else None
+    return dev, getattr(torch, dtype), sync, torch.Generator(device=dev).manual_seed(0)
+
+
 def _torch_vae_worker(dtype, repeats, device, spec) -> dict:
     """The reference categorical VAE's training step in PyTorch (minigumbel.bench_vae): same sizes,
     Gumbel-Softmax code, BCE-with-logits + analytic KL to the uniform prior, Adam."""
     import math
     import torch
     import torch.nn.functional as tF
-    if spec.get("threads"):
-        torch.set_num_threads(int(spec["threads"]))
-    dev = torch.device("cuda" if device == "cuda" else "cpu")
-    tdt = getattr(torch, dtype)
-    sync = torch.cuda.synchronize if dev.type == "cuda" else None
-    gen = torch.Generator(device=dev).manual_seed(0)
+    dev, tdt, sync, gen = _torch_setup(torch, dtype, device, spec)
     torch.manual_seed(0)
     d, (h1, h2), n_l, n_k, b = spec["dim"], spec["hidden"], spec["latents"], spec["classes"], spec["batch"]
     nn = torch.nn
@@ -138,12 +143,7 @@ def _torch_orders_worker(dtype, repeats, device, spec) -> dict:
     """Gumbel-Sinkhorn (log space, rows then columns) and NeuralSort fwd+bwd by PyTorch autograd
     (minigumbel.bench_orders: the same sizes and the same arithmetic as the hand versions)."""
     import torch
-    if spec.get("threads"):
-        torch.set_num_threads(int(spec["threads"]))
-    dev = torch.device("cuda" if device == "cuda" else "cpu")
-    tdt = getattr(torch, dtype)
-    sync = torch.cuda.synchronize if dev.type == "cuda" else None
-    gen = torch.Generator(device=dev).manual_seed(0)
+    dev, tdt, sync, gen = _torch_setup(torch, dtype, device, spec)
     sk, ns = spec["sinkhorn"], spec["neuralsort"]
     la = torch.randn(sk["lists"], sk["n"], sk["n"], dtype=tdt, device=dev, generator=gen).requires_grad_(True)
     dP = torch.randn(la.shape, dtype=tdt, device=dev, generator=gen)
@@ -177,12 +177,7 @@ def _torch_orders_worker(dtype, repeats, device, spec) -> dict:
 def _torch_topk_worker(dtype, repeats, device, spec) -> dict:
     """Xie & Ermon's relaxed top-k forward + backward with PyTorch autograd (minigumbel.bench_subsets)."""
     import torch
-    if spec.get("threads"):
-        torch.set_num_threads(int(spec["threads"]))
-    dev = torch.device("cuda" if device == "cuda" else "cpu")
-    tdt = getattr(torch, dtype)
-    sync = torch.cuda.synchronize if dev.type == "cuda" else None
-    gen = torch.Generator(device=dev).manual_seed(0)
+    dev, tdt, sync, gen = _torch_setup(torch, dtype, device, spec)
     shape, k, tau = (spec["rows"], spec["items"]), spec["k"], spec["tau"]
     x = torch.randn(*shape, dtype=tdt, device=dev, generator=gen).requires_grad_(True)
     dy = torch.randn(*shape, dtype=tdt, device=dev, generator=gen)
